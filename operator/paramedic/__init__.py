@@ -1,0 +1,3 @@
+"""paramedic: runbooks as code for Kubernetes."""
+
+__version__ = "0.1.0"
