@@ -26,6 +26,7 @@ import tomllib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TextIO
 
 #: Bumped when the recipe below changes in a way that needs a rebuild.
 RECIPE = "4"
@@ -112,13 +113,13 @@ def ensure_binaries(log: Progress | None = None) -> Path:
 class Progress:
     """Prints what is being built and how long it has taken, every half minute."""
 
-    def __init__(self, stream: object = None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream or sys.stderr
         self._started = time.monotonic()
 
     def say(self, message: str) -> None:
         elapsed = int(time.monotonic() - self._started)
-        print(f"[controlplane {elapsed // 60:d}m{elapsed % 60:02d}s] {message}", file=self._stream, flush=True)  # type: ignore[call-overload]
+        print(f"[controlplane {elapsed // 60:d}m{elapsed % 60:02d}s] {message}", file=self._stream, flush=True)
 
     def ticking(self, what: str) -> threading.Event:
         done = threading.Event()
@@ -194,7 +195,9 @@ class Builder:
         self._go_build(mod, "kwok", "sigs.k8s.io/kwok/cmd/kwok", ["-s", "-w", *stamp])
         # KWOK's stock stages (node initialize + lease heartbeat, pod ready /
         # complete / delete) come from the same release as the binary.
-        info = json.loads(self._run(mod, ["go", "mod", "download", "-json", f"sigs.k8s.io/kwok@{v.kwok}"], "kwok stages"))
+        info = json.loads(
+            self._run(mod, ["go", "mod", "download", "-json", f"sigs.k8s.io/kwok@{v.kwok}"], "kwok stages")
+        )
         stage_root = Path(info["Dir"]) / "kustomize" / "stage"
         documents = [
             path.read_text()
@@ -226,7 +229,17 @@ class Builder:
         began = time.monotonic()
         self._run(
             mod,
-            ["go", "build", "-mod=mod", "-trimpath", "-ldflags", " ".join(ldflags), "-o", str(self.bin / name), package],
+            [
+                "go",
+                "build",
+                "-mod=mod",
+                "-trimpath",
+                "-ldflags",
+                " ".join(ldflags),
+                "-o",
+                str(self.bin / name),
+                package,
+            ],
             f"building {name}",
         )
         self.progress.say(f"built {name} in {int(time.monotonic() - began)}s")

@@ -75,9 +75,7 @@ class DevCluster:
         self.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -96,8 +94,9 @@ class DevCluster:
         self._start_controllers()
         self._create_nodes()
         self.startup_seconds = time.monotonic() - began
-        self._progress.say(f"control plane ready at {self.server} in {self.startup_seconds:.1f}s; "
-                           f"KUBECONFIG={self.kubeconfig}")
+        self._progress.say(
+            f"control plane ready at {self.server} in {self.startup_seconds:.1f}s; KUBECONFIG={self.kubeconfig}"
+        )
 
     def stop(self) -> None:
         if not self._started:
@@ -148,9 +147,17 @@ class DevCluster:
         pki_dir = self.workdir / "pki"
         self.ca = pki.CertificateAuthority(pki_dir)
         self.serving = self.ca.issue(
-            "apiserver", "kube-apiserver",
-            server_names=("127.0.0.1", "localhost", "10.96.0.1", "kubernetes", "kubernetes.default",
-                          "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"),
+            "apiserver",
+            "kube-apiserver",
+            server_names=(
+                "127.0.0.1",
+                "localhost",
+                "10.96.0.1",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
         )
         self.clients = {
             "admin": self.ca.issue("admin", "paramedic-admin", "system:masters"),
@@ -163,17 +170,20 @@ class DevCluster:
     def _start_etcd(self) -> None:
         client, peer = free_port(), free_port()
         self.etcd_url = f"http://127.0.0.1:{client}"
-        etcd = self.processes["etcd"] = self._process("etcd", [
-            f"--data-dir={self.workdir / 'etcd'}",
-            f"--listen-client-urls={self.etcd_url}",
-            f"--advertise-client-urls={self.etcd_url}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-cluster=default=http://127.0.0.1:{peer}",
-            "--unsafe-no-fsync",  # a throw-away store: durability is not worth the latency
-            "--quota-backend-bytes=4294967296",
-            "--log-level=warn",
-        ])
+        etcd = self.processes["etcd"] = self._process(
+            "etcd",
+            [
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",  # a throw-away store: durability is not worth the latency
+                "--quota-backend-bytes=4294967296",
+                "--log-level=warn",
+            ],
+        )
         etcd.start()
 
         def healthy() -> bool:
@@ -204,44 +214,56 @@ class DevCluster:
 
     def _start_controllers(self) -> None:
         controllers = ",".join(["*", *(f"-{c}" for c in self.disabled_controllers)])
-        kcm = self.processes["kube-controller-manager"] = self._process("kube-controller-manager", [
-            f"--kubeconfig={self._component_kubeconfig('kube-controller-manager')}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
-            "--leader-elect=false",  # a leader lease would make it exit when the API server restarts
-            f"--controllers={controllers}",
-            f"--service-account-private-key-file={self.service_account.key}",
-            f"--root-ca-file={self.ca.cert_path}",
-            "--use-service-account-credentials=false",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--v=1",
-        ])
-        scheduler = self.processes["kube-scheduler"] = self._process("kube-scheduler", [
-            f"--kubeconfig={self._component_kubeconfig('kube-scheduler')}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
-            "--leader-elect=false",
-            "--v=1",
-        ])
+        kcm = self.processes["kube-controller-manager"] = self._process(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={self._component_kubeconfig('kube-controller-manager')}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",  # a leader lease would make it exit when the API server restarts
+                f"--controllers={controllers}",
+                f"--service-account-private-key-file={self.service_account.key}",
+                f"--root-ca-file={self.ca.cert_path}",
+                # Each controller acts under its own RBAC role, as kubeadm sets it up.
+                "--use-service-account-credentials=true",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--v=1",
+            ],
+        )
+        scheduler = self.processes["kube-scheduler"] = self._process(
+            "kube-scheduler",
+            [
+                f"--kubeconfig={self._component_kubeconfig('kube-scheduler')}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",
+                "--v=1",
+            ],
+        )
         self.kwok_port = free_port()
-        kwok = self.processes["kwok"] = self._process("kwok", [
-            f"--kubeconfig={self._component_kubeconfig('kwok')}",
-            f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
-            "--manage-all-nodes=false",
-            f"--cidr={POD_CIDR}",
-            "--node-ip=10.0.0.1",
-            f"--server-address=127.0.0.1:{self.kwok_port}",
-            f"--config={resources.files(__package__).joinpath('stages/kwok.yaml')}",
-            f"--config={self.bin['kwok'].parent / 'kwok-stages.yaml'}",
-            "--node-lease-duration-seconds=40",
-        ])
+        kwok = self.processes["kwok"] = self._process(
+            "kwok",
+            [
+                f"--kubeconfig={self._component_kubeconfig('kwok')}",
+                f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
+                "--manage-all-nodes=false",
+                f"--cidr={POD_CIDR}",
+                "--node-ip=10.0.0.1",
+                f"--server-address=127.0.0.1:{self.kwok_port}",
+                f"--config={resources.files(__package__).joinpath('stages/kwok.yaml')}",
+                f"--config={self.bin['kwok'].parent / 'kwok-stages.yaml'}",
+                "--node-lease-duration-seconds=40",
+            ],
+        )
         for process in (kcm, scheduler, kwok):
             process.start()
         # The service-account controller (kube-controller-manager) has run once
         # it has created the default namespace's "default" ServiceAccount.
         wait_for(
             lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default"),
-            90, "kube-controller-manager (the default ServiceAccount)", [kcm],
+            90,
+            "kube-controller-manager (the default ServiceAccount)",
+            [kcm],
         )
         wait_for(lambda: self._get("/healthz", port=self.kwok_port, tls=False) == "ok", 60, "kwok /healthz", [kwok])
 
@@ -276,7 +298,9 @@ class DevCluster:
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(
-            f"{self.server}{path}", data=json.dumps(body).encode(), method="POST",
+            f"{self.server}{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10, context=self._ssl()):
@@ -287,8 +311,12 @@ class DevCluster:
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "paramedic-dev", "cluster": {
-                "server": self.server, "certificate-authority": str(self.ca.cert_path)}}],
+            "clusters": [
+                {
+                    "name": "paramedic-dev",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.ca.cert_path)},
+                }
+            ],
             "users": [{"name": user, "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)}}],
             "contexts": [{"name": "paramedic-dev", "context": {"cluster": "paramedic-dev", "user": user}}],
             "current-context": "paramedic-dev",

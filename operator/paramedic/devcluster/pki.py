@@ -28,9 +28,7 @@ class KeyPair:
 
 def _write_key(key: _Key | rsa.RSAPrivateKey, path: Path) -> None:
     path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     path.chmod(0o600)
 
@@ -59,9 +57,15 @@ class CertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                    key_encipherment=False, data_encipherment=False, key_agreement=False,
-                    encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -71,9 +75,7 @@ class CertificateAuthority:
         self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
         _write_key(self._key, directory / "ca.key")
 
-    def issue(
-        self, name: str, common: str, org: str | None = None, *, server_names: tuple[str, ...] = ()
-    ) -> KeyPair:
+    def issue(self, name: str, common: str, org: str | None = None, *, server_names: tuple[str, ...] = ()) -> KeyPair:
         """Issue a client certificate, or a serving one when server_names are given."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)

@@ -83,25 +83,27 @@ def make_crashloop(
     statuses = []
     for status in _containers(pod, container):
         count = restarts if restarts is not None else int(status.get("restartCount", 0)) + 1
-        statuses.append({
-            "name": status["name"],
-            "image": status.get("image") or _image(pod, status["name"]),
-            "imageID": status.get("imageID", ""),
-            "restartCount": count,
-            "ready": False,
-            "started": False,
-            "state": {
-                "running": None,
-                "terminated": None,
-                "waiting": {
-                    "reason": "CrashLoopBackOff",
-                    "message": f"back-off 5m0s restarting failed container={status['name']} pod={name}",
+        statuses.append(
+            {
+                "name": status["name"],
+                "image": status.get("image") or _image(pod, status["name"]),
+                "imageID": status.get("imageID", ""),
+                "restartCount": count,
+                "ready": False,
+                "started": False,
+                "state": {
+                    "running": None,
+                    "terminated": None,
+                    "waiting": {
+                        "reason": "CrashLoopBackOff",
+                        "message": f"back-off 5m0s restarting failed container={status['name']} pod={name}",
+                    },
                 },
-            },
-            "lastState": {
-                "terminated": {"exitCode": exit_code, "reason": reason, "startedAt": now, "finishedAt": now}
-            },
-        })
+                "lastState": {
+                    "terminated": {"exitCode": exit_code, "reason": reason, "startedAt": now, "finishedAt": now}
+                },
+            }
+        )
     return _patch_pod_status(core, namespace, name, statuses, ready=False)
 
 
@@ -111,18 +113,20 @@ def make_oomkilled(core: Any, namespace: str, name: str, *, container: str | Non
     now = _now()
     statuses = []
     for status in _containers(pod, container):
-        statuses.append({
-            "name": status["name"],
-            "image": status.get("image") or _image(pod, status["name"]),
-            "imageID": status.get("imageID", ""),
-            "restartCount": int(status.get("restartCount", 0)) + 1,
-            "ready": True,
-            "started": True,
-            "state": {"waiting": None, "terminated": None, "running": {"startedAt": now}},
-            "lastState": {
-                "terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": now, "finishedAt": now}
-            },
-        })
+        statuses.append(
+            {
+                "name": status["name"],
+                "image": status.get("image") or _image(pod, status["name"]),
+                "imageID": status.get("imageID", ""),
+                "restartCount": int(status.get("restartCount", 0)) + 1,
+                "ready": True,
+                "started": True,
+                "state": {"waiting": None, "terminated": None, "running": {"startedAt": now}},
+                "lastState": {
+                    "terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": now, "finishedAt": now}
+                },
+            }
+        )
     return _patch_pod_status(core, namespace, name, statuses, ready=True)
 
 
@@ -144,7 +148,9 @@ def make_healthy(core: Any, namespace: str, name: str, *, container: str | None 
     return _patch_pod_status(core, namespace, name, statuses, ready=True)
 
 
-def unschedulable_pod(name: str, *, image: str = "registry.invalid/app:1", labels: dict[str, str] | None = None) -> dict[str, Any]:
+def unschedulable_pod(
+    name: str, *, image: str = "registry.invalid/app:1", labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     """A Pod manifest no node can take: the real scheduler marks it PodScheduled=False/Unschedulable."""
     return {
         "apiVersion": "v1",
@@ -157,7 +163,9 @@ def unschedulable_pod(name: str, *, image: str = "registry.invalid/app:1", label
     }
 
 
-def make_node_not_ready(core: Any, name: str, *, status: str = "False", reason: str = "KubeletNotReady") -> dict[str, Any]:
+def make_node_not_ready(
+    core: Any, name: str, *, status: str = "False", reason: str = "KubeletNotReady"
+) -> dict[str, Any]:
     """The node's kubelet stops reporting Ready.
 
     KWOK is told to let go of the node first (its heartbeat would mark it Ready
@@ -168,14 +176,18 @@ def make_node_not_ready(core: Any, name: str, *, status: str = "False", reason: 
     now = _now()
     body = {
         "status": {
-            "conditions": [{
-                "type": "Ready",
-                "status": status,
-                "reason": reason,
-                "message": "container runtime is down" if status == "False" else "Kubelet stopped posting node status.",
-                "lastHeartbeatTime": now,
-                "lastTransitionTime": now,
-            }]
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": status,
+                    "reason": reason,
+                    "message": "container runtime is down"
+                    if status == "False"
+                    else "Kubelet stopped posting node status.",
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": now,
+                }
+            ]
         }
     }
     node: dict[str, Any] = core.api_client.sanitize_for_serialization(core.patch_node_status(name, body))

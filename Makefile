@@ -1,0 +1,41 @@
+# paramedic's commands. Every target installs what it needs by itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+PYTEST_ARGS ?=
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v python3 >/dev/null || { echo "python3 (3.11+) is needed" >&2; exit 2; }
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## the Python virtualenv with paramedic and its dev tools
+
+system-deps: ## Debian packages the tests use (Prometheus, Alertmanager)
+	hack/system-deps.sh
+
+controlplane: venv ## build (once, then cached) the local Kubernetes control plane
+	$(BIN)/paramedic-devcluster build
+
+lint: venv ## ruff and mypy --strict on the package
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+
+test: venv system-deps controlplane lint ## everything CI runs: lint, then the test-suite on the real control plane
+	@# pytest exits 5 when it collected no test: a broken selection, not a pass.
+	$(BIN)/pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -ne 5 ] || echo 'pytest collected no tests' >&2; exit $$rc; }
+
+up: venv controlplane ## a local control plane until Ctrl-C (prints its KUBECONFIG)
+	$(BIN)/paramedic-devcluster up
+
+demo: venv controlplane ## the main job: local control plane, CRDs, runbooks, the operator
+	$(BIN)/paramedic demo
+
+.PHONY: help venv system-deps controlplane lint test up demo
