@@ -1,0 +1,37 @@
+"""cordon: mark the target node unschedulable, as ``kubectl cordon`` does."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from paramedic.api.common import Model
+
+from .base import Action, Context, Done, Plan
+
+
+class Params(Model):
+    """Change whether new pods may be scheduled on the target node."""
+
+    reason: str | None = Field(default=None, description="Free text kept in the step's history.")
+
+
+class Cordon(Action[Params]):
+    name = "cordon"
+    kinds = frozenset({"Node"})
+    cluster_only = True
+    params_model = Params
+    unschedulable: ClassVar[bool] = True
+
+    def plan(self, ctx: Context, params: Params) -> Plan:
+        was = bool(ctx.target.obj["spec"].get("unschedulable"))
+        return Plan(f"{self.name} {ctx.target.describe()}", {"unschedulable": {"from": was, "to": self.unschedulable}})
+
+    def apply(self, ctx: Context, params: Params, plan: Plan) -> Done:
+        # null removes the field, which is how kubectl uncordon leaves a node.
+        ctx.clients.core.patch_node(ctx.target.name, {"spec": {"unschedulable": self.unschedulable or None}})
+        return Done(f"{self.name}ed {ctx.target.describe()}", dict(plan.changes))
+
+
+ACTION = Cordon()

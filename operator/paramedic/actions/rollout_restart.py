@@ -1,0 +1,50 @@
+"""rolloutRestart: what ``kubectl rollout restart`` does, once per step.
+
+The restart is keyed by the Remediation's UID and step: the pod-template
+annotations are computed at plan time, so applying the plan twice (after an
+operator restart) changes nothing and starts no second rollout.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from paramedic.api.common import Model
+from paramedic.kube import now
+
+from . import workloads
+from .base import Action, Context, Done, Plan
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+RESTARTED_BY = "paramedic.dev/restarted-by"
+
+
+class Params(Model):
+    """Restart every pod of the target workload by rolling out its template again."""
+
+    reason: str | None = Field(default=None, description="Free text kept in the step's history.")
+
+
+class RolloutRestart(Action[Params]):
+    name = "rolloutRestart"
+    kinds = workloads.WORKLOADS
+    default_check = "RolloutComplete"
+    params_model = Params
+
+    def plan(self, ctx: Context, params: Params) -> Plan:
+        t = ctx.target
+        return Plan(
+            f"rollout restart {t.describe()}",
+            {"templateAnnotations": {RESTARTED_AT: now(), RESTARTED_BY: ctx.key}},
+        )
+
+    def apply(self, ctx: Context, params: Params, plan: Plan) -> Done:
+        t = ctx.target
+        assert t.namespace is not None
+        annotations = dict(plan.changes["templateAnnotations"])
+        body = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
+        workloads.patch(ctx.clients, t.kind, t.namespace, t.name, body)
+        return Done(f"restarted {t.describe()}", {"templateAnnotations": annotations})
+
+
+ACTION = RolloutRestart()

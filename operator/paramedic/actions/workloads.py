@@ -1,0 +1,77 @@
+"""Reading and patching Deployments, StatefulSets and DaemonSets alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paramedic.kube import Clients
+
+WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+
+_METHODS = {
+    "Deployment": ("read_namespaced_deployment", "patch_namespaced_deployment"),
+    "StatefulSet": ("read_namespaced_stateful_set", "patch_namespaced_stateful_set"),
+    "DaemonSet": ("read_namespaced_daemon_set", "patch_namespaced_daemon_set"),
+    "ReplicaSet": ("read_namespaced_replica_set", "patch_namespaced_replica_set"),
+}
+
+
+def read(clients: Clients, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    reader = getattr(clients.apps, _METHODS[kind][0])
+    return clients.plain(reader(name, namespace))
+
+
+def patch(clients: Clients, kind: str, namespace: str, name: str, body: Any) -> dict[str, Any]:
+    patcher = getattr(clients.apps, _METHODS[kind][1])
+    return clients.plain(patcher(name, namespace, body))
+
+
+def selector_string(workload: dict[str, Any]) -> str:
+    """The workload's label selector in the ?labelSelector= form."""
+    selector = workload["spec"].get("selector") or {}
+    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    for req in selector.get("matchExpressions") or []:
+        op, key, values = req["operator"], req["key"], req.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        else:
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
+def pods_of(clients: Clients, workload: dict[str, Any]) -> list[dict[str, Any]]:
+    meta = workload["metadata"]
+    pods = clients.core.list_namespaced_pod(meta["namespace"], label_selector=selector_string(workload))
+    return [clients.plain(p) for p in pods.items]
+
+
+def desired_replicas(workload: dict[str, Any], kind: str) -> int:
+    if kind == "DaemonSet":
+        return int(workload.get("status", {}).get("desiredNumberScheduled", 0))
+    replicas = workload["spec"].get("replicas")
+    return 1 if replicas is None else int(replicas)
+
+
+def rollout_complete(workload: dict[str, Any], kind: str) -> tuple[bool, str]:
+    """The same test as ``kubectl rollout status``."""
+    meta, status = workload["metadata"], workload.get("status") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return False, "waiting for the controller to observe the new spec"
+    if kind == "DaemonSet":
+        want = int(status.get("desiredNumberScheduled", 0))
+        updated = int(status.get("updatedNumberScheduled", 0))
+        available = int(status.get("numberAvailable", 0))
+        ok = updated == want and available == want
+        return ok, f"{updated}/{want} updated, {available}/{want} available"
+    want = desired_replicas(workload, kind)
+    updated = int(status.get("updatedReplicas", 0))
+    total = int(status.get("replicas", 0))
+    available = int(status.get("availableReplicas", 0) if kind == "Deployment" else status.get("readyReplicas", 0))
+    if kind == "StatefulSet" and status.get("currentRevision") != status.get("updateRevision"):
+        return False, f"{updated}/{want} pods updated to revision {status.get('updateRevision')}"
+    ok = updated == want and total == want and available == want
+    return ok, f"{updated}/{want} updated, {available}/{want} available, {total} total"

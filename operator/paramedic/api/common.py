@@ -1,0 +1,122 @@
+"""Building blocks shared by every paramedic resource.
+
+Field names are snake_case in Python and camelCase on the wire, as
+Kubernetes APIs are. Every field carries a description: it becomes the CRD's
+OpenAPI description, which is what ``kubectl explain`` prints.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+GROUP = "paramedic.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+"""A Go-style duration such as ``90s``, ``5m`` or ``1h30m``."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Go-style duration; the CRD pattern has already rejected anything else."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"{text!r} is not a duration like 90s, 5m or 1h30m")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return timedelta(seconds=sum(float(n) * scale[unit] for n, unit in _DURATION_PART.findall(text)))
+
+
+class Model(BaseModel):
+    """Base of every API type: camelCase aliases, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+
+    def by_alias(self, alias: str) -> Any:
+        """The value of the field whose wire name is ``alias``."""
+        for name, info in type(self).model_fields.items():
+            if (info.alias or name) == alias:
+                return getattr(self, name)
+        raise KeyError(alias)
+
+    def dump(self) -> dict[str, Any]:
+        """The wire form: camelCase, without unset optional fields."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class LabelSelectorRequirement(Model):
+    key: str = Field(description="The label key the selector applies to.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="How the key relates to the values."
+    )
+    values: list[str] | None = Field(
+        default=None, description="Values for In and NotIn; must be empty for Exists and DoesNotExist."
+    )
+
+
+class LabelSelector(Model):
+    """A Kubernetes label selector. An empty selector matches everything."""
+
+    match_labels: dict[str, str] | None = Field(
+        default=None, description="Labels that must all be present with these values."
+    )
+    match_expressions: list[LabelSelectorRequirement] | None = Field(
+        default=None, description="Requirements that must all hold."
+    )
+
+
+class ObjectRef(Model):
+    """The object a Remediation acts on."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.kind != 'Node' || !has(self.namespace)",
+                    "message": "target.namespace must be empty for a Node (nodes are cluster-scoped)",
+                    "fieldPath": ".namespace",
+                }
+            ]
+        }
+    )
+
+    api_version: str = Field(
+        default="v1", description="API version of the target, e.g. apps/v1 for a Deployment, v1 for a Pod or Node."
+    )
+    kind: Literal[
+        "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "HorizontalPodAutoscaler", "Node", "Job"
+    ] = Field(description="Kind of the target.")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
+        description="Name of the target."
+    )
+    namespace: str | None = Field(
+        default=None,
+        description="Namespace of the target; defaults to the Remediation's own. Empty for a Node.",
+    )
+
+    def describe(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+
+class Condition(Model):
+    """A standard Kubernetes condition (metav1.Condition)."""
+
+    type: str = Field(description="Type of the condition, e.g. Accepted or Ready.")
+    status: Literal["True", "False", "Unknown"] = Field(description="Status of the condition.")
+    reason: str = Field(description="One CamelCase word saying why the condition is in this status.")
+    message: str = Field(default="", description="A human-readable explanation.")
+    last_transition_time: str = Field(description="When the status last changed (RFC 3339).")
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation the condition was set for."
+    )

@@ -1,0 +1,170 @@
+"""Generate the CustomResourceDefinitions from the pydantic models.
+
+The models are the single source of truth; ``python -m paramedic.api.crdgen
+crds/`` writes the YAML and the test-suite fails when ``crds/`` is stale.
+Pydantic emits JSON Schema 2020-12; Kubernetes wants a *structural* OpenAPI
+v3.0 schema, so references are inlined, Optional unions collapsed, and a few
+keywords translated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .common import GROUP, VERSION, Model
+from .resources import RESOURCES, Resource
+
+_DROP = {"title", "additionalProperties", "$defs"}
+_FORMATS = {"date-time", "int32", "int64", "double", "float"}
+
+
+def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Turn one pydantic JSON Schema node into a structural OpenAPI v3.0 node."""
+    defs = schema.get("$defs", {}) if defs is None else defs
+    node = copy.deepcopy(schema)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+        merged = {**copy.deepcopy(target), **node}  # a field's description wins over the model's
+        return structural(merged, defs)
+    for union in ("anyOf", "oneOf"):
+        if union in node:
+            options = [o for o in node.pop(union) if o.get("type") != "null"]
+            if len(options) != 1:
+                raise ValueError(f"cannot express a union of {options} in a structural schema")
+            inner = structural(options[0], defs)
+            inner.update({k: v for k, v in node.items() if k in ("description", "default")})
+            node = {**node, **inner}
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if node.get("default", 0) is None:
+        del node["default"]
+    additional = node.get("additionalProperties")
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "properties":
+            out[key] = {name: structural(prop, defs) for name, prop in value.items()}
+        elif key == "items":
+            out[key] = structural(value, defs)
+        elif key == "format" and value not in _FORMATS:
+            continue
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
+        else:
+            out[key] = value
+    if isinstance(additional, dict) and additional:
+        out["additionalProperties"] = structural(additional, defs)
+    elif additional is True or (isinstance(additional, dict) and not additional):
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
+        out.setdefault("properties", {})
+    return out
+
+
+def model_schema(model: type[Model]) -> dict[str, Any]:
+    return structural(model.model_json_schema(by_alias=True, mode="validation"))
+
+
+def check_descriptions(schema: dict[str, Any], path: str = "") -> list[str]:
+    """Paths of properties without a description (kubectl explain would show nothing)."""
+    missing = []
+    for name, prop in (schema.get("properties") or {}).items():
+        here = f"{path}.{name}"
+        if not prop.get("description"):
+            missing.append(here)
+        missing += check_descriptions(prop, here)
+        if "items" in prop:
+            missing += check_descriptions(prop["items"], here + "[]")
+    return missing
+
+
+def crd(resource: Resource) -> dict[str, Any]:
+    spec = model_schema(resource.spec)
+    if resource.spec_rules:
+        spec.setdefault("x-kubernetes-validations", []).extend(resource.spec_rules)
+    spec["description"] = f"Desired state of the {resource.kind}."
+    status = model_schema(resource.status)
+    status["description"] = f"Observed state of the {resource.kind}, written by the operator."
+    root = {
+        "type": "object",
+        "description": resource.description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": "APIVersion of this object: paramedic.dev/v1alpha1."},
+            "kind": {"type": "string", "description": f"Kind of this object: {resource.kind}."},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{resource.plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced" if resource.namespaced else "Cluster",
+            "names": {
+                "kind": resource.kind,
+                "listKind": f"{resource.kind}List",
+                "plural": resource.plural,
+                "singular": resource.singular,
+                "shortNames": list(resource.short_names),
+                "categories": ["paramedic"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": list(resource.columns),
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
+HEADER = "# Generated by `python -m paramedic.api.crdgen crds/` from operator/paramedic/api. Do not edit.\n"
+
+
+def render(resource: Resource) -> str:
+    return HEADER + yaml.safe_dump(crd(resource), sort_keys=False, width=120)
+
+
+def files() -> dict[str, str]:
+    return {f"{GROUP}_{r.plural}.yaml": render(r) for r in RESOURCES}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the paramedic CRDs generated from the API models.")
+    parser.add_argument("directory", type=Path, nargs="?", default=Path("crds"))
+    parser.add_argument("--check", action="store_true", help="exit 1 if the files on disk differ")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in files().items():
+        path = args.directory / name
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+        else:
+            args.directory.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if stale:
+        print("stale CRDs (run `make crds`): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

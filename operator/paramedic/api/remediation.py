@@ -1,0 +1,120 @@
+"""Remediation: one execution of a runbook against one target, and its record.
+
+The status is the engine's whole state: the operator can be killed at any
+instant and resumes from it. Before an action changes anything its plan is
+written to ``status.steps[i]`` (phase Applying); after, the outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from .common import Condition, Model, ObjectRef
+
+Phase = Literal[
+    "Pending",
+    "AwaitingApproval",
+    "Running",
+    "Verifying",
+    "Succeeded",
+    "Failed",
+    "Skipped",
+    "DryRun",
+    "RateLimited",
+    "Escalated",
+]
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Skipped", "DryRun", "RateLimited", "Escalated"})
+
+StepPhase = Literal["Applying", "Verifying", "Succeeded", "Failed", "DryRun"]
+
+
+class RunbookRef(Model):
+    kind: Literal["Runbook", "ClusterRunbook"] = Field(
+        default="Runbook", description="Runbook (same namespace) or ClusterRunbook."
+    )
+    name: str = Field(min_length=1, description="Name of the runbook.")
+
+
+class TriggerRecord(Model):
+    """Which trigger created this Remediation, and the evidence it saw."""
+
+    kind: str = Field(description="The trigger kind, e.g. podCrashLoop or alertmanager.")
+    evidence: dict[str, str] = Field(
+        default_factory=dict, description="What the trigger saw: restart count, PromQL value, alert labels."
+    )
+    fired_at: str | None = Field(default=None, description="When the trigger fired (RFC 3339).")
+
+
+class RemediationSpec(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self.runbookRef == oldSelf.runbookRef", "message": "spec.runbookRef is immutable",
+                 "fieldPath": ".runbookRef"},
+                {"rule": "self.target == oldSelf.target", "message": "spec.target is immutable",
+                 "fieldPath": ".target"},
+            ]
+        }
+    )
+
+    runbook_ref: RunbookRef = Field(description="The runbook to run.")
+    target: ObjectRef = Field(description="The object to act on.")
+    reason: str = Field(default="", max_length=1024, description="Why this remediation was started, for humans.")
+    dry_run: bool = Field(default=False, description="Plan and record every step, change nothing.")
+    approved: bool = Field(
+        default=False, description="Set to true to let a runbook that requires approval proceed."
+    )
+    trigger: TriggerRecord | None = Field(default=None, description="Set when a trigger created this Remediation.")
+
+
+class StepRecord(Model):
+    """What happened in one step."""
+
+    index: int = Field(ge=0, description="Position of the step in the runbook.")
+    name: str = Field(default="", description="The step's name, or its action.")
+    action: str = Field(description="The action the step ran.")
+    phase: StepPhase = Field(description="Where the step is: Applying, Verifying, Succeeded, Failed or DryRun.")
+    started_at: str = Field(description="When the plan was recorded (RFC 3339).")
+    finished_at: str | None = Field(default=None, description="When the step ended (RFC 3339).")
+    deadline: str | None = Field(default=None, description="When the current phase of the step times out.")
+    attempts: int = Field(default=0, ge=0, description="How many times the action was applied.")
+    plan: str = Field(default="", description="What the step planned to change.")
+    changes: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The exact change planned, then made (from/to values, evicted pods, Job name).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    message: str = Field(default="", description="The latest progress or outcome message.")
+    reason: str = Field(default="", description="One CamelCase word for the outcome, e.g. OwnedByHPA.")
+    verified_since: str | None = Field(
+        default=None, description="Since when the verification has held (for stableFor)."
+    )
+
+
+class ResolvedTarget(Model):
+    api_version: str = Field(description="API version of the object acted on.")
+    kind: str = Field(description="Kind of the object acted on.")
+    name: str = Field(description="Name of the object acted on.")
+    namespace: str | None = Field(default=None, description="Namespace of the object acted on.")
+
+
+class RemediationStatus(Model):
+    phase: Phase = Field(default="Pending", description="Where the remediation is.")
+    message: str = Field(default="", description="The latest human-readable summary.")
+    current_step: int = Field(default=0, ge=0, description="Index of the step being run.")
+    steps: list[StepRecord] = Field(default_factory=list, description="History of the steps, in order.")
+    started_at: str | None = Field(default=None, description="When the engine first picked it up.")
+    finished_at: str | None = Field(default=None, description="When it reached a final phase.")
+    observed_generation: int | None = Field(default=None, description="The generation the status reflects.")
+    runbook_generation: int | None = Field(
+        default=None, description="The runbook's generation when this remediation started."
+    )
+    resolved_target: ResolvedTarget | None = Field(
+        default=None, description="The workload the target resolved to (a Pod's Deployment, ...)."
+    )
+    target_summary: str = Field(default="", description="The target as kind/namespace/name, for printing.")
+    conditions: list[Condition] = Field(default_factory=list, description="Accepted, Approved and Ready.")
+    occurrences: int = Field(default=1, ge=1, description="How often its trigger fired while it was open.")
+    last_triggered_at: str | None = Field(default=None, description="When its trigger last fired.")

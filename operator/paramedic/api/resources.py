@@ -1,0 +1,102 @@
+"""The custom resources paramedic defines: names, scope, schema models and
+printer columns. ``crdgen`` turns this table into ``crds/*.yaml``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .common import Model
+from .remediation import RemediationSpec, RemediationStatus
+from .runbook import ClusterRunbookSpec, RunbookSpec, RunbookStatus
+
+CLUSTER_ONLY_STEPS = ("cordon", "uncordon", "drain")
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    namespaced: bool
+    spec: type[Model]
+    status: type[Model]
+    description: str
+    columns: tuple[dict[str, Any], ...]
+    spec_rules: tuple[dict[str, str], ...] = ()
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+
+_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+_RUNBOOK_COLUMNS = (
+    {"name": "Trigger", "type": "string", "jsonPath": ".status.triggerKind"},
+    {"name": "Fired", "type": "integer", "jsonPath": ".status.fireCount"},
+    {"name": "Last-Fired", "type": "date", "jsonPath": ".status.lastFiredAt"},
+    {"name": "Dry-Run", "type": "boolean", "jsonPath": ".spec.dryRun", "priority": 1},
+    {"name": "Description", "type": "string", "jsonPath": ".spec.description", "priority": 1},
+    _AGE,
+)
+
+RUNBOOK = Resource(
+    kind="Runbook",
+    plural="runbooks",
+    short_names=("rb",),
+    namespaced=True,
+    spec=RunbookSpec,
+    status=RunbookStatus,
+    description="A codified remediation procedure that acts only on objects in its own namespace.",
+    columns=_RUNBOOK_COLUMNS,
+    spec_rules=(
+        {
+            "rule": "self.steps.all(s, " + " && ".join(f"!has(s.{f})" for f in CLUSTER_ONLY_STEPS) + ")",
+            "message": "node actions (" + ", ".join(CLUSTER_ONLY_STEPS) + ") need a ClusterRunbook",
+            "fieldPath": ".steps",
+        },
+        {
+            "rule": "!has(self.target) || !has(self.target.namespaces)",
+            "message": "target.namespaces is only for ClusterRunbooks: a Runbook acts in its own namespace",
+            "fieldPath": ".target.namespaces",
+        },
+        {
+            "rule": "!has(self.trigger) || !has(self.trigger.nodeNotReady)",
+            "message": "trigger.nodeNotReady needs a ClusterRunbook (nodes are cluster-scoped)",
+            "fieldPath": ".trigger.nodeNotReady",
+        },
+    ),
+)
+
+CLUSTER_RUNBOOK = Resource(
+    kind="ClusterRunbook",
+    plural="clusterrunbooks",
+    short_names=("crb",),
+    namespaced=False,
+    spec=ClusterRunbookSpec,
+    status=RunbookStatus,
+    description="A codified remediation procedure that may act on nodes and across namespaces.",
+    columns=_RUNBOOK_COLUMNS,
+)
+
+REMEDIATION = Resource(
+    kind="Remediation",
+    plural="remediations",
+    short_names=("rem",),
+    namespaced=True,
+    spec=RemediationSpec,
+    status=RemediationStatus,
+    description="One execution of a runbook against one target, with its step history.",
+    columns=(
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Target", "type": "string", "jsonPath": ".status.targetSummary"},
+        {"name": "Runbook", "type": "string", "jsonPath": ".spec.runbookRef.name"},
+        {"name": "Trigger", "type": "string", "jsonPath": ".spec.trigger.kind"},
+        {"name": "Step", "type": "integer", "jsonPath": ".status.currentStep", "priority": 1},
+        {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+        _AGE,
+    ),
+)
+
+RESOURCES = (RUNBOOK, CLUSTER_RUNBOOK, REMEDIATION)

@@ -1,0 +1,186 @@
+"""Runbook and ClusterRunbook: codified procedures.
+
+A Runbook acts only in its own namespace. A ClusterRunbook may act on nodes,
+across namespaces and (with the cloud actions) outside the cluster, and says
+which namespaces may invoke it, like Role/ClusterRole and
+Issuer/ClusterIssuer.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from paramedic.actions.cordon import Params as CordonParams
+from paramedic.actions.delete_pod import Params as DeletePodParams
+from paramedic.actions.drain import Params as DrainParams
+from paramedic.actions.patch_hpa import Params as PatchHPAParams
+from paramedic.actions.raise_memory_limit import Params as RaiseMemoryLimitParams
+from paramedic.actions.rollback import Params as RollbackParams
+from paramedic.actions.rollout_restart import Params as RolloutRestartParams
+from paramedic.actions.run_job import Params as RunJobParams
+from paramedic.actions.scale import Params as ScaleParams
+from paramedic.actions.checks import CHECKS
+
+from .common import Condition, Duration, LabelSelector, Model
+from .triggers import Trigger
+
+Check = Literal["RolloutComplete", "PodsHealthy", "NodeReady", "None"]
+assert set(Check.__args__) == {*CHECKS, "None"}  # type: ignore[attr-defined]
+
+#: The step fields that each select one action (the registry's names).
+ACTION_FIELDS = (
+    "rolloutRestart", "scale", "patchHPA", "deletePod", "rollback", "raiseMemoryLimit",
+    "cordon", "uncordon", "drain", "runJob",
+)
+
+
+class Verify(Model):
+    """How to tell that a step's fix took."""
+
+    check: Check | None = Field(
+        default=None,
+        description=(
+            "RolloutComplete: the workload finished rolling out (kubectl rollout status). "
+            "PodsHealthy: every pod of the workload is Ready and none is in CrashLoopBackOff. "
+            "NodeReady: the node reports Ready. None: no verification. "
+            "By default the action's own check (RolloutComplete for workload changes)."
+        ),
+    )
+    timeout: Duration = Field(default="5m", description="Fail the step if the check does not hold within this.")
+    stable_for: Duration = Field(
+        default="0s", description="The check must hold continuously this long (catches a pod that crashes again)."
+    )
+
+
+_ONE_ACTION = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in ACTION_FIELDS) + " == 1"
+
+
+class Step(Model):
+    """One action of the procedure: exactly one of the action fields is set."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": _ONE_ACTION,
+                    "message": "a step sets exactly one action: " + ", ".join(ACTION_FIELDS),
+                }
+            ]
+        }
+    )
+
+    name: str | None = Field(default=None, max_length=63, description="A short name shown in the history.")
+    rollout_restart: RolloutRestartParams | None = Field(
+        default=None, description="Restart a Deployment, StatefulSet or DaemonSet (kubectl rollout restart)."
+    )
+    scale: ScaleParams | None = Field(default=None, description="Set the replica count of a workload.")
+    patch_hpa: PatchHPAParams | None = Field(
+        default=None, alias="patchHPA", description="Change an HorizontalPodAutoscaler's bounds."
+    )
+    delete_pod: DeletePodParams | None = Field(default=None, description="Delete the target pod.")
+    rollback: RollbackParams | None = Field(
+        default=None, description="Roll a Deployment back to an earlier revision (kubectl rollout undo)."
+    )
+    raise_memory_limit: RaiseMemoryLimitParams | None = Field(
+        default=None, description="Raise container memory limits up to a cap."
+    )
+    cordon: CordonParams | None = Field(default=None, description="Mark a node unschedulable (ClusterRunbook only).")
+    uncordon: CordonParams | None = Field(
+        default=None, description="Mark a node schedulable again (ClusterRunbook only)."
+    )
+    drain: DrainParams | None = Field(
+        default=None, description="Cordon a node and evict its pods through the Eviction API (ClusterRunbook only)."
+    )
+    run_job: RunJobParams | None = Field(default=None, description="Run a Job and wait for its result.")
+    verify: Verify | None = Field(default=None, description="What must hold after the action for the step to succeed.")
+    timeout: Duration = Field(default="5m", description="Fail the step if its action has not finished within this.")
+
+    @property
+    def action(self) -> str:
+        """The name of the action this step runs."""
+        for field in ACTION_FIELDS:
+            if self.by_alias(field) is not None:
+                return field
+        raise ValueError("step has no action")
+
+    @property
+    def params(self) -> Model:
+        value = self.by_alias(self.action)
+        assert isinstance(value, Model)
+        return value
+
+
+class TargetSelector(Model):
+    """Which objects the runbook may act on (and, for triggers, which failures it reacts to)."""
+
+    kinds: list[Literal["Pod", "Deployment", "StatefulSet", "DaemonSet", "HorizontalPodAutoscaler", "Node", "Job"]] = (
+        Field(default_factory=list, description="Kinds of target accepted; empty accepts every kind the steps support.")
+    )
+    selector: LabelSelector | None = Field(
+        default=None, description="Labels the target (for a Pod: the pod) must have."
+    )
+    namespaces: LabelSelector | None = Field(
+        default=None,
+        description="ClusterRunbook only: labels of the namespaces whose objects it acts on. Unset: every namespace "
+        "that allowedNamespaces admits.",
+    )
+
+
+class PolicyRef(Model):
+    name: str = Field(description="Name of the policy object.")
+
+
+class RunbookSpec(Model):
+    """What to do, for which targets, and under which safety rules."""
+
+    description: str = Field(default="", description="What this runbook fixes, for humans.")
+    trigger: Trigger = Field(
+        default_factory=lambda: Trigger(manual={}),
+        description="What starts this runbook. Default: manual (only Remediations created by people).",
+    )
+    target: TargetSelector = Field(default_factory=TargetSelector, description="Which objects it may act on.")
+    steps: list[Step] = Field(min_length=1, max_length=20, description="The procedure, in order.")
+    mode: Literal["AllInOrder", "UntilVerified"] = Field(
+        default="AllInOrder",
+        description=(
+            "AllInOrder: run every step; the first failure fails the Remediation. "
+            "UntilVerified: try the steps in order and stop at the first whose verification passes "
+            "(restart, then roll back, then give up)."
+        ),
+    )
+    dry_run: bool = Field(default=False, description="Plan every step and record it, change nothing.")
+    requires_approval: bool = Field(
+        default=False, description="Wait for spec.approved=true on the Remediation before acting."
+    )
+    rate_limit_policy_ref: PolicyRef | None = Field(
+        default=None, description="The RateLimitPolicy that bounds how often this runbook acts."
+    )
+    escalation_policy_ref: PolicyRef | None = Field(
+        default=None, description="The EscalationPolicy notified when automation is not enough."
+    )
+    on_failure: Literal["Fail", "Escalate"] = Field(
+        default="Escalate",
+        description="When the steps are exhausted or verification fails: Fail marks the Remediation Failed; "
+        "Escalate also notifies the escalation policy.",
+    )
+
+
+class ClusterRunbookSpec(RunbookSpec):
+    allowed_namespaces: LabelSelector | None = Field(
+        default=None,
+        description="Namespaces whose Remediations may use this ClusterRunbook. Unset: only the operator's own "
+        "namespace (an empty selector {} admits every namespace).",
+    )
+
+
+class RunbookStatus(Model):
+    """What the operator has seen of this runbook."""
+
+    trigger_kind: str = Field(default="", description="The runbook's trigger kind, for printing.")
+    fire_count: int = Field(default=0, ge=0, description="How many Remediations its trigger has started.")
+    last_fired_at: str | None = Field(default=None, description="When its trigger last started a Remediation.")
+    last_error: str = Field(default="", description="The latest trigger evaluation error, empty when healthy.")
+    observed_generation: int | None = Field(default=None, description="The generation the status reflects.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready: the runbook is valid and armed.")

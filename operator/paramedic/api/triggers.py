@@ -1,0 +1,125 @@
+"""The trigger part of a runbook: which symptom starts it.
+
+Exactly one trigger kind is set. Durations of Kubernetes-state triggers are
+measured from the condition's own lastTransitionTime, so an operator restart
+does not reset them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from .common import Duration, Model
+
+TRIGGER_FIELDS = (
+    "manual", "podCrashLoop", "podOOMKilled", "podPending", "nodeNotReady", "hpaAtMax", "prometheus", "alertmanager",
+)
+
+
+class Manual(Model):
+    """Only Remediations created by people (or tools) start this runbook."""
+
+
+class PodCrashLoop(Model):
+    """A container is waiting to be restarted after crashing."""
+
+    reasons: list[str] = Field(
+        default_factory=lambda: ["CrashLoopBackOff"],
+        description="Container waiting reasons that count as a crash loop.",
+    )
+    min_restarts: int = Field(default=3, ge=0, description="Only once restartCount has reached this.")
+    containers: list[str] = Field(default_factory=list, description="Only these containers; empty means any.")
+
+
+class PodOOMKilled(Model):
+    """A container was OOM-killed (its last termination reason is OOMKilled)."""
+
+    containers: list[str] = Field(default_factory=list, description="Only these containers; empty means any.")
+
+
+class PodPending(Model):
+    """A pod could not be scheduled for a while."""
+
+    for_: Duration = Field(default="5m", alias="for", description="How long PodScheduled has been False.")
+    reasons: list[str] = Field(
+        default_factory=lambda: ["Unschedulable"], description="PodScheduled reasons that count."
+    )
+
+
+class NodeNotReady(Model):
+    """A node's Ready condition has been False or Unknown for a while."""
+
+    for_: Duration = Field(default="5m", alias="for", description="How long Ready has not been True.")
+
+
+class HPAAtMax(Model):
+    """An HPA has been at maxReplicas (or ScalingLimited) for a while."""
+
+    for_: Duration = Field(default="10m", alias="for", description="How long it has been at its maximum.")
+
+
+class TargetLabels(Model):
+    """Which series or alert labels name the target."""
+
+    kind: Literal["Deployment", "StatefulSet", "DaemonSet", "Pod", "Node"] = Field(
+        default="Deployment", description="Kind of the target the labels name."
+    )
+    name: str = Field(default="deployment", description="Label holding the target's name.")
+    namespace: str = Field(default="namespace", description="Label holding the target's namespace (not for Node).")
+
+
+class Prometheus(Model):
+    """A PromQL condition, evaluated periodically; each result series is one target."""
+
+    url: str | None = Field(default=None, description="Prometheus base URL; defaults to the operator's setting.")
+    query: str = Field(min_length=1, description="PromQL expression; every series it returns is failing.")
+    for_: Duration = Field(default="1m", alias="for", description="A series must keep failing this long.")
+    interval: Duration = Field(default="30s", description="How often the query is evaluated.")
+    target_labels: TargetLabels = Field(default_factory=TargetLabels, description="How a series names its target.")
+
+
+class LabelMatcher(Model):
+    name: str = Field(description="Label name.")
+    value: str = Field(description="Value, or regular expression when isRegex.")
+    is_regex: bool = Field(default=False, description="Match value as a regular expression.")
+    is_equal: bool = Field(default=True, description="False negates the match.")
+
+
+class Alertmanager(Model):
+    """Firing alerts delivered to the operator's webhook (resolved alerts never trigger)."""
+
+    alertnames: list[str] = Field(min_length=1, description="Alert names that start this runbook.")
+    matchers: list[LabelMatcher] = Field(default_factory=list, description="Further label matchers, all required.")
+    target_labels: TargetLabels = Field(default_factory=TargetLabels, description="How an alert names its target.")
+
+
+class Trigger(Model):
+    """Exactly one of these is set."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in TRIGGER_FIELDS) + " == 1",
+                    "message": "trigger sets exactly one of: " + ", ".join(TRIGGER_FIELDS),
+                }
+            ]
+        }
+    )
+
+    manual: Manual | None = Field(default=None, description="Started only by Remediations created by hand.")
+    pod_crash_loop: PodCrashLoop | None = Field(default=None, description="A container crash-loops.")
+    pod_oom_killed: PodOOMKilled | None = Field(
+        default=None, alias="podOOMKilled", description="A container is OOM-killed."
+    )
+    pod_pending: PodPending | None = Field(default=None, description="A pod stays unschedulable.")
+    node_not_ready: NodeNotReady | None = Field(default=None, description="A node stays NotReady.")
+    hpa_at_max: HPAAtMax | None = Field(default=None, description="An HPA stays at its maximum.")
+    prometheus: Prometheus | None = Field(default=None, description="A PromQL condition holds.")
+    alertmanager: Alertmanager | None = Field(default=None, description="Alertmanager sends a firing alert.")
+
+    @property
+    def kind(self) -> str:
+        return next((f for f in TRIGGER_FIELDS if self.by_alias(f) is not None), "manual")

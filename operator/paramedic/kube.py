@@ -1,0 +1,77 @@
+"""Kubernetes API access: one ApiClient, the typed API groups built on it,
+and conversions to plain dicts (what actions and status records work with)."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+__all__ = ["ApiException", "Clients", "now", "status_of"]
+
+
+def now() -> str:
+    """The current time as Kubernetes writes it (RFC 3339, UTC, seconds)."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+def status_of(exc: BaseException) -> int | None:
+    return exc.status if isinstance(exc, ApiException) else None
+
+
+class Clients:
+    """The API groups paramedic uses, sharing one connection pool."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.api_client = api_client
+
+    @classmethod
+    def from_environment(cls, kubeconfig: str | None = None) -> Clients:
+        """In-cluster service account when running in a pod, else the kubeconfig."""
+        if kubeconfig is None:
+            try:
+                config.load_incluster_config()
+                return cls(client.ApiClient())
+            except config.ConfigException:
+                pass
+        return cls(config.new_client_from_config(config_file=kubeconfig))
+
+    @functools.cached_property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api_client)
+
+    @functools.cached_property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api_client)
+
+    @functools.cached_property
+    def autoscaling(self) -> client.AutoscalingV2Api:
+        return client.AutoscalingV2Api(self.api_client)
+
+    @functools.cached_property
+    def batch(self) -> client.BatchV1Api:
+        return client.BatchV1Api(self.api_client)
+
+    @functools.cached_property
+    def policy(self) -> client.PolicyV1Api:
+        return client.PolicyV1Api(self.api_client)
+
+    @functools.cached_property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api_client)
+
+    @functools.cached_property
+    def events(self) -> client.EventsV1Api:
+        return client.EventsV1Api(self.api_client)
+
+    def plain(self, obj: Any) -> dict[str, Any]:
+        """A typed client object as the plain dict the API server sent."""
+        result: dict[str, Any] = self.api_client.sanitize_for_serialization(obj)
+        return result
