@@ -26,8 +26,16 @@ from .base import Action
 REGISTRY: dict[str, Action[Any]] = {
     module.ACTION.name: module.ACTION
     for module in (
-        rollout_restart, scale, patch_hpa, delete_pod, rollback, raise_memory_limit,
-        cordon, uncordon, drain, run_job,
+        rollout_restart,
+        scale,
+        patch_hpa,
+        delete_pod,
+        rollback,
+        raise_memory_limit,
+        cordon,
+        uncordon,
+        drain,
+        run_job,
     )
 }
 

@@ -7,6 +7,8 @@ StatefulSet) is not deleted a second time.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from paramedic.api.common import Model
@@ -34,7 +36,7 @@ class DeletePod(Action[Params]):
 
     def apply(self, ctx: Context, params: Params, plan: Plan) -> Done:
         t = ctx.target
-        body = {"preconditions": {"uid": plan.changes["uid"]}}
+        body: dict[str, Any] = {"preconditions": {"uid": plan.changes["uid"]}}
         if params.grace_period_seconds is not None:
             body["gracePeriodSeconds"] = params.grace_period_seconds
         try:

@@ -27,9 +27,7 @@ class Params(Model):
     delete_empty_dir_data: bool = Field(
         default=False, description="Evict pods that use emptyDir volumes (their data is lost)."
     )
-    force: bool = Field(
-        default=False, description="Evict pods that no controller manages (they are not recreated)."
-    )
+    force: bool = Field(default=False, description="Evict pods that no controller manages (they are not recreated).")
     grace_period_seconds: int | None = Field(
         default=None, ge=0, description="Override each pod's terminationGracePeriodSeconds."
     )
@@ -114,13 +112,18 @@ class Drain(Action[Params]):
                     blocked[key] = "a PodDisruptionBudget does not allow it yet"
                     continue
                 raise
-        remaining = [p["metadata"]["namespace"] + "/" + p["metadata"]["name"] for p in self._pods(ctx)
-                     if p["metadata"]["namespace"] + "/" + p["metadata"]["name"] in set(evict)]
+        remaining = [
+            p["metadata"]["namespace"] + "/" + p["metadata"]["name"]
+            for p in self._pods(ctx)
+            if p["metadata"]["namespace"] + "/" + p["metadata"]["name"] in set(evict)
+        ]
         if remaining:
             detail = "; ".join(f"{k}: {v}" for k, v in sorted(blocked.items())) or "waiting for evicted pods to go"
             return InProgress(f"{len(remaining)} pods left on {ctx.target.describe()} ({detail})", retry_after=2.0)
-        return Done(f"drained {ctx.target.describe()}", {"evicted": sorted(set(plan.changes["evict"]) | set(evict)),
-                                                          "skipped": plan.changes["skipped"]})
+        return Done(
+            f"drained {ctx.target.describe()}",
+            {"evicted": sorted(set(plan.changes["evict"]) | set(evict)), "skipped": plan.changes["skipped"]},
+        )
 
 
 ACTION = Drain()

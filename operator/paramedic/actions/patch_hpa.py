@@ -66,7 +66,9 @@ class PatchHPA(Action[Params]):
 
     def apply(self, ctx: Context, params: Params, plan: Plan) -> Done:
         t = ctx.target
-        body = {"spec": {"minReplicas": plan.changes["minReplicas"]["to"], "maxReplicas": plan.changes["maxReplicas"]["to"]}}
+        body = {
+            "spec": {"minReplicas": plan.changes["minReplicas"]["to"], "maxReplicas": plan.changes["maxReplicas"]["to"]}
+        }
         ctx.clients.autoscaling.patch_namespaced_horizontal_pod_autoscaler(t.name, t.namespace, body)
         return Done(plan.summary, dict(plan.changes))
 

@@ -72,7 +72,9 @@ class RaiseMemoryLimit(Action[Params]):
             {"name": name, "resources": {"limits": {"memory": change["to"]}}}
             for name, change in plan.changes["containers"].items()
         ]
-        workloads.patch(ctx.clients, t.kind, t.namespace, t.name, {"spec": {"template": {"spec": {"containers": containers}}}})
+        workloads.patch(
+            ctx.clients, t.kind, t.namespace, t.name, {"spec": {"template": {"spec": {"containers": containers}}}}
+        )
         return Done(plan.summary, dict(plan.changes))
 
 

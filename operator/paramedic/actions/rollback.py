@@ -60,8 +60,12 @@ class Rollback(Action[Params]):
         template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
         return Plan(
             f"roll {t.describe()} back from revision {current} to {_revision(chosen)}",
-            {"fromRevision": current, "toRevision": _revision(chosen), "replicaSet": chosen["metadata"]["name"],
-             "template": template},
+            {
+                "fromRevision": current,
+                "toRevision": _revision(chosen),
+                "replicaSet": chosen["metadata"]["name"],
+                "template": template,
+            },
         )
 
     def apply(self, ctx: Context, params: Params, plan: Plan) -> Done:

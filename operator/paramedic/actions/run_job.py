@@ -51,8 +51,9 @@ def job_name(ctx: Context) -> str:
 
 class RunJob(Action[Params]):
     name = "runJob"
-    kinds = frozenset({"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Node",
-                       "HorizontalPodAutoscaler"})
+    kinds = frozenset(
+        {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Node", "HorizontalPodAutoscaler"}
+    )
     params_model = Params
 
     def plan(self, ctx: Context, params: Params) -> Plan:
@@ -84,10 +85,14 @@ class RunJob(Action[Params]):
                 "namespace": ctx.remediation_namespace,
                 "labels": {**(params.template.labels or {}), REMEDIATION_LABEL: ctx.remediation_name},
                 "annotations": params.template.annotations or {},
-                "ownerReferences": [{
-                    "apiVersion": "paramedic.dev/v1alpha1", "kind": "Remediation",
-                    "name": ctx.remediation_name, "uid": ctx.remediation_uid,
-                }],
+                "ownerReferences": [
+                    {
+                        "apiVersion": "paramedic.dev/v1alpha1",
+                        "kind": "Remediation",
+                        "name": ctx.remediation_name,
+                        "uid": ctx.remediation_uid,
+                    }
+                ],
             },
             "spec": spec,
         }

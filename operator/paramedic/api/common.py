@@ -57,9 +57,7 @@ class Model(BaseModel):
 
 class LabelSelectorRequirement(Model):
     key: str = Field(description="The label key the selector applies to.")
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
-        description="How the key relates to the values."
-    )
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(description="How the key relates to the values.")
     values: list[str] | None = Field(
         default=None, description="Values for In and NotIn; must be empty for Exists and DoesNotExist."
     )
@@ -97,9 +95,7 @@ class ObjectRef(Model):
     kind: Literal[
         "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "HorizontalPodAutoscaler", "Node", "Job"
     ] = Field(description="Kind of the target.")
-    name: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
-        description="Name of the target."
-    )
+    name: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(description="Name of the target.")
     namespace: str | None = Field(
         default=None,
         description="Namespace of the target; defaults to the Remediation's own. Empty for a Node.",

@@ -51,10 +51,16 @@ class RemediationSpec(Model):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self.runbookRef == oldSelf.runbookRef", "message": "spec.runbookRef is immutable",
-                 "fieldPath": ".runbookRef"},
-                {"rule": "self.target == oldSelf.target", "message": "spec.target is immutable",
-                 "fieldPath": ".target"},
+                {
+                    "rule": "self.runbookRef == oldSelf.runbookRef",
+                    "message": "spec.runbookRef is immutable",
+                    "fieldPath": ".runbookRef",
+                },
+                {
+                    "rule": "self.target == oldSelf.target",
+                    "message": "spec.target is immutable",
+                    "fieldPath": ".target",
+                },
             ]
         }
     )
@@ -63,10 +69,15 @@ class RemediationSpec(Model):
     target: ObjectRef = Field(description="The object to act on.")
     reason: str = Field(default="", max_length=1024, description="Why this remediation was started, for humans.")
     dry_run: bool = Field(default=False, description="Plan and record every step, change nothing.")
-    approved: bool = Field(
-        default=False, description="Set to true to let a runbook that requires approval proceed."
-    )
+    approved: bool = Field(default=False, description="Set to true to let a runbook that requires approval proceed.")
     trigger: TriggerRecord | None = Field(default=None, description="Set when a trigger created this Remediation.")
+
+
+class ResolvedTarget(Model):
+    api_version: str = Field(description="API version of the object acted on.")
+    kind: str = Field(description="Kind of the object acted on.")
+    name: str = Field(description="Name of the object acted on.")
+    namespace: str | None = Field(default=None, description="Namespace of the object acted on.")
 
 
 class StepRecord(Model):
@@ -80,6 +91,9 @@ class StepRecord(Model):
     finished_at: str | None = Field(default=None, description="When the step ended (RFC 3339).")
     deadline: str | None = Field(default=None, description="When the current phase of the step times out.")
     attempts: int = Field(default=0, ge=0, description="How many times the action was applied.")
+    target: ResolvedTarget | None = Field(
+        default=None, description="The object this step acts on (the Remediation's target, or what it resolved to)."
+    )
     plan: str = Field(default="", description="What the step planned to change.")
     changes: dict[str, Any] = Field(
         default_factory=dict,
@@ -93,13 +107,6 @@ class StepRecord(Model):
     )
 
 
-class ResolvedTarget(Model):
-    api_version: str = Field(description="API version of the object acted on.")
-    kind: str = Field(description="Kind of the object acted on.")
-    name: str = Field(description="Name of the object acted on.")
-    namespace: str | None = Field(default=None, description="Namespace of the object acted on.")
-
-
 class RemediationStatus(Model):
     phase: Phase = Field(default="Pending", description="Where the remediation is.")
     message: str = Field(default="", description="The latest human-readable summary.")
@@ -110,6 +117,12 @@ class RemediationStatus(Model):
     observed_generation: int | None = Field(default=None, description="The generation the status reflects.")
     runbook_generation: int | None = Field(
         default=None, description="The runbook's generation when this remediation started."
+    )
+    runbook_spec: dict[str, Any] | None = Field(
+        default=None,
+        description="The runbook's spec when this remediation started. Steps run from this copy, so editing the "
+        "runbook never changes a remediation half-way.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     resolved_target: ResolvedTarget | None = Field(
         default=None, description="The workload the target resolved to (a Pod's Deployment, ...)."

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
+from paramedic.actions.checks import CHECKS
 from paramedic.actions.cordon import Params as CordonParams
 from paramedic.actions.delete_pod import Params as DeletePodParams
 from paramedic.actions.drain import Params as DrainParams
@@ -21,7 +22,6 @@ from paramedic.actions.rollback import Params as RollbackParams
 from paramedic.actions.rollout_restart import Params as RolloutRestartParams
 from paramedic.actions.run_job import Params as RunJobParams
 from paramedic.actions.scale import Params as ScaleParams
-from paramedic.actions.checks import CHECKS
 
 from .common import Condition, Duration, LabelSelector, Model
 from .triggers import Trigger
@@ -31,8 +31,16 @@ assert set(Check.__args__) == {*CHECKS, "None"}  # type: ignore[attr-defined]
 
 #: The step fields that each select one action (the registry's names).
 ACTION_FIELDS = (
-    "rolloutRestart", "scale", "patchHPA", "deletePod", "rollback", "raiseMemoryLimit",
-    "cordon", "uncordon", "drain", "runJob",
+    "rolloutRestart",
+    "scale",
+    "patchHPA",
+    "deletePod",
+    "rollback",
+    "raiseMemoryLimit",
+    "cordon",
+    "uncordon",
+    "drain",
+    "runJob",
 )
 
 

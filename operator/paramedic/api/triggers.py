@@ -14,7 +14,14 @@ from pydantic import ConfigDict, Field
 from .common import Duration, Model
 
 TRIGGER_FIELDS = (
-    "manual", "podCrashLoop", "podOOMKilled", "podPending", "nodeNotReady", "hpaAtMax", "prometheus", "alertmanager",
+    "manual",
+    "podCrashLoop",
+    "podOOMKilled",
+    "podPending",
+    "nodeNotReady",
+    "hpaAtMax",
+    "prometheus",
+    "alertmanager",
 )
 
 

@@ -1,0 +1,7 @@
+"""python -m paramedic"""
+
+import sys
+
+from paramedic.cli import main
+
+sys.exit(main())

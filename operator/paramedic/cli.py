@@ -1,0 +1,70 @@
+"""The ``paramedic`` command (also ``kubectl paramedic``).
+
+Exit codes: 0 success, 1 the thing checked failed (lint errors, a failed
+remediation), 2 usage or environment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from paramedic import __version__
+
+
+def _run(args: argparse.Namespace) -> int:
+    from paramedic import operator
+
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = operator.Config(namespace=args.namespace, kubeconfig=args.kubeconfig, liveness=args.liveness)
+    asyncio.run(operator.run(config))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from paramedic import demo
+
+    return demo.main(nodes=args.nodes)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="paramedic", description="Runbooks as code for Kubernetes.")
+    top.add_argument("--version", action="version", version=f"paramedic {__version__}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the operator")
+    run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+    run.add_argument(
+        "--namespace",
+        default=os.environ.get("PARAMEDIC_NAMESPACE", "paramedic-system"),
+        help="the operator's own namespace (default: paramedic-system)",
+    )
+    run.add_argument("--liveness", default=None, help="serve Kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.set_defaults(func=_run)
+
+    demo = commands.add_parser("demo", help="a guided demo on a local control plane")
+    demo.add_argument("--nodes", type=int, default=3, help="KWOK nodes to create")
+    demo.set_defaults(func=_demo)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,421 @@
+"""The remediation engine: a level-triggered state machine over a
+Remediation's status.
+
+``reconcile`` reads nothing but the Remediation (and the world through the
+actions), makes at most one transition, writes it to status, and says when
+to be called again. Because every decision is derived from the recorded
+status, an operator killed at any instant resumes exactly where it was:
+
+- a step whose plan is recorded but whose outcome is not is applied again,
+  with the recorded plan (actions are idempotent for a given plan);
+- a step whose outcome is recorded is never applied again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from paramedic.actions import REGISTRY
+from paramedic.actions.base import ActionFailed, Context, Done, Plan, Target
+from paramedic.api.common import API_VERSION, parse_duration
+from paramedic.api.remediation import TERMINAL_PHASES, RemediationSpec, RemediationStatus, ResolvedTarget, StepRecord
+from paramedic.api.runbook import RunbookSpec, Step
+from paramedic.kube import ApiException, Clients, now, parse_time
+from paramedic.policy import access
+from paramedic.records import events
+from paramedic.records import status as records
+
+from . import targets
+
+log = logging.getLogger(__name__)
+
+#: Poll interval while waiting for a person (approval).
+APPROVAL_POLL = 2.0
+#: Backoff after a transient API error.
+TRANSIENT_RETRY = 3.0
+
+
+@dataclasses.dataclass
+class Engine:
+    clients: Clients
+    operator_namespace: str = "paramedic-system"
+
+    # -- entry point ---------------------------------------------------------------------
+
+    def reconcile(self, remediation: dict[str, Any]) -> float | None:
+        """One transition. Returns seconds until the next call, or None when finished."""
+        status = RemediationStatus.model_validate(remediation.get("status") or {})
+        if status.phase in TERMINAL_PHASES:
+            return None
+        meta = remediation["metadata"]
+        try:
+            spec = RemediationSpec.model_validate(remediation.get("spec") or {})
+        except ValidationError as exc:
+            return self._finish(remediation, status, "Failed", "InvalidSpec", f"invalid spec: {exc}")
+        try:
+            if status.started_at is None:
+                return self._accept(remediation, spec, status)
+            if status.phase == "AwaitingApproval":
+                return self._await_approval(remediation, spec, status)
+            return self._run_step(remediation, spec, status)
+        except access.Refused as refused:
+            return self._finish(remediation, status, refused.phase, refused.reason, str(refused))
+        except records.Conflict:
+            log.debug("remediation %s/%s changed while deciding; reading it again", meta["namespace"], meta["name"])
+            return 0.0
+
+    # -- phases --------------------------------------------------------------------------
+
+    def _accept(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float | None:
+        namespace = rem["metadata"]["namespace"]
+        runbook = access.load_runbook(self.clients, spec, namespace)
+        target = access.target_ref(spec, namespace)
+        access.authorize(self.clients, runbook, target, namespace, self.operator_namespace)
+        obj = targets.read(self.clients, target.kind, target.name, target.namespace)
+        access.check_target(runbook, target, obj)
+        for step in runbook.spec.steps:
+            if REGISTRY[step.action].cluster_only and not runbook.cluster_scoped:
+                raise access.Refused("ClusterRunbookRequired", f"{step.action} needs a ClusterRunbook")
+
+        status.started_at = now()
+        status.runbook_generation = runbook.generation
+        status.runbook_spec = runbook.spec.dump()
+        status.target_summary = target.describe()
+        status.observed_generation = rem["metadata"].get("generation")
+        status.conditions = records.set_condition(
+            status.conditions,
+            "Accepted",
+            True,
+            "Accepted",
+            f"{runbook.kind} {runbook.name} may act on {target.describe()}",
+            status.observed_generation,
+        )
+        dry_run = spec.dry_run or runbook.spec.dry_run
+        if runbook.spec.requires_approval and not spec.approved and not dry_run:
+            status.phase = "AwaitingApproval"
+            status.message = "waiting for spec.approved=true"
+            status.conditions = records.set_condition(
+                status.conditions,
+                "Approved",
+                False,
+                "AwaitingApproval",
+                f"{runbook.kind} {runbook.name} requires approval: set spec.approved to true",
+                status.observed_generation,
+            )
+            records.write(self.clients, rem, status)
+            self._event(rem, "AwaitingApproval", status.message)
+            return APPROVAL_POLL
+        status.phase = "Running"
+        status.message = f"running {len(runbook.spec.steps)} steps of {runbook.kind} {runbook.name}"
+        records.write(self.clients, rem, status)
+        return 0.0
+
+    def _await_approval(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float:
+        if not spec.approved:
+            return APPROVAL_POLL
+        status.phase = "Running"
+        status.message = "approved"
+        status.conditions = records.set_condition(
+            status.conditions,
+            "Approved",
+            True,
+            "Approved",
+            "spec.approved is true",
+            rem["metadata"].get("generation"),
+        )
+        records.write(self.clients, rem, status)
+        self._event(rem, "Approved", "approved; running the steps")
+        return 0.0
+
+    def _run_step(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float | None:
+        runbook = RunbookSpec.model_validate(status.runbook_spec or {})
+        index = status.current_step
+        step = runbook.steps[index]
+        record = status.steps[index] if index < len(status.steps) else None
+        dry_run = spec.dry_run or runbook.dry_run
+        if record is None:
+            return self._plan(rem, spec, status, runbook, step, dry_run)
+        if record.phase == "Applying":
+            return self._apply(rem, spec, status, runbook, step, record)
+        if record.phase == "Verifying":
+            return self._verify(rem, spec, status, runbook, step, record)
+        # A finished step whose successor was not recorded yet (killed in between).
+        return self._advance(rem, status, runbook, record)
+
+    # -- one step ------------------------------------------------------------------------
+
+    def _context(
+        self, rem: dict[str, Any], spec: RemediationSpec, step: Step, index: int, record: StepRecord | None = None
+    ) -> Context:
+        """At plan time the target is resolved; later phases re-read the object the plan recorded
+        (a restarted Deployment's old pod is gone, but the step goes on)."""
+        meta = rem["metadata"]
+        if record is not None and record.target is not None:
+            target = targets.reread(self.clients, record.target)
+        else:
+            ref = access.target_ref(spec, meta["namespace"])
+            target = targets.resolve(self.clients, ref, REGISTRY[step.action].kinds, step.action)
+        return Context(self.clients, target, meta["name"], meta["namespace"], meta["uid"], index)
+
+    def _plan(
+        self,
+        rem: dict[str, Any],
+        spec: RemediationSpec,
+        status: RemediationStatus,
+        runbook: RunbookSpec,
+        step: Step,
+        dry_run: bool,
+    ) -> float | None:
+        index = status.current_step
+        record = StepRecord(
+            index=index, name=step.name or step.action, action=step.action, phase="Applying", started_at=now()
+        )
+        try:
+            ctx = self._context(rem, spec, step, index)
+            plan = REGISTRY[step.action].plan(ctx, step.params)
+        except (ActionFailed, access.Refused) as exc:
+            reason = getattr(exc, "reason", "ActionFailed")
+            return self._step_failed(rem, status, runbook, record, reason, str(exc))
+        record.plan = plan.summary
+        record.changes = dict(plan.changes)
+        record.target = ResolvedTarget(
+            api_version=ctx.target.api_version,
+            kind=ctx.target.kind,
+            name=ctx.target.name,
+            namespace=ctx.target.namespace,
+        )
+        status.resolved_target = record.target
+        if dry_run:
+            record.phase = "DryRun"
+            record.finished_at = now()
+            record.message = f"dry run: would {plan.summary}"
+            status.steps = [*status.steps[:index], record]
+            return self._advance(rem, status, runbook, record)
+        record.deadline = _after(step.timeout)
+        record.message = f"planned: {plan.summary}"
+        status.steps = [*status.steps[:index], record]
+        status.phase = "Running"
+        status.message = f"step {index + 1}/{len(runbook.steps)}: {plan.summary}"
+        records.write(self.clients, rem, status)  # the intent, before anything changes
+        return 0.0
+
+    def _apply(
+        self,
+        rem: dict[str, Any],
+        spec: RemediationSpec,
+        status: RemediationStatus,
+        runbook: RunbookSpec,
+        step: Step,
+        record: StepRecord,
+    ) -> float | None:
+        action = REGISTRY[step.action]
+        if _expired(record.deadline):
+            return self._step_failed(
+                rem, status, runbook, record, "Timeout", f"timed out after {step.timeout}: {record.message}"
+            )
+        try:
+            ctx = self._context(rem, spec, step, record.index, record)
+            result = action.apply(ctx, step.params, Plan(record.plan, record.changes))
+        except (ActionFailed, access.Refused) as exc:
+            reason = getattr(exc, "reason", "ActionFailed")
+            record.attempts += 1
+            return self._step_failed(rem, status, runbook, record, reason, str(exc))
+        except ApiException as exc:
+            if exc.status in (400, 403, 404, 422):
+                record.attempts += 1
+                return self._step_failed(rem, status, runbook, record, "Rejected", _api_message(exc))
+            record.message = f"transient error, retrying: {_api_message(exc)}"
+            records.write(self.clients, rem, status)
+            return TRANSIENT_RETRY
+        record.attempts += 1
+        if not isinstance(result, Done):
+            record.message = result.message
+            records.write(self.clients, rem, status)
+            return result.retry_after
+        record.changes = {**record.changes, **result.changes}
+        record.message = result.message
+        self._event(
+            rem, "ActionApplied", f"step {record.index + 1} ({step.action}): {result.message}", target=ctx.target
+        )
+        check = _check(step, action.default_check)
+        if check is None:
+            return self._step_succeeded(rem, status, runbook, record)
+        record.phase = "Verifying"
+        record.deadline = _after(step.verify.timeout if step.verify else "5m")
+        status.phase = "Verifying"
+        records.write(self.clients, rem, status)
+        return 0.5
+
+    def _verify(
+        self,
+        rem: dict[str, Any],
+        spec: RemediationSpec,
+        status: RemediationStatus,
+        runbook: RunbookSpec,
+        step: Step,
+        record: StepRecord,
+    ) -> float | None:
+        action = REGISTRY[step.action]
+        check = _check(step, action.default_check) or "None"
+        ctx = self._context(rem, spec, step, record.index, record)
+        try:
+            ok, detail = action.verify(ctx, step.params, Plan(record.plan, record.changes), check)
+        except ApiException as exc:
+            ok, detail = False, _api_message(exc)
+        stable_for = parse_duration(step.verify.stable_for if step.verify else "0s")
+        if ok:
+            record.verified_since = record.verified_since or now()
+            if parse_time(record.verified_since) + stable_for <= _utcnow():
+                record.message = f"verified ({check}): {detail}"
+                return self._step_succeeded(rem, status, runbook, record)
+        else:
+            record.verified_since = None
+        if _expired(record.deadline):
+            return self._step_failed(
+                rem,
+                status,
+                runbook,
+                record,
+                "VerificationFailed",
+                f"{check} did not hold within {step.verify.timeout if step.verify else '5m'}: {detail}",
+            )
+        message = f"verifying {check}: {detail}"
+        if message != record.message:
+            record.message = message
+            records.write(self.clients, rem, status)
+        return 1.0
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    def _step_succeeded(
+        self, rem: dict[str, Any], status: RemediationStatus, runbook: RunbookSpec, record: StepRecord
+    ) -> float | None:
+        record.phase = "Succeeded"
+        record.finished_at = now()
+        record.deadline = None
+        status.steps = [*status.steps[: record.index], record]
+        return self._advance(rem, status, runbook, record)
+
+    def _step_failed(
+        self,
+        rem: dict[str, Any],
+        status: RemediationStatus,
+        runbook: RunbookSpec,
+        record: StepRecord,
+        reason: str,
+        message: str,
+    ) -> float | None:
+        record.phase = "Failed"
+        record.finished_at = now()
+        record.deadline = None
+        record.reason = reason
+        record.message = message
+        status.steps = [*status.steps[: record.index], record]
+        self._event(rem, reason, f"step {record.index + 1} ({record.action}) failed: {message}", warning=True)
+        return self._advance(rem, status, runbook, record)
+
+    def _advance(
+        self, rem: dict[str, Any], status: RemediationStatus, runbook: RunbookSpec, record: StepRecord
+    ) -> float | None:
+        """Decide what follows a finished step."""
+        last = record.index + 1 >= len(runbook.steps)
+        if record.phase == "DryRun":
+            if last:
+                planned = "; ".join(s.plan for s in status.steps)
+                return self._finish(rem, status, "DryRun", "DryRun", f"dry run, nothing changed: {planned}")
+        elif record.phase == "Succeeded":
+            if runbook.mode == "UntilVerified" or last:
+                return self._finish(
+                    rem,
+                    status,
+                    "Succeeded",
+                    "Succeeded",
+                    f"step {record.index + 1} ({record.action}) succeeded: {record.message}",
+                )
+        elif runbook.mode == "AllInOrder" or last:
+            exhausted = " (steps exhausted)" if runbook.mode == "UntilVerified" else ""
+            return self._finish(
+                rem,
+                status,
+                "Failed",
+                record.reason or "StepFailed",
+                f"step {record.index + 1} ({record.action}) failed{exhausted}: {record.message}",
+            )
+        status.current_step = record.index + 1
+        status.phase = "Running"
+        status.message = f"step {record.index + 1} {record.phase.lower()}; next: step {record.index + 2}"
+        records.write(self.clients, rem, status)
+        return 0.0
+
+    def _finish(
+        self, rem: dict[str, Any], status: RemediationStatus, phase: str, reason: str, message: str
+    ) -> float | None:
+        status.phase = phase  # type: ignore[assignment]
+        status.message = message[:2048]
+        status.finished_at = now()
+        status.started_at = status.started_at or status.finished_at
+        if not status.target_summary:
+            target = (rem.get("spec") or {}).get("target") or {}
+            ns = target.get("namespace") or (rem["metadata"]["namespace"] if target.get("kind") != "Node" else None)
+            status.target_summary = "/".join(x for x in (target.get("kind"), ns, target.get("name")) if x)
+        succeeded = phase in ("Succeeded", "DryRun")
+        if reason in (
+            "RunbookNotFound",
+            "InvalidRunbook",
+            "NamespaceNotAllowed",
+            "ClusterRunbookRequired",
+            "TargetNotAccepted",
+            "TargetNotFound",
+            "InvalidSpec",
+        ):
+            status.conditions = records.set_condition(
+                status.conditions, "Accepted", False, reason, message, rem["metadata"].get("generation")
+            )
+        status.conditions = records.set_condition(
+            status.conditions, "Ready", succeeded, reason, message, rem["metadata"].get("generation")
+        )
+        records.write(self.clients, rem, status)
+        self._event(rem, phase, message, warning=not succeeded)
+        return None
+
+    def _event(
+        self, rem: dict[str, Any], reason: str, message: str, *, warning: bool = False, target: Target | None = None
+    ) -> None:
+        events.post(self.clients, events.involved(rem, "Remediation", API_VERSION), reason, message, warning=warning)
+        if target is not None:
+            meta = target.obj.get("metadata", {})
+            involved = {
+                "apiVersion": target.api_version,
+                "kind": target.kind,
+                "name": target.name,
+                "namespace": target.namespace,
+                "uid": meta.get("uid"),
+            }
+            text = f"paramedic Remediation {rem['metadata']['namespace']}/{rem['metadata']['name']}: {message}"
+            events.post(self.clients, involved, reason, text, warning=warning)
+
+
+def _check(step: Step, default: str | None) -> str | None:
+    check = step.verify.check if step.verify and step.verify.check else default
+    return None if check in (None, "None") else check
+
+
+def _utcnow() -> datetime:
+    return parse_time(now())
+
+
+def _after(duration: str) -> str:
+    return (_utcnow() + parse_duration(duration)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _expired(deadline: str | None) -> bool:
+    return deadline is not None and parse_time(deadline) <= _utcnow()
+
+
+def _api_message(exc: ApiException) -> str:
+    return f"{exc.status} {exc.reason}: {(exc.body or '')[:500]}"

@@ -1,0 +1,104 @@
+"""The Kopf operator: wires the engine (and, later, triggers and policies) to
+Kopf's watches.
+
+Only paramedic's own resources get Kopf handlers that store state (as
+annotations prefixed paramedic.dev). Everything runs in a dedicated thread
+pool: the kubernetes client is blocking, and the event loop must stay free
+for watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+
+from paramedic.api.common import GROUP, VERSION
+from paramedic.api.remediation import TERMINAL_PHASES
+from paramedic.engine.engine import Engine
+from paramedic.kube import ApiException, Clients
+from paramedic.records import status as records
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    namespace: str = "paramedic-system"
+    kubeconfig: str | None = None
+    workers: int = 16
+    liveness: str | None = None
+
+
+def _open(status: Any, **_: Any) -> bool:
+    return (status or {}).get("phase") not in TERMINAL_PHASES
+
+
+def build(config: Config) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="paramedic")
+    clients = Clients.from_environment(config.kubeconfig)
+    clients.api_client.configuration.connection_pool_maxsize = config.workers * 2
+    engine = Engine(clients, config.namespace)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # A custom registry carries none of Kopf's default handlers.
+        info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
+        return info
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        settings.posting.level = logging.WARNING
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+
+    @kopf.on.cleanup(registry=registry)
+    def shutdown(**_: Any) -> None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    @kopf.daemon(GROUP, VERSION, "remediations", registry=registry, when=_open, cancellation_timeout=10.0)
+    async def remediation(name: str, namespace: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        """Drive one Remediation until it reaches a final phase."""
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while not stopped:
+            try:
+                current = await loop.run_in_executor(pool, records.read, clients, namespace, name)
+                delay = await loop.run_in_executor(pool, engine.reconcile, current)
+                failures = 0
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                failures += 1
+                delay = min(2.0**failures, 60.0)
+                log.warning("remediation %s/%s: API error %s, retrying in %.0fs", namespace, name, exc.status, delay)
+            except Exception:
+                # An engine bug must not become a tight retry loop or kill the operator.
+                failures += 1
+                delay = min(2.0**failures, 60.0)
+                log.exception("remediation %s/%s: unexpected error, retrying in %.0fs", namespace, name, delay)
+            if delay is None:
+                return
+            if delay:
+                await asyncio.sleep(delay)
+
+    return registry
+
+
+async def run(config: Config) -> None:
+    registry = build(config)
+    await kopf.operator(
+        registry=registry,
+        clusterwide=True,
+        standalone=True,
+        liveness_endpoint=config.liveness,
+    )

@@ -1,0 +1,57 @@
+"""Writing a Remediation's status: the engine's only state.
+
+Every write carries the resourceVersion the engine read, so a write based on
+a stale read (another replica, or an update racing us) fails with a conflict
+instead of overwriting a newer record; the engine then re-reads and decides
+again. That is what makes "record intent before acting" safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paramedic.api.common import GROUP, VERSION, Condition
+from paramedic.api.remediation import RemediationStatus
+from paramedic.kube import ApiException, Clients, now
+
+
+class Conflict(Exception):
+    """The Remediation changed since it was read; read it again."""
+
+
+def set_condition(
+    conditions: list[Condition], type_: str, status: bool, reason: str, message: str, generation: int | None
+) -> list[Condition]:
+    """Replace one condition; keep its lastTransitionTime when its status did not change."""
+    flag = "True" if status else "False"
+    old = next((c for c in conditions if c.type == type_), None)
+    since = old.last_transition_time if old is not None and old.status == flag else now()
+    new = Condition(
+        type=type_,
+        status=flag,
+        reason=reason,
+        message=message[:1024],
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    return [c for c in conditions if c.type != type_] + [new]
+
+
+def read(clients: Clients, namespace: str, name: str) -> dict[str, Any]:
+    obj: dict[str, Any] = clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", name)
+    return obj
+
+
+def write(clients: Clients, remediation: dict[str, Any], status: RemediationStatus) -> dict[str, Any]:
+    """Replace the status, conditional on the resourceVersion read."""
+    meta = remediation["metadata"]
+    body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status.dump()}
+    try:
+        result: dict[str, Any] = clients.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, meta["namespace"], "remediations", meta["name"], body
+        )
+    except ApiException as exc:
+        if exc.status == 409:
+            raise Conflict(meta["name"]) from None
+        raise
+    return result
