@@ -17,10 +17,11 @@ from paramedic import __version__
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.kubeconfig:
+        # Before the kubernetes client is imported: it reads $KUBECONFIG once, at import.
+        os.environ["KUBECONFIG"] = args.kubeconfig
     from paramedic import operator
 
-    if args.kubeconfig:
-        os.environ["KUBECONFIG"] = args.kubeconfig
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -66,12 +66,13 @@ def build(config: Config) -> kopf.OperatorRegistry:
         pool.shutdown(wait=False, cancel_futures=True)
 
     @kopf.daemon(GROUP, VERSION, "remediations", registry=registry, when=_open, cancellation_timeout=10.0)
-    async def remediation(name: str, namespace: str, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    async def remediation(name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
         """Drive one Remediation until it reaches a final phase."""
         loop = asyncio.get_running_loop()
         failures = 0
         while not stopped:
             try:
+                assert namespace is not None  # Remediations are namespaced
                 current = await loop.run_in_executor(pool, records.read, clients, namespace, name)
                 delay = await loop.run_in_executor(pool, engine.reconcile, current)
                 failures = 0

@@ -111,6 +111,10 @@ class Drain(Action[Params]):
                 if exc.status == 429:
                     blocked[key] = "a PodDisruptionBudget does not allow it yet"
                     continue
+                if exc.status == 403 and "NamespaceTerminating" in (exc.body or ""):
+                    # As kubectl drain: the namespace controller is deleting it anyway.
+                    blocked[key] = "its namespace is being deleted"
+                    continue
                 raise
         remaining = [
             p["metadata"]["namespace"] + "/" + p["metadata"]["name"]

@@ -24,7 +24,7 @@ from paramedic.actions import REGISTRY
 from paramedic.actions.base import ActionFailed, Context, Done, Plan, Target
 from paramedic.api.common import API_VERSION, parse_duration
 from paramedic.api.remediation import TERMINAL_PHASES, RemediationSpec, RemediationStatus, ResolvedTarget, StepRecord
-from paramedic.api.runbook import RunbookSpec, Step
+from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec, Step
 from paramedic.kube import ApiException, Clients, now, parse_time
 from paramedic.policy import access
 from paramedic.records import events
@@ -133,7 +133,11 @@ class Engine:
         return 0.0
 
     def _run_step(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float | None:
-        runbook = RunbookSpec.model_validate(status.runbook_spec or {})
+        model = ClusterRunbookSpec if spec.runbook_ref.kind == "ClusterRunbook" else RunbookSpec
+        try:
+            runbook = model.model_validate(status.runbook_spec or {})
+        except ValidationError as exc:
+            raise access.Refused("InvalidRunbook", f"the recorded runbook spec no longer parses: {exc}") from None
         index = status.current_step
         step = runbook.steps[index]
         record = status.steps[index] if index < len(status.steps) else None

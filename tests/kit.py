@@ -1,0 +1,117 @@
+"""Test helpers: create paramedic resources and wait for their outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from paramedic.api.common import API_VERSION, GROUP, VERSION
+from paramedic.api.remediation import TERMINAL_PHASES
+from paramedic.devcluster.install import OperatorProcess
+from paramedic.kube import Clients
+from tests.waiting import wait_until
+
+
+def deployment(name: str, replicas: int = 2, memory: str | None = None, image: str = "registry.invalid/app:1",
+               node_selector: dict[str, str] | None = None) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "app", "image": image}
+    if memory:
+        container["resources"] = {"limits": {"memory": memory}}
+    pod_spec: dict[str, Any] = {"containers": [container]}
+    if node_selector:
+        pod_spec["nodeSelector"] = node_selector
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec},
+        },
+    }
+
+
+@dataclasses.dataclass
+class Kit:
+    clients: Clients
+    namespace: str
+    operator: OperatorProcess
+
+    # -- creating ---------------------------------------------------------------------
+
+    def runbook(self, spec: dict[str, Any], name: str | None = None) -> str:
+        name = name or f"rb-{uuid.uuid4().hex[:6]}"
+        body = {"apiVersion": API_VERSION, "kind": "Runbook", "metadata": {"name": name}, "spec": spec}
+        self.clients.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, "runbooks", body)
+        return name
+
+    def cluster_runbook(self, spec: dict[str, Any], name: str | None = None) -> str:
+        name = name or f"crb-{uuid.uuid4().hex[:6]}"
+        body = {"apiVersion": API_VERSION, "kind": "ClusterRunbook", "metadata": {"name": name}, "spec": spec}
+        self.clients.custom.create_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", body)
+        return name
+
+    def remediation(self, runbook: str, target: dict[str, Any], *, kind: str = "Runbook", name: str | None = None,
+                    **spec: Any) -> str:
+        name = name or f"rem-{uuid.uuid4().hex[:6]}"
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "Remediation",
+            "metadata": {"name": name},
+            "spec": {"runbookRef": {"kind": kind, "name": runbook}, "target": target, **spec},
+        }
+        self.clients.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, "remediations", body)
+        return name
+
+    def deploy(self, name: str, replicas: int = 2, **kwargs: Any) -> dict[str, Any]:
+        self.clients.apps.create_namespaced_deployment(self.namespace, deployment(name, replicas, **kwargs))
+        return self.wait_rolled_out(name, replicas)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def get(self, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self.clients.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "remediations", name
+        )
+        return obj
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.get(name).get("status") or {})
+
+    def wait_phase(self, name: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
+        wanted = set(phases) or set(TERMINAL_PHASES)
+
+        def reached() -> dict[str, Any] | None:
+            status = self.status(name)
+            if status.get("phase") in wanted:
+                return status
+            if status.get("phase") in TERMINAL_PHASES:
+                raise AssertionError(f"{name} ended {status.get('phase')}: {status.get('message')}")
+            return None
+
+        try:
+            return wait_until(reached, timeout, f"remediation {name} to reach {sorted(wanted)}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nstatus: {self.status(name)}\noperator log: {self.operator.tail(40)}") from None
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        return self.clients.plain(self.clients.apps.read_namespaced_deployment(name, self.namespace))
+
+    def wait_rolled_out(self, name: str, replicas: int) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            d = self.deployment(name)
+            s = d.get("status") or {}
+            ok = (s.get("observedGeneration", 0) >= d["metadata"]["generation"]
+                  and s.get("updatedReplicas", 0) == replicas and s.get("availableReplicas", 0) == replicas
+                  and s.get("replicas", 0) == replicas)
+            return d if ok else None
+
+        return wait_until(done, 60, f"deployment {name} to roll out {replicas} replicas")
+
+    def events(self, kind: str, name: str) -> list[str]:
+        found = self.clients.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.kind={kind},involvedObject.name={name}"
+        )
+        return [f"{e.reason}: {e.message}" for e in found.items]
