@@ -13,8 +13,13 @@ from paramedic.kube import Clients
 from tests.waiting import wait_until
 
 
-def deployment(name: str, replicas: int = 2, memory: str | None = None, image: str = "registry.invalid/app:1",
-               node_selector: dict[str, str] | None = None) -> dict[str, Any]:
+def deployment(
+    name: str,
+    replicas: int = 2,
+    memory: str | None = None,
+    image: str = "registry.invalid/app:1",
+    node_selector: dict[str, str] | None = None,
+) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "app", "image": image}
     if memory:
         container["resources"] = {"limits": {"memory": memory}}
@@ -53,8 +58,9 @@ class Kit:
         self.clients.custom.create_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", body)
         return name
 
-    def remediation(self, runbook: str, target: dict[str, Any], *, kind: str = "Runbook", name: str | None = None,
-                    **spec: Any) -> str:
+    def remediation(
+        self, runbook: str, target: dict[str, Any], *, kind: str = "Runbook", name: str | None = None, **spec: Any
+    ) -> str:
         name = name or f"rem-{uuid.uuid4().hex[:6]}"
         body = {
             "apiVersion": API_VERSION,
@@ -94,7 +100,9 @@ class Kit:
         try:
             return wait_until(reached, timeout, f"remediation {name} to reach {sorted(wanted)}")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\nstatus: {self.status(name)}\noperator log: {self.operator.tail(40)}") from None
+            raise AssertionError(
+                f"{exc}\nstatus: {self.status(name)}\noperator log: {self.operator.tail(40)}"
+            ) from None
 
     def deployment(self, name: str) -> dict[str, Any]:
         return self.clients.plain(self.clients.apps.read_namespaced_deployment(name, self.namespace))
@@ -103,9 +111,12 @@ class Kit:
         def done() -> dict[str, Any] | None:
             d = self.deployment(name)
             s = d.get("status") or {}
-            ok = (s.get("observedGeneration", 0) >= d["metadata"]["generation"]
-                  and s.get("updatedReplicas", 0) == replicas and s.get("availableReplicas", 0) == replicas
-                  and s.get("replicas", 0) == replicas)
+            ok = (
+                s.get("observedGeneration", 0) >= d["metadata"]["generation"]
+                and s.get("updatedReplicas", 0) == replicas
+                and s.get("availableReplicas", 0) == replicas
+                and s.get("replicas", 0) == replicas
+            )
             return d if ok else None
 
         return wait_until(done, 60, f"deployment {name} to roll out {replicas} replicas")

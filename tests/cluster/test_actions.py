@@ -17,20 +17,29 @@ def _target(name: str) -> dict[str, Any]:
 
 
 def _replica_sets(paramedic: Kit, app: str) -> list[Any]:
-    return list(paramedic.clients.apps.list_namespaced_replica_set(paramedic.namespace, label_selector=f"app={app}").items)
+    return list(
+        paramedic.clients.apps.list_namespaced_replica_set(paramedic.namespace, label_selector=f"app={app}").items
+    )
 
 
 def _hpa(paramedic: Kit, name: str, target: str, min_replicas: int, max_replicas: int) -> None:
-    paramedic.clients.autoscaling.create_namespaced_horizontal_pod_autoscaler(paramedic.namespace, {
-        "metadata": {"name": name},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-            "minReplicas": min_replicas,
-            "maxReplicas": max_replicas,
-            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
-                                                                                  "averageUtilization": 80}}}],
+    paramedic.clients.autoscaling.create_namespaced_horizontal_pod_autoscaler(
+        paramedic.namespace,
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                "minReplicas": min_replicas,
+                "maxReplicas": max_replicas,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+                    }
+                ],
+            },
         },
-    })
+    )
 
 
 def test_rollout_restart_of_a_crashlooping_pods_deployment(paramedic: Kit) -> None:
@@ -69,8 +78,9 @@ def test_scale_refuses_to_fight_an_hpa_or_raises_its_bounds(paramedic: Kit) -> N
     assert "HorizontalPodAutoscaler web" in status["message"]
     assert paramedic.deployment("web")["spec"]["replicas"] == 2
 
-    raise_ = paramedic.runbook({"steps": [{"scale": {"replicas": 6, "max": 8, "hpaPolicy": "RaiseBounds"},
-                                           "verify": {"check": "None"}}]})
+    raise_ = paramedic.runbook(
+        {"steps": [{"scale": {"replicas": 6, "max": 8, "hpaPolicy": "RaiseBounds"}, "verify": {"check": "None"}}]}
+    )
     paramedic.wait_phase(paramedic.remediation(raise_, _target("web")), "Succeeded")
     hpa = paramedic.clients.autoscaling.read_namespaced_horizontal_pod_autoscaler("web", paramedic.namespace)
     assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (6, 6)
@@ -94,8 +104,9 @@ def test_delete_pod_gets_it_replaced(paramedic: Kit) -> None:
     paramedic.deploy("worker", replicas=1)
     pod = paramedic.clients.core.list_namespaced_pod(paramedic.namespace, label_selector="app=worker").items[0]
     runbook = paramedic.runbook({"steps": [{"deletePod": {}}]})
-    status = paramedic.wait_phase(paramedic.remediation(runbook, {"kind": "Pod", "name": pod.metadata.name}),
-                                  "Succeeded")
+    status = paramedic.wait_phase(
+        paramedic.remediation(runbook, {"kind": "Pod", "name": pod.metadata.name}), "Succeeded"
+    )
     assert status["steps"][0]["changes"]["uid"] == pod.metadata.uid
 
     def replaced() -> bool:
@@ -107,8 +118,11 @@ def test_delete_pod_gets_it_replaced(paramedic: Kit) -> None:
 
 def test_rollback_returns_to_the_previous_template(paramedic: Kit) -> None:
     paramedic.deploy("frontend", replicas=2, image="registry.invalid/frontend:1")
-    paramedic.clients.apps.patch_namespaced_deployment("frontend", paramedic.namespace, {
-        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.invalid/frontend:2"}]}}}})
+    paramedic.clients.apps.patch_namespaced_deployment(
+        "frontend",
+        paramedic.namespace,
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.invalid/frontend:2"}]}}}},
+    )
     paramedic.wait_rolled_out("frontend", 2)
     runbook = paramedic.runbook({"steps": [{"rollback": {}}]})
     status = paramedic.wait_phase(paramedic.remediation(runbook, _target("frontend")), "Succeeded")
@@ -132,9 +146,31 @@ def test_raise_memory_limit_up_to_the_cap(paramedic: Kit) -> None:
 
 def test_run_job_success_and_failure(paramedic: Kit) -> None:
     paramedic.deploy("db", replicas=1)
-    ok = paramedic.runbook({"steps": [{"runJob": {"template": {"spec": {"template": {"spec": {
-        "containers": [{"name": "psql", "image": "registry.invalid/psql:16", "command": ["psql", "-c", "select 1"]}]
-    }}}}}}]})
+    ok = paramedic.runbook(
+        {
+            "steps": [
+                {
+                    "runJob": {
+                        "template": {
+                            "spec": {
+                                "template": {
+                                    "spec": {
+                                        "containers": [
+                                            {
+                                                "name": "psql",
+                                                "image": "registry.invalid/psql:16",
+                                                "command": ["psql", "-c", "select 1"],
+                                            }
+                                        ]
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            ]
+        }
+    )
     rem = paramedic.remediation(ok, _target("db"))
     status = paramedic.wait_phase(rem, "Succeeded")
     job_name = status["steps"][0]["changes"]["job"]
@@ -144,9 +180,27 @@ def test_run_job_success_and_failure(paramedic: Kit) -> None:
     assert job.metadata.owner_references[0].name == rem
 
     # A Job whose pod can never run is failed by the Job controller at its deadline.
-    failing = paramedic.runbook({"steps": [{"runJob": {"template": {"spec": {"activeDeadlineSeconds": 2, "template": {
-        "spec": {"nodeSelector": {simulate.UNSCHEDULABLE_LABEL: "true"},
-                 "containers": [{"name": "redis", "image": "registry.invalid/redis:7"}]}}}}}}]})
+    failing = paramedic.runbook(
+        {
+            "steps": [
+                {
+                    "runJob": {
+                        "template": {
+                            "spec": {
+                                "activeDeadlineSeconds": 2,
+                                "template": {
+                                    "spec": {
+                                        "nodeSelector": {simulate.UNSCHEDULABLE_LABEL: "true"},
+                                        "containers": [{"name": "redis", "image": "registry.invalid/redis:7"}],
+                                    }
+                                },
+                            }
+                        }
+                    }
+                }
+            ]
+        }
+    )
     failed = paramedic.wait_phase(paramedic.remediation(failing, _target("db")), "Failed")
     assert failed["steps"][0]["reason"] == "JobFailed"
     assert "DeadlineExceeded" in failed["steps"][0]["message"]
@@ -158,11 +212,13 @@ def test_cordon_and_uncordon_through_a_cluster_runbook(paramedic: Kit) -> None:
     cordon = paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [{"cordon": {}}]})
     uncordon = paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [{"uncordon": {}}]})
     try:
-        paramedic.wait_phase(paramedic.remediation(cordon, {"kind": "Node", "name": node}, kind="ClusterRunbook"),
-                             "Succeeded")
+        paramedic.wait_phase(
+            paramedic.remediation(cordon, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Succeeded"
+        )
         assert paramedic.clients.core.read_node(node).spec.unschedulable is True
-        paramedic.wait_phase(paramedic.remediation(uncordon, {"kind": "Node", "name": node}, kind="ClusterRunbook"),
-                             "Succeeded")
+        paramedic.wait_phase(
+            paramedic.remediation(uncordon, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Succeeded"
+        )
         assert not paramedic.clients.core.read_node(node).spec.unschedulable
     finally:
         paramedic.clients.core.patch_node(node, {"spec": {"unschedulable": None}})
@@ -172,13 +228,20 @@ def test_drain_waits_for_the_pdb_then_completes(paramedic: Kit) -> None:
     node = "kwok-node-1"
     ns = paramedic.namespace
     paramedic.deploy("ledger", replicas=2, node_selector={"kubernetes.io/hostname": node})
-    paramedic.clients.policy.create_namespaced_pod_disruption_budget(ns, {
-        "metadata": {"name": "ledger"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "ledger"}}}})
-    wait_until(lambda: (s := paramedic.clients.policy.read_namespaced_pod_disruption_budget("ledger", ns).status)
-               and s.expected_pods == 2, 30, "the PDB to be observed")
+    paramedic.clients.policy.create_namespaced_pod_disruption_budget(
+        ns,
+        {"metadata": {"name": "ledger"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "ledger"}}}},
+    )
+    wait_until(
+        lambda: (
+            (s := paramedic.clients.policy.read_namespaced_pod_disruption_budget("ledger", ns).status)
+            and s.expected_pods == 2
+        ),
+        30,
+        "the PDB to be observed",
+    )
     allowed = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
-    runbook = paramedic.cluster_runbook({"allowedNamespaces": allowed,
-                                         "steps": [{"drain": {}, "timeout": "2m"}]})
+    runbook = paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [{"drain": {}, "timeout": "2m"}]})
     try:
         rem = paramedic.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook")
 
@@ -206,15 +269,24 @@ def test_drain_times_out_naming_what_it_could_not_evict(paramedic: Kit) -> None:
     node = "kwok-node-1"
     ns = paramedic.namespace
     paramedic.deploy("vault", replicas=1, node_selector={"kubernetes.io/hostname": node})
-    paramedic.clients.policy.create_namespaced_pod_disruption_budget(ns, {
-        "metadata": {"name": "vault"}, "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "vault"}}}})
-    wait_until(lambda: (s := paramedic.clients.policy.read_namespaced_pod_disruption_budget("vault", ns).status)
-               and s.expected_pods == 1, 30, "the PDB to be observed")
+    paramedic.clients.policy.create_namespaced_pod_disruption_budget(
+        ns,
+        {"metadata": {"name": "vault"}, "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "vault"}}}},
+    )
+    wait_until(
+        lambda: (
+            (s := paramedic.clients.policy.read_namespaced_pod_disruption_budget("vault", ns).status)
+            and s.expected_pods == 1
+        ),
+        30,
+        "the PDB to be observed",
+    )
     allowed = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
     runbook = paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [{"drain": {}, "timeout": "4s"}]})
     try:
-        status = paramedic.wait_phase(paramedic.remediation(runbook, {"kind": "Node", "name": node},
-                                                            kind="ClusterRunbook"), "Failed")
+        status = paramedic.wait_phase(
+            paramedic.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Failed"
+        )
         assert status["steps"][0]["reason"] == "Timeout"
         assert f"{ns}/vault-" in status["message"] and "PodDisruptionBudget" in status["message"]
     finally:

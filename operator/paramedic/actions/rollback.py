@@ -23,8 +23,27 @@ class Params(Model):
     """Roll the target Deployment back to an earlier revision."""
 
     to_revision: int | None = Field(
-        default=None, ge=1, description="The revision to return to; by default the one before the current."
+        default=None,
+        ge=1,
+        description="The revision to return to. By default the newest earlier revision whose pod template differs "
+        "from the current one by more than restart annotations: a rollout restart is not a release.",
     )
+
+
+_RESTART_ANNOTATIONS = ("kubectl.kubernetes.io/restartedAt", "paramedic.dev/restarted-by")
+
+
+def _release(template: dict[str, Any]) -> dict[str, Any]:
+    """The template without what a restart or the ReplicaSet controller adds."""
+    release = copy.deepcopy(template)
+    meta = release.setdefault("metadata", {})
+    (meta.get("labels") or {}).pop("pod-template-hash", None)
+    annotations = meta.get("annotations") or {}
+    for key in _RESTART_ANNOTATIONS:
+        annotations.pop(key, None)
+    if not annotations:
+        meta.pop("annotations", None)
+    return release
 
 
 def _revision(rs: dict[str, Any]) -> int:
@@ -52,6 +71,9 @@ class Rollback(Action[Params]):
         older = sorted((rs for rs in sets if _revision(rs) < current), key=_revision)
         if params.to_revision is not None:
             older = [rs for rs in older if _revision(rs) == params.to_revision]
+        else:
+            running = _release(deployment["spec"]["template"])
+            older = [rs for rs in older if _release(rs["spec"]["template"]) != running]
         if not older:
             wanted = f"revision {params.to_revision}" if params.to_revision else "an earlier revision"
             raise ActionFailed(f"{t.describe()} has no {wanted} to roll back to (current {current})", "NoRevision")

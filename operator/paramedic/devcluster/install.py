@@ -58,8 +58,17 @@ class OperatorProcess(Process):
     def __init__(self, kubeconfig: Path, log: Path, namespace: str = "paramedic-system", *extra: str) -> None:
         super().__init__(
             "paramedic",
-            [sys.executable, "-m", "paramedic", "run", "--kubeconfig", str(kubeconfig), "--namespace", namespace,
-             *extra],
+            [
+                sys.executable,
+                "-m",
+                "paramedic",
+                "run",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--namespace",
+                namespace,
+                *extra,
+            ],
             log,
         )
 

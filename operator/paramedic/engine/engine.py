@@ -49,10 +49,17 @@ class Engine:
 
     def reconcile(self, remediation: dict[str, Any]) -> float | None:
         """One transition. Returns seconds until the next call, or None when finished."""
+        try:
+            return self._transition(remediation)
+        except records.Conflict:
+            meta = remediation["metadata"]
+            log.debug("remediation %s/%s changed while deciding; reading it again", meta["namespace"], meta["name"])
+            return 0.0
+
+    def _transition(self, remediation: dict[str, Any]) -> float | None:
         status = RemediationStatus.model_validate(remediation.get("status") or {})
         if status.phase in TERMINAL_PHASES:
             return None
-        meta = remediation["metadata"]
         try:
             spec = RemediationSpec.model_validate(remediation.get("spec") or {})
         except ValidationError as exc:
@@ -65,9 +72,6 @@ class Engine:
             return self._run_step(remediation, spec, status)
         except access.Refused as refused:
             return self._finish(remediation, status, refused.phase, refused.reason, str(refused))
-        except records.Conflict:
-            log.debug("remediation %s/%s changed while deciding; reading it again", meta["namespace"], meta["name"])
-            return 0.0
 
     # -- phases --------------------------------------------------------------------------
 
