@@ -23,6 +23,9 @@ system-deps: ## Debian packages the tests use (Prometheus, Alertmanager)
 controlplane: venv ## build (once, then cached) the local Kubernetes control plane
 	$(BIN)/paramedic-devcluster build
 
+crds: venv ## regenerate crds/ from the API models
+	$(BIN)/python -m paramedic.api.crdgen crds
+
 lint: venv ## ruff and mypy --strict on the package
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
@@ -38,4 +41,4 @@ up: venv controlplane ## a local control plane until Ctrl-C (prints its KUBECONF
 demo: venv controlplane ## the main job: local control plane, CRDs, runbooks, the operator
 	$(BIN)/paramedic demo
 
-.PHONY: help venv system-deps controlplane lint test up demo
+.PHONY: help venv system-deps controlplane crds lint test up demo

@@ -51,7 +51,8 @@ def test_rollout_restart_of_a_crashlooping_pods_deployment(paramedic: Kit) -> No
 
     status = paramedic.wait_phase(rem, "Succeeded")
     step = status["steps"][0]
-    assert step["target"]["kind"] == "Deployment" and step["target"]["name"] == "api"
+    assert step["target"]["kind"] == "Deployment"
+    assert step["target"]["name"] == "api"
     assert step["attempts"] == 1
     template = paramedic.deployment("api")["spec"]["template"]["metadata"]["annotations"]
     assert template[RESTARTED_BY].endswith("/0")
@@ -176,7 +177,8 @@ def test_run_job_success_and_failure(paramedic: Kit) -> None:
     job_name = status["steps"][0]["changes"]["job"]
     job = paramedic.clients.batch.read_namespaced_job(job_name, paramedic.namespace)
     env = {e.name: e.value for e in job.spec.template.spec.containers[0].env}
-    assert env["PARAMEDIC_TARGET_NAME"] == "db" and env["PARAMEDIC_REMEDIATION"] == rem
+    assert env["PARAMEDIC_TARGET_NAME"] == "db"
+    assert env["PARAMEDIC_REMEDIATION"] == rem
     assert job.metadata.owner_references[0].name == rem
 
     # A Job whose pod can never run is failed by the Job controller at its deadline.
@@ -288,6 +290,7 @@ def test_drain_times_out_naming_what_it_could_not_evict(paramedic: Kit) -> None:
             paramedic.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Failed"
         )
         assert status["steps"][0]["reason"] == "Timeout"
-        assert f"{ns}/vault-" in status["message"] and "PodDisruptionBudget" in status["message"]
+        assert f"{ns}/vault-" in status["message"]
+        assert "PodDisruptionBudget" in status["message"]
     finally:
         paramedic.clients.core.patch_node(node, {"spec": {"unschedulable": None}})

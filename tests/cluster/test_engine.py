@@ -29,7 +29,8 @@ def test_missing_runbook_fails_with_a_condition(paramedic: Kit) -> None:
     rem = paramedic.remediation("no-such-runbook", {**DEPLOYMENT, "name": "x"})
     status = paramedic.wait_phase(rem, "Failed")
     accepted = _condition(status, "Accepted")
-    assert accepted["status"] == "False" and accepted["reason"] == "RunbookNotFound"
+    assert accepted["status"] == "False"
+    assert accepted["reason"] == "RunbookNotFound"
     assert "no-such-runbook" in accepted["message"]
 
 
@@ -186,7 +187,8 @@ def test_all_in_order_stops_at_the_first_failure(paramedic: Kit) -> None:
     paramedic.deploy("api", replicas=1)
     runbook = paramedic.runbook({"steps": [{"rollback": {}}, {"scale": {"replicas": 4}}]})
     status = paramedic.wait_phase(paramedic.remediation(runbook, {**DEPLOYMENT, "name": "api"}), "Failed")
-    assert len(status["steps"]) == 1 and status["steps"][0]["reason"] == "NoRevision"
+    assert len(status["steps"]) == 1
+    assert status["steps"][0]["reason"] == "NoRevision"
     assert paramedic.deployment("api")["spec"]["replicas"] == 1
 
 
@@ -270,7 +272,7 @@ def test_operator_restart_at_every_step_boundary(paramedic: Kit) -> None:
         paramedic.operator.start_and_wait()
         seen = len(paramedic.status(rem).get("steps") or [])
         wait_until(
-            lambda: (
+            lambda seen=seen: (  # type: ignore[misc]
                 paramedic.status(rem).get("phase") == "Succeeded"
                 or len(paramedic.status(rem).get("steps") or []) > seen
             ),

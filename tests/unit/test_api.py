@@ -1,0 +1,97 @@
+"""The API models and the CRDs generated from them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from paramedic.api import crdgen
+from paramedic.api.common import LabelSelector, parse_duration
+from paramedic.api.resources import RESOURCES
+from paramedic.api.runbook import RunbookSpec
+from paramedic.policy.selectors import matches
+
+CRDS = Path(__file__).resolve().parents[2] / "crds"
+
+
+def test_crds_directory_is_up_to_date() -> None:
+    """Fails when a model changed and `make crds` was not run."""
+    for name, text in crdgen.files().items():
+        assert (CRDS / name).read_text() == text, f"crds/{name} is stale: run `make crds`"
+    assert {p.name for p in CRDS.glob("*.yaml")} == set(crdgen.files())
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.kind)
+def test_every_field_has_a_description(resource: crdgen.Resource) -> None:
+    schema = crdgen.crd(resource)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    missing = [path for path in crdgen.check_descriptions(schema) if path != ".metadata"]
+    assert missing == []
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.kind)
+def test_schemas_are_structural(resource: crdgen.Resource) -> None:
+    """No $ref, anyOf or untyped nodes survive the translation (the API server rejects them)."""
+    schema = crdgen.crd(resource)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+    def walk(node: dict[str, object], path: str) -> None:
+        assert not {"$ref", "anyOf", "oneOf", "allOf", "const"} & node.keys(), path
+        assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
+        for name, child in (node.get("properties") or {}).items():  # type: ignore[attr-defined]
+            walk(child, f"{path}.{name}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]")  # type: ignore[arg-type]
+
+    walk(schema, "")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("5m", 300), ("1h30m", 5400), ("250ms", 0.25), ("1.5h", 5400)]
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5", "5 minutes", "-1s", "PT5M"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)
+
+
+def test_step_names_its_action() -> None:
+    spec = RunbookSpec.model_validate({"steps": [{"patchHPA": {"raiseMaxBy": 2, "cap": 10}}, {"rolloutRestart": {}}]})
+    assert [s.action for s in spec.steps] == ["patchHPA", "rolloutRestart"]
+    assert spec.trigger.kind == "manual"
+
+
+def test_unknown_fields_are_rejected_offline() -> None:
+    with pytest.raises(ValidationError, match="replics"):
+        RunbookSpec.model_validate({"steps": [{"scale": {"replics": 3}}]})
+
+
+labels = st.dictionaries(st.sampled_from("abcd"), st.sampled_from(["x", "y"]), max_size=4)
+
+
+@given(labels, labels)
+def test_match_labels_is_subset(required: dict[str, str], present: dict[str, str]) -> None:
+    expected = all(present.get(k) == v for k, v in required.items())
+    assert matches(LabelSelector(match_labels=required), present) == expected
+
+
+@given(labels, st.sampled_from("abcd"), st.lists(st.sampled_from(["x", "y"]), max_size=2))
+def test_in_and_notin_are_complements_when_the_key_is_present(
+    present: dict[str, str], key: str, values: list[str]
+) -> None:
+    selector_in = LabelSelector.model_validate({"matchExpressions": [{"key": key, "operator": "In", "values": values}]})
+    selector_out = LabelSelector.model_validate(
+        {"matchExpressions": [{"key": key, "operator": "NotIn", "values": values}]}
+    )
+    if key in present:
+        assert matches(selector_in, present) != matches(selector_out, present)
+    else:
+        assert not matches(selector_in, present)
+        assert matches(selector_out, present)
