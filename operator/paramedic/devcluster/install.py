@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from paramedic.api import crdgen
+from paramedic.api.resources import RESOURCES
 from paramedic.kube import ApiException, Clients
 
 from .processes import Process, wait_for
@@ -19,7 +20,7 @@ def apply_crds(clients: Clients) -> None:
 
     ext = client.ApiextensionsV1Api(clients.api_client)
     names = []
-    for resource in crdgen.RESOURCES:
+    for resource in RESOURCES:
         body = crdgen.crd(resource)
         name = body["metadata"]["name"]
         names.append(name)
