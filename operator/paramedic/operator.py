@@ -22,6 +22,8 @@ from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.engine.engine import Engine
 from paramedic.kube import ApiException, Clients
 from paramedic.records import status as records
+from paramedic.triggers import watches
+from paramedic.triggers.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ def build(config: Config) -> kopf.OperatorRegistry:
     clients = Clients.from_environment(config.kubeconfig)
     clients.api_client.configuration.connection_pool_maxsize = config.workers * 2
     engine = Engine(clients, config.namespace)
+    dispatcher = Dispatcher(clients, config.namespace, pool)
+    watches.register(registry, dispatcher)
+    background: list[asyncio.Task[None]] = []
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -61,8 +66,14 @@ def build(config: Config) -> kopf.OperatorRegistry:
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
 
+    @kopf.on.startup(registry=registry)
+    async def start_sweeper(**_: Any) -> None:
+        background.append(asyncio.create_task(dispatcher.sweep_forever(), name="trigger-sweep"))
+
     @kopf.on.cleanup(registry=registry)
     def shutdown(**_: Any) -> None:
+        for task in background:
+            task.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
 
     @kopf.daemon(GROUP, VERSION, "remediations", registry=registry, when=_open, cancellation_timeout=10.0)

@@ -44,6 +44,11 @@ class PodOOMKilled(Model):
     """A container was OOM-killed (its last termination reason is OOMKilled)."""
 
     containers: list[str] = Field(default_factory=list, description="Only these containers; empty means any.")
+    within: Duration = Field(
+        default="10m",
+        description="Only kills that ended this recently count: an OOM kill from yesterday on a pod that is "
+        "healthy now is history, not a trigger.",
+    )
 
 
 class PodPending(Model):

@@ -107,10 +107,15 @@ def make_crashloop(
     return _patch_pod_status(core, namespace, name, statuses, ready=False)
 
 
-def make_oomkilled(core: Any, namespace: str, name: str, *, container: str | None = None) -> dict[str, Any]:
-    """The container was OOM-killed (exit 137) and has been started again."""
+def make_oomkilled(
+    core: Any, namespace: str, name: str, *, container: str | None = None, finished_at: str | None = None
+) -> dict[str, Any]:
+    """The container was OOM-killed (exit 137) and has been started again.
+
+    ``finished_at`` (RFC 3339) backdates the kill, e.g. to make one from yesterday.
+    """
     pod = _pod(core, namespace, name)
-    now = _now()
+    now = finished_at or _now()
     statuses = []
     for status in _containers(pod, container):
         statuses.append(

@@ -1,0 +1,222 @@
+"""Turns symptoms into Remediations, at most one open per (runbook, target).
+
+The dispatcher keeps, in memory, the symptoms of failing objects only (a
+healthy pod costs nothing) and reads runbooks, namespaces and existing
+Remediations from Kopf indexes, so no event ever lists runbooks from the API.
+Timed triggers (pending, NotReady, HPA at max) are looked at again by a sweep
+once a second, since a pod that stays Pending sends no further events.
+
+A Remediation's name is derived from (runbook, target, occurrence): the same
+failure seen twice, by two events or across an operator restart, maps to the
+same name, and the API server's 409 makes creation exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from typing import Any
+
+from paramedic.api.common import API_VERSION, GROUP, VERSION
+from paramedic.api.remediation import TERMINAL_PHASES
+from paramedic.kube import ApiException, Clients, now
+
+from .matching import TIMED, Entry, Fire, evaluate
+from .symptoms import Symptom
+
+log = logging.getLogger(__name__)
+
+RUNBOOK_LABEL = "paramedic.dev/runbook"
+TRIGGER_LABEL = "paramedic.dev/trigger"
+
+
+@dataclasses.dataclass(frozen=True)
+class Known:
+    """A Remediation as the index keeps it."""
+
+    namespace: str
+    name: str
+    phase: str
+    occurrence: str
+
+    @property
+    def open(self) -> bool:
+        return self.phase not in TERMINAL_PHASES
+
+
+def target_key(target: Mapping[str, Any], default_namespace: str | None) -> str:
+    namespace = target.get("namespace") or (default_namespace if target.get("kind") != "Node" else "")
+    return f"{target.get('kind')}/{namespace or ''}/{target.get('name')}"
+
+
+def remediation_name(fire: Fire) -> str:
+    digest = hashlib.sha256(
+        f"{fire.entry.key}|{target_key(fire.target.dump(), None)}|{fire.occurrence}".encode()
+    ).hexdigest()[:10]
+    base = f"{fire.entry.name[:30]}-{fire.target.name[:20]}".lower().strip("-.")
+    return f"{base}-{digest}"
+
+
+class Dispatcher:
+    def __init__(self, clients: Clients, operator_namespace: str, executor: Executor) -> None:
+        self.clients = clients
+        self.operator_namespace = operator_namespace
+        self.executor = executor
+        self.symptoms: dict[str, list[Symptom]] = {}
+        # Filled from Kopf indexes (live mappings) by the first handler call.
+        self.runbooks: Callable[[str], Iterable[Entry]] = lambda trigger: ()
+        self.namespace_labels: Callable[[str], Mapping[str, str] | None] = lambda name: None
+        self.known: Callable[[str, str], Iterable[Known]] = lambda runbook, target: ()
+        self._creating: dict[tuple[str, str], str] = {}
+        self._counted: dict[str, str] = {}
+        self._fire_counts: dict[str, int] = {}
+        self.fired = 0
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def observe(self, key: str, symptoms: list[Symptom]) -> None:
+        """The object ``key`` now has these symptoms (none: it is healthy or gone)."""
+        if not symptoms:
+            self.symptoms.pop(key, None)
+            return
+        self.symptoms[key] = symptoms
+        await self._evaluate(symptoms, None)
+
+    async def runbook_changed(self, trigger: str) -> None:
+        """A runbook of this trigger kind appeared or changed: existing failures may match it now."""
+        await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger == trigger], None)
+
+    async def sweep(self) -> None:
+        await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger in TIMED], None)
+
+    async def sweep_forever(self, interval: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("trigger sweep failed")
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    async def _evaluate(self, symptoms: Iterable[Symptom], only: Entry | None) -> None:
+        moment = datetime.now(UTC)
+        for symptom in symptoms:
+            for entry in list(self.runbooks(symptom.trigger)):
+                fire = evaluate(entry, symptom, moment, self.namespace_labels, self.operator_namespace)
+                if fire is not None:
+                    await self.fire(fire)
+
+    async def fire(self, fire: Fire) -> str | None:
+        """Create the Remediation for ``fire`` unless one is open for the same runbook and target."""
+        target = target_key(fire.target.dump(), None)
+        slot = (fire.entry.key, target)
+        known = list(self.known(fire.entry.key, target))
+        open_ = next((k for k in known if k.open), None)
+        if open_ is None and slot in self._creating:
+            open_ = Known(fire.remediation_namespace, self._creating[slot], "Pending", fire.occurrence)
+        if open_ is not None:
+            if open_.occurrence != fire.occurrence or self._counted.get(open_.name) != _fingerprint(fire):
+                self._counted[open_.name] = _fingerprint(fire)
+                await self._run(self._count, open_)
+            return None
+        if any(k.occurrence == fire.occurrence for k in known):
+            return None  # this very failure was remediated already
+        name = remediation_name(fire)
+        self._creating[slot] = name
+        created = await self._run(self._create, fire, name)
+        if not created:
+            self._creating.pop(slot, None)
+            return None
+        self._counted[name] = _fingerprint(fire)
+        self.fired += 1
+        await self._run(self._record_fire, fire.entry)
+        return name
+
+    def forget_created(self, runbook: str, target: str) -> None:
+        """The index now shows the Remediation; the local note is no longer needed."""
+        self._creating.pop((runbook, target), None)
+
+    # -- API calls (in the executor) ---------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def _create(self, fire: Fire, name: str) -> bool:
+        entry = fire.entry
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "Remediation",
+            "metadata": {
+                "name": name,
+                "labels": {RUNBOOK_LABEL: entry.name[:63], TRIGGER_LABEL: entry.spec.trigger.kind},
+                "annotations": {"paramedic.dev/occurrence": fire.occurrence[:256]},
+            },
+            "spec": {
+                "runbookRef": {"kind": entry.kind, "name": entry.name},
+                "target": fire.target.dump(),
+                "reason": f"{entry.spec.trigger.kind} on {fire.evidence.get('object', fire.target.describe())}",
+                "trigger": {"kind": entry.spec.trigger.kind, "evidence": dict(fire.evidence), "firedAt": now()},
+            },
+        }
+        try:
+            self.clients.custom.create_namespaced_custom_object(
+                GROUP, VERSION, fire.remediation_namespace, "remediations", body
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return False  # created before (by us, before a restart): exactly once
+            log.warning("could not create remediation %s: %s %s", name, exc.status, exc.reason)
+            return False
+        log.info(
+            "trigger %s fired: %s -> remediation %s/%s",
+            entry.key,
+            fire.target.describe(),
+            fire.remediation_namespace,
+            name,
+        )
+        return True
+
+    def _count(self, known: Known) -> None:
+        try:
+            current = self.clients.custom.get_namespaced_custom_object(
+                GROUP, VERSION, known.namespace, "remediations", known.name
+            )
+            occurrences = int((current.get("status") or {}).get("occurrences", 1)) + 1
+            body = {
+                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                "status": {"occurrences": occurrences, "lastTriggeredAt": now()},
+            }
+            self.clients.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, known.namespace, "remediations", known.name, body
+            )
+        except ApiException as exc:
+            log.debug("could not count a repeated trigger on %s: %s", known.name, exc.reason)
+
+    def _record_fire(self, entry: Entry) -> None:
+        count = self._fire_counts.get(entry.key, 0) + 1
+        self._fire_counts[entry.key] = count
+        body = {"status": {"fireCount": count, "lastFiredAt": now(), "triggerKind": entry.spec.trigger.kind}}
+        try:
+            if entry.kind == "Runbook":
+                self.clients.custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, entry.namespace, "runbooks", entry.name, body
+                )
+            else:
+                self.clients.custom.patch_cluster_custom_object_status(
+                    GROUP, VERSION, "clusterrunbooks", entry.name, body
+                )
+        except ApiException as exc:
+            log.debug("could not record the fire on %s: %s", entry.key, exc.reason)
+
+    def seed_fire_count(self, key: str, count: int) -> None:
+        self._fire_counts[key] = max(self._fire_counts.get(key, 0), count)
+
+
+def _fingerprint(fire: Fire) -> str:
+    return "|".join(f"{k}={v}" for k, v in sorted(fire.evidence.items()) if k != "since")
