@@ -25,7 +25,15 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    config = operator.Config(namespace=args.namespace, kubeconfig=args.kubeconfig, liveness=args.liveness)
+    config = operator.Config(
+        namespace=args.namespace,
+        kubeconfig=args.kubeconfig,
+        liveness=args.liveness,
+        webhook_host=args.webhook_host,
+        webhook_port=args.webhook_port,
+        webhook_token_secret=args.webhook_token_secret,
+        prometheus_url=args.prometheus_url,
+    )
     asyncio.run(operator.run(config))
     return 0
 
@@ -49,6 +57,19 @@ def parser() -> argparse.ArgumentParser:
         help="the operator's own namespace (default: paramedic-system)",
     )
     run.add_argument("--liveness", default=None, help="serve Kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--webhook-host", default="0.0.0.0", help="address of the Alertmanager webhook")
+    run.add_argument("--webhook-port", type=int, default=None, help="serve Alertmanager's webhook on this port")
+    run.add_argument(
+        "--webhook-token-secret",
+        default=None,
+        metavar="NAMESPACE/NAME",
+        help="Secret whose 'token' key is the webhook's bearer token (required to serve it)",
+    )
+    run.add_argument(
+        "--prometheus-url",
+        default=os.environ.get("PARAMEDIC_PROMETHEUS_URL"),
+        help="Prometheus for prometheus triggers that name no url",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_run)
 

@@ -22,7 +22,7 @@ from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.engine.engine import Engine
 from paramedic.kube import ApiException, Clients
 from paramedic.records import status as records
-from paramedic.triggers import watches
+from paramedic.triggers import alertmanager, prometheus, watches
 from paramedic.triggers.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,39 @@ class Config:
     kubeconfig: str | None = None
     workers: int = 16
     liveness: str | None = None
+    #: Alertmanager webhook: served only when a port and a token Secret ("namespace/name") are set.
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int | None = None
+    webhook_token_secret: str | None = None
+    #: Default Prometheus for prometheus triggers that name no URL.
+    prometheus_url: str | None = None
+
+
+class SecretToken:
+    """The webhook's bearer token, read from a Secret and re-read at most every 30 s (rotation)."""
+
+    def __init__(self, clients: Clients, ref: str, pool: ThreadPoolExecutor, key: str = "token") -> None:
+        self.clients, self.pool, self.key = clients, pool, key
+        self.namespace, _, self.name = ref.partition("/")
+        self._value: str | None = None
+        self._read_at = 0.0
+
+    async def get(self) -> str | None:
+        loop = asyncio.get_running_loop()
+        if self._value is None or loop.time() - self._read_at > 30:
+            try:
+                self._value = await loop.run_in_executor(self.pool, self._read)
+                self._read_at = loop.time()
+            except ApiException as exc:
+                log.warning("cannot read the webhook token Secret %s/%s: %s", self.namespace, self.name, exc.reason)
+        return self._value
+
+    def _read(self) -> str | None:
+        import base64
+
+        secret = self.clients.core.read_namespaced_secret(self.name, self.namespace)
+        data = (secret.data or {}).get(self.key)
+        return base64.b64decode(data).decode().strip() if data else None
 
 
 def _open(status: Any, **_: Any) -> bool:
@@ -66,14 +99,24 @@ def build(config: Config) -> kopf.OperatorRegistry:
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
 
+    poller = prometheus.Poller(dispatcher, config.prometheus_url)
+    runners: list[Any] = []
+
     @kopf.on.startup(registry=registry)
-    async def start_sweeper(**_: Any) -> None:
+    async def start_triggers(**_: Any) -> None:
         background.append(asyncio.create_task(dispatcher.sweep_forever(), name="trigger-sweep"))
+        background.append(asyncio.create_task(poller.run_forever(), name="prometheus-triggers"))
+        if config.webhook_port and config.webhook_token_secret:
+            token = SecretToken(clients, config.webhook_token_secret, pool)
+            app = alertmanager.application(dispatcher, token.get)
+            runners.append(await alertmanager.serve(app, config.webhook_host, config.webhook_port))
 
     @kopf.on.cleanup(registry=registry)
-    def shutdown(**_: Any) -> None:
+    async def shutdown(**_: Any) -> None:
         for task in background:
             task.cancel()
+        for runner in runners:
+            await runner.cleanup()
         pool.shutdown(wait=False, cancel_futures=True)
 
     @kopf.daemon(GROUP, VERSION, "remediations", registry=registry, when=_open, cancellation_timeout=10.0)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from paramedic.devcluster.cluster import DevCluster
+from paramedic.devcluster.cluster import DevCluster, free_port
 from paramedic.devcluster.install import OperatorProcess, apply_crds, ensure_namespace
 from paramedic.kube import Clients
 from tests import kit
@@ -26,10 +27,32 @@ def crds(clients: Clients) -> None:
     ensure_namespace(clients, OPERATOR_NAMESPACE)
 
 
+WEBHOOK_TOKEN = "s3cret-" + uuid.uuid4().hex
+
+
 @pytest.fixture(scope="session")
-def operator(cluster: DevCluster, crds: None) -> Iterator[OperatorProcess]:
-    """The operator, as its own process. Tests that kill it leave it running again."""
-    process = OperatorProcess(cluster.kubeconfig, cluster.workdir / "logs" / "operator.log", OPERATOR_NAMESPACE)
+def webhook_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: DevCluster, crds: None, clients: Clients, webhook_port: int) -> Iterator[OperatorProcess]:
+    """The operator, as its own process, with the Alertmanager webhook on loopback.
+    Tests that kill it leave it running again."""
+    clients.core.create_namespaced_secret(
+        OPERATOR_NAMESPACE, {"metadata": {"name": "alertmanager-webhook"}, "stringData": {"token": WEBHOOK_TOKEN}}
+    )
+    process = OperatorProcess(
+        cluster.kubeconfig,
+        cluster.workdir / "logs" / "operator.log",
+        OPERATOR_NAMESPACE,
+        "--webhook-host",
+        "127.0.0.1",
+        "--webhook-port",
+        str(webhook_port),
+        "--webhook-token-secret",
+        f"{OPERATOR_NAMESPACE}/alertmanager-webhook",
+    )
     process.start_and_wait()
     yield process
     process.stop()

@@ -131,3 +131,6 @@ class RemediationStatus(Model):
     conditions: list[Condition] = Field(default_factory=list, description="Accepted, Approved and Ready.")
     occurrences: int = Field(default=1, ge=1, description="How often its trigger fired while it was open.")
     last_triggered_at: str | None = Field(default=None, description="When its trigger last fired.")
+    last_trigger_fingerprint: str | None = Field(
+        default=None, description="A hash of the trigger evidence last counted, so a restart does not count it again."
+    )

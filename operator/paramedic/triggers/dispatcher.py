@@ -43,6 +43,8 @@ class Known:
     name: str
     phase: str
     occurrence: str
+    #: The trigger evidence last counted on it (survives operator restarts in its status).
+    fingerprint: str = ""
 
     @property
     def open(self) -> bool:
@@ -121,21 +123,22 @@ class Dispatcher:
         if open_ is None and slot in self._creating:
             open_ = Known(fire.remediation_namespace, self._creating[slot], "Pending", fire.occurrence)
         if open_ is not None:
-            if open_.occurrence != fire.occurrence or self._counted.get(open_.name) != _fingerprint(fire):
-                self._counted[open_.name] = _fingerprint(fire)
-                await self._run(self._count, open_)
+            seen = self._counted.get(open_.name, open_.fingerprint)
+            if seen != fingerprint(fire.evidence):
+                self._counted[open_.name] = fingerprint(fire.evidence)
+                await self.run_blocking(self._count, open_, fingerprint(fire.evidence))
             return None
         if any(k.occurrence == fire.occurrence for k in known):
             return None  # this very failure was remediated already
         name = remediation_name(fire)
         self._creating[slot] = name
-        created = await self._run(self._create, fire, name)
+        created = await self.run_blocking(self._create, fire, name)
         if not created:
             self._creating.pop(slot, None)
             return None
-        self._counted[name] = _fingerprint(fire)
+        self._counted[name] = fingerprint(fire.evidence)
         self.fired += 1
-        await self._run(self._record_fire, fire.entry)
+        await self.run_blocking(self._record_fire, fire.entry)
         return name
 
     def forget_created(self, runbook: str, target: str) -> None:
@@ -144,7 +147,7 @@ class Dispatcher:
 
     # -- API calls (in the executor) ---------------------------------------------------------
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def _create(self, fire: Fire, name: str) -> bool:
@@ -182,7 +185,7 @@ class Dispatcher:
         )
         return True
 
-    def _count(self, known: Known) -> None:
+    def _count(self, known: Known, evidence: str) -> None:
         try:
             current = self.clients.custom.get_namespaced_custom_object(
                 GROUP, VERSION, known.namespace, "remediations", known.name
@@ -190,7 +193,7 @@ class Dispatcher:
             occurrences = int((current.get("status") or {}).get("occurrences", 1)) + 1
             body = {
                 "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
-                "status": {"occurrences": occurrences, "lastTriggeredAt": now()},
+                "status": {"occurrences": occurrences, "lastTriggeredAt": now(), "lastTriggerFingerprint": evidence},
             }
             self.clients.custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, known.namespace, "remediations", known.name, body
@@ -218,5 +221,7 @@ class Dispatcher:
         self._fire_counts[key] = max(self._fire_counts.get(key, 0), count)
 
 
-def _fingerprint(fire: Fire) -> str:
-    return "|".join(f"{k}={v}" for k, v in sorted(fire.evidence.items()) if k != "since")
+def fingerprint(evidence: Mapping[str, str]) -> str:
+    """What a repeated trigger is compared by: the evidence, less when the failure started."""
+    text = "|".join(f"{k}={v}" for k, v in sorted(evidence.items()) if k != "since")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

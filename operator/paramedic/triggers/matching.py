@@ -98,6 +98,37 @@ def target_for(entry: Entry, symptom: Symptom) -> ObjectRef | None:
 _API = {"Pod": "v1", "Node": "v1", "HorizontalPodAutoscaler": "autoscaling/v2"}
 
 
+def scope(
+    entry: Entry,
+    namespace: str | None,
+    namespace_labels: Callable[[str], Mapping[str, str] | None],
+    operator_namespace: str,
+) -> str | None:
+    """The namespace the Remediation goes in, or None when the runbook may not act on ``namespace``.
+
+    A Runbook acts only in its own namespace. A ClusterRunbook acts where its
+    target.namespaces admits, and its Remediation lives in the target's
+    namespace (which allowedNamespaces must admit) or, for a node, in the
+    operator's own.
+    """
+    if entry.kind == "Runbook":
+        return entry.namespace if namespace == entry.namespace else None
+    spec = entry.spec
+    assert isinstance(spec, ClusterRunbookSpec)
+    if namespace is None:
+        return operator_namespace
+    labels = namespace_labels(namespace)
+    if labels is None:
+        return None
+    if spec.target.namespaces is not None and not matches(spec.target.namespaces, labels):
+        return None
+    if namespace != operator_namespace and (
+        spec.allowed_namespaces is None or not matches(spec.allowed_namespaces, labels)
+    ):
+        return None
+    return namespace
+
+
 def evaluate(
     entry: Entry,
     symptom: Symptom,
@@ -114,24 +145,9 @@ def evaluate(
     target = target_for(entry, symptom)
     if target is None:
         return None
-    if entry.kind == "Runbook":
-        if symptom.namespace != entry.namespace:
-            return None
-        home = entry.namespace
-    else:
-        assert isinstance(spec, ClusterRunbookSpec)
-        home = symptom.namespace or operator_namespace
-        if symptom.namespace is not None:
-            labels = namespace_labels(symptom.namespace)
-            if labels is None:
-                return None
-            if spec.target.namespaces is not None and not matches(spec.target.namespaces, labels):
-                return None
-            if home != operator_namespace and (
-                spec.allowed_namespaces is None or not matches(spec.allowed_namespaces, labels)
-            ):
-                return None
-    assert home is not None
+    home = scope(entry, symptom.namespace, namespace_labels, operator_namespace)
+    if home is None:
+        return None
     evidence = {**symptom.facts, "object": symptom.key}
     if symptom.container:
         evidence["container"] = symptom.container
