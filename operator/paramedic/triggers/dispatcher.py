@@ -186,20 +186,30 @@ class Dispatcher:
         return True
 
     def _count(self, known: Known, evidence: str) -> None:
-        try:
-            current = self.clients.custom.get_namespaced_custom_object(
-                GROUP, VERSION, known.namespace, "remediations", known.name
-            )
-            occurrences = int((current.get("status") or {}).get("occurrences", 1)) + 1
-            body = {
-                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
-                "status": {"occurrences": occurrences, "lastTriggeredAt": now(), "lastTriggerFingerprint": evidence},
-            }
-            self.clients.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, known.namespace, "remediations", known.name, body
-            )
-        except ApiException as exc:
-            log.debug("could not count a repeated trigger on %s: %s", known.name, exc.reason)
+        """occurrences += 1 on the open Remediation; a conflict with the engine's writes is retried."""
+        custom = self.clients.custom
+        for _ in range(5):
+            try:
+                current = custom.get_namespaced_custom_object(
+                    GROUP, VERSION, known.namespace, "remediations", known.name
+                )
+                occurrences = int((current.get("status") or {}).get("occurrences", 1)) + 1
+                body = {
+                    "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                    "status": {
+                        "occurrences": occurrences,
+                        "lastTriggeredAt": now(),
+                        "lastTriggerFingerprint": evidence,
+                    },
+                }
+                custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, known.namespace, "remediations", known.name, body
+                )
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    log.warning("could not count a repeated trigger on %s: %s %s", known.name, exc.status, exc.reason)
+                    return
 
     def _record_fire(self, entry: Entry) -> None:
         count = self._fire_counts.get(entry.key, 0) + 1
