@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,3 +66,15 @@ def paramedic(clients: Clients, operator: OperatorProcess, namespace: str) -> ki
     if not operator.running:
         operator.start_and_wait()
     return kit.Kit(clients, namespace, operator)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """When a test fails, keep the operator's log next to the run (the cluster's folder is deleted)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    process = item.funcargs.get("paramedic") if hasattr(item, "funcargs") else None
+    if report.failed and process is not None:
+        artifacts = Path(item.config.rootpath) / ".pytest-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        shutil.copy(process.operator.log, artifacts / f"operator-{item.name}.log")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paramedic.kube import Clients
+from paramedic.policy.selectors import to_query
 
 WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 
@@ -28,19 +29,7 @@ def patch(clients: Clients, kind: str, namespace: str, name: str, body: Any) -> 
 
 def selector_string(workload: dict[str, Any]) -> str:
     """The workload's label selector in the ?labelSelector= form."""
-    selector = workload["spec"].get("selector") or {}
-    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
-    for req in selector.get("matchExpressions") or []:
-        op, key, values = req["operator"], req["key"], req.get("values") or []
-        if op == "In":
-            parts.append(f"{key} in ({','.join(values)})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(values)})")
-        elif op == "Exists":
-            parts.append(key)
-        else:
-            parts.append(f"!{key}")
-    return ",".join(parts)
+    return to_query(workload["spec"].get("selector") or {})
 
 
 def pods_of(clients: Clients, workload: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from .common import Model
+from .policies import EscalationPolicySpec, RateLimitPolicySpec, RateLimitPolicyStatus
 from .remediation import RemediationSpec, RemediationStatus
 from .runbook import ClusterRunbookSpec, RunbookSpec, RunbookStatus
 
@@ -99,4 +100,38 @@ REMEDIATION = Resource(
     ),
 )
 
-RESOURCES = (RUNBOOK, CLUSTER_RUNBOOK, REMEDIATION)
+
+class _NoStatus(Model):
+    """EscalationPolicies keep no status: where an escalation stands is recorded on each Remediation."""
+
+
+RATE_LIMIT_POLICY = Resource(
+    kind="RateLimitPolicy",
+    plural="ratelimitpolicies",
+    short_names=("rlp",),
+    namespaced=True,
+    spec=RateLimitPolicySpec,
+    status=RateLimitPolicyStatus,
+    description="How often automatic remediations may act, and when they must not (storms, freezes).",
+    columns=(
+        {"name": "Cooldown", "type": "string", "jsonPath": ".spec.cooldown"},
+        {"name": "Storm-Breaker", "type": "boolean", "jsonPath": ".spec.stormBreaker.enabled"},
+        _AGE,
+    ),
+)
+
+ESCALATION_POLICY = Resource(
+    kind="EscalationPolicy",
+    plural="escalationpolicies",
+    short_names=("esp",),
+    namespaced=True,
+    spec=EscalationPolicySpec,
+    status=_NoStatus,
+    description="Who is notified, in which order, when automation is not enough.",
+    columns=(
+        {"name": "Repeat", "type": "string", "jsonPath": ".spec.repeatInterval"},
+        _AGE,
+    ),
+)
+
+RESOURCES = (RUNBOOK, CLUSTER_RUNBOOK, REMEDIATION, RATE_LIMIT_POLICY, ESCALATION_POLICY)

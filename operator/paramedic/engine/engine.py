@@ -27,6 +27,7 @@ from paramedic.api.remediation import TERMINAL_PHASES, RemediationSpec, Remediat
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec, Step
 from paramedic.kube import ApiException, Clients, now, parse_time
 from paramedic.policy import access
+from paramedic.policy.gate import Gate
 from paramedic.records import events
 from paramedic.records import status as records
 
@@ -44,6 +45,9 @@ TRANSIENT_RETRY = 3.0
 class Engine:
     clients: Clients
     operator_namespace: str = "paramedic-system"
+
+    def __post_init__(self) -> None:
+        self.gate = Gate(self.clients, self.operator_namespace)
 
     # -- entry point ---------------------------------------------------------------------
 
@@ -100,6 +104,11 @@ class Engine:
             status.observed_generation,
         )
         dry_run = spec.dry_run or runbook.spec.dry_run
+        if spec.trigger is not None and not dry_run:
+            # Automatic remediations spend a rate-limit budget; people's one-off ones do not.
+            decision = self.gate.admit(rem, runbook, target)
+            if not decision.admitted:
+                return self._finish(rem, status, decision.phase, decision.reason, decision.message)
         if runbook.spec.requires_approval and not spec.approved and not dry_run:
             status.phase = "AwaitingApproval"
             status.message = "waiting for spec.approved=true"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from paramedic.api.common import LabelSelector
 
@@ -24,3 +25,19 @@ def matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
         if req.operator == "DoesNotExist" and present:
             return False
     return True
+
+
+def to_query(selector: Mapping[str, Any]) -> str:
+    """A label selector (as on the wire) in the ?labelSelector= syntax."""
+    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    for req in selector.get("matchExpressions") or []:
+        op, key, values = req["operator"], req["key"], req.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        else:
+            parts.append(f"!{key}")
+    return ",".join(parts)

@@ -1,0 +1,190 @@
+"""RateLimitPolicy and EscalationPolicy: the safety rules, declared in Git.
+
+A RateLimitPolicy bounds how often automation acts and stops it entirely
+during a storm or a freeze; an EscalationPolicy says which humans hear about
+it, in which order, when automation is not enough.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from .common import Condition, Duration, Model
+
+Scope = Literal["Runbook", "Target", "Namespace", "Cluster"]
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class RateWindow(Model):
+    """At most ``max`` actions per ``per``, counted per scope."""
+
+    max: int = Field(ge=0, description="How many Remediations may act within the window.")
+    per: Duration = Field(description="The sliding window, e.g. 10m or 1h.")
+    scope: Scope = Field(
+        default="Runbook",
+        description="What the count is kept per: Runbook, Target, Namespace (of the target) or Cluster.",
+    )
+
+
+class InFlight(Model):
+    max: int = Field(ge=1, description="How many Remediations may be running at once.")
+    scope: Literal["Runbook", "Namespace", "Cluster"] = Field(default="Cluster", description="What it counts per.")
+
+
+class StormBreaker(Model):
+    """Do not act when too much fails at once: that is an outage of something shared, not a pod to fix."""
+
+    enabled: bool = Field(default=True, description="On by default; switching it off needs a reason in Git.")
+    max_failing_percent: int = Field(
+        default=50,
+        ge=1,
+        le=100,
+        description="Trip when more than this share of the runbook's targets fail at once (compare Medik8s "
+        "NodeHealthCheck's minHealthy 51%).",
+    )
+    max_failing: int | None = Field(
+        default=None, ge=1, description="Also trip when more than this many targets fail at once."
+    )
+    min_targets: int = Field(
+        default=3, ge=1, description="Only judge by share when at least this many targets exist in scope."
+    )
+    window: Duration = Field(
+        default="5m", description="Failures whose Remediations were created within this window count together."
+    )
+
+
+class FreezeWindow(Model):
+    """A period without automatic actions: absolute (start/end) or weekly (days, from/to, UTC)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.start) && has(self.end)) != (has(self.days) && has(self.from) && has(self.to))",
+                    "message": "a freeze window is either start+end or days+from+to",
+                }
+            ]
+        }
+    )
+
+    name: str = Field(default="", description="Shown in the reason, e.g. 'Black Friday'.")
+    start: str | None = Field(default=None, description="Absolute start (RFC 3339).")
+    end: str | None = Field(default=None, description="Absolute end (RFC 3339).")
+    days: list[Weekday] | None = Field(default=None, description="Weekly: the days it applies (UTC).")
+    from_: str | None = Field(
+        default=None, alias="from", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Weekly: HH:MM (UTC)."
+    )
+    to: str | None = Field(
+        default=None, pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$", description="Weekly: HH:MM (UTC), after from."
+    )
+
+
+class RateLimitPolicySpec(Model):
+    """How often automation may act, and when it must not act at all."""
+
+    windows: list[RateWindow] = Field(
+        default_factory=lambda: [RateWindow(max=10, per="1h", scope="Runbook")],
+        description="Sliding windows; all of them must allow the action.",
+    )
+    cooldown: Duration = Field(default="5m", description="After a Remediation on a target ends, wait this long.")
+    max_in_flight: InFlight | None = Field(
+        default_factory=lambda: InFlight(max=5, scope="Cluster"), description="Concurrency bound."
+    )
+    storm_breaker: StormBreaker = Field(default_factory=StormBreaker, description="The storm breaker (on by default).")
+    freeze_windows: list[FreezeWindow] = Field(default_factory=list, description="No automatic actions in these.")
+    escalate_when_rate_limited: bool = Field(
+        default=False,
+        description="Notify the escalation policy for rate-limited Remediations too (not only storms and freezes).",
+    )
+
+
+class LedgerEntry(Model):
+    remediation: str = Field(description="namespace/name of the Remediation that spent budget.")
+    runbook: str = Field(description="Kind/namespace/name of its runbook.")
+    target: str = Field(description="Kind/namespace/name of its target.")
+    namespace: str = Field(description="The target's namespace (empty for nodes).")
+    admitted_at: str = Field(description="When it was let through (RFC 3339).")
+    finished_at: str | None = Field(default=None, description="When it ended, for cooldowns.")
+
+
+class RateLimitPolicyStatus(Model):
+    ledger: list[LedgerEntry] = Field(
+        default_factory=list,
+        description="Remediations admitted recently. Kept in the cluster so an operator restart or failover never "
+        "resets the budget; written with optimistic concurrency so two replicas cannot spend the same budget.",
+    )
+    conditions: list[Condition] = Field(default_factory=list, description="StormActive, Frozen.")
+
+
+# -- escalation ------------------------------------------------------------------------------------
+
+
+class SecretKeyRef(Model):
+    name: str = Field(description="Secret name, in the policy's namespace.")
+    key: str = Field(description="Key within the Secret.")
+
+
+class Channel(Model):
+    """Where to send: exactly one of webhook, slack, pagerduty."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.webhook) ? 1 : 0) + (has(self.slack) ? 1 : 0) + (has(self.pagerduty) ? 1 : 0)"
+                    " == 1",
+                    "message": "a channel is exactly one of webhook, slack, pagerduty",
+                }
+            ]
+        }
+    )
+
+    name: str = Field(description="Shown in status, e.g. primary-oncall.")
+    webhook: SecretKeyRef | None = Field(default=None, description="Generic JSON POST; the URL is in the Secret.")
+    slack: SecretKeyRef | None = Field(default=None, description="Slack incoming webhook; the URL is in the Secret.")
+    pagerduty: SecretKeyRef | None = Field(
+        default=None, description="PagerDuty Events API v2; the routing key is in the Secret."
+    )
+    url: str | None = Field(default=None, description="PagerDuty only: the Events API endpoint, if not the public one.")
+
+
+class Level(Model):
+    name: str = Field(description="e.g. primary on-call, secondary on-call, platform lead, CTO.")
+    after: Duration = Field(default="0s", description="Since the incident started.")
+    channels: list[Channel] = Field(min_length=1, description="Notified together.")
+
+
+class Template(Model):
+    """The incident message; {placeholders}: runbook, target, remediation, namespace, reason, phase."""
+
+    incident: str = Field(default="{reason}", description="INCIDENT line.")
+    impact: str = Field(default="Automatic remediation of {target} did not resolve it.", description="IMPACT line.")
+    services: str = Field(default="{target}", description="SERVICES line.")
+    eta: str = Field(default="unknown - a human is needed", description="ETA line.")
+    console_url: str | None = Field(
+        default=None, description="Base URL for links, e.g. a Kubernetes dashboard; kubectl commands otherwise."
+    )
+
+
+Trigger = Literal["StepsExhausted", "VerificationFailed", "StormBreaker", "RateLimited", "Frozen", "ApprovalTimeout"]
+
+
+def _default_escalate_on() -> list[Trigger]:
+    return ["StepsExhausted", "VerificationFailed", "StormBreaker", "Frozen", "ApprovalTimeout"]
+
+
+class EscalationPolicySpec(Model):
+    """Who hears about it, in which order, when automation is not enough."""
+
+    levels: list[Level] = Field(min_length=1, max_length=10, description="In order of their delays.")
+    repeat_interval: Duration = Field(default="30m", description="Re-send the current level this often while it lasts.")
+    escalate_on: list[Trigger] = Field(
+        default_factory=_default_escalate_on,
+        description="Which outcomes page humans.",
+    )
+    approval_timeout: Duration = Field(
+        default="15m", description="Escalate a Remediation awaiting approval for longer than this."
+    )
+    template: Template = Field(default_factory=Template, description="The incident message.")

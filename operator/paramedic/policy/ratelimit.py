@@ -1,0 +1,155 @@
+"""Rate-limit arithmetic: may this automatic Remediation act now? Pure logic.
+
+The checks run in order of how much they say about the world: a freeze
+window or a storm is a reason to call humans; a cooldown, the concurrency
+bound or a spent window is a reason to wait.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from paramedic.api.common import parse_duration
+from paramedic.api.policies import FreezeWindow, LedgerEntry, RateLimitPolicySpec
+from paramedic.kube import parse_time
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    remediation: str  # namespace/name
+    runbook: str  # Kind/namespace/name
+    target: str  # Kind/namespace/name
+    namespace: str  # the target's namespace, "" for nodes
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    admitted: bool
+    phase: str = "Running"  # RateLimited or Skipped when not admitted
+    reason: str = "Admitted"
+    message: str = ""
+    #: Storms and freezes are for humans; the other refusals only wait.
+    escalate: bool = False
+
+
+ADMIT = Decision(True)
+
+
+def frozen(windows: Sequence[FreezeWindow], now: datetime) -> FreezeWindow | None:
+    for window in windows:
+        if window.start and window.end:
+            if parse_time(window.start) <= now < parse_time(window.end):
+                return window
+        elif window.days and window.from_ and window.to and _DAYS[now.weekday()] in window.days:
+            minute = now.hour * 60 + now.minute
+            start = int(window.from_[:2]) * 60 + int(window.from_[3:])
+            end = int(window.to[:2]) * 60 + int(window.to[3:])
+            if start <= minute < end:
+                return window
+    return None
+
+
+def _scope_key(scope: str, entry: LedgerEntry | Candidate) -> str:
+    return {"Runbook": entry.runbook, "Target": entry.target, "Namespace": entry.namespace, "Cluster": ""}[scope]
+
+
+def decide(
+    spec: RateLimitPolicySpec,
+    ledger: Sequence[LedgerEntry],
+    candidate: Candidate,
+    now: datetime,
+    *,
+    failing: int,
+    targets: int,
+) -> Decision:
+    """``failing``: recent automatic Remediations of this runbook, this one included; ``targets``: its scope's size."""
+    window = frozen(spec.freeze_windows, now)
+    if window is not None:
+        name = f" {window.name!r}" if window.name else ""
+        return Decision(
+            False, "Skipped", "FreezeWindow", f"freeze window{name} is active: no automatic actions", escalate=True
+        )
+
+    breaker = spec.storm_breaker
+    if breaker.enabled:
+        too_many = breaker.max_failing is not None and failing > breaker.max_failing
+        share = failing * 100 / targets if targets else 0.0
+        too_large = targets >= breaker.min_targets and share > breaker.max_failing_percent
+        if too_many or too_large:
+            return Decision(
+                False,
+                "Skipped",
+                "StormBreaker",
+                f"storm breaker: {failing} of {targets} targets of {candidate.runbook} failing at once "
+                f"({share:.0f}% > {breaker.max_failing_percent}%"
+                + (f" or > {breaker.max_failing}" if breaker.max_failing else "")
+                + "): not acting, escalating",
+                escalate=True,
+            )
+
+    cooldown = parse_duration(spec.cooldown)
+    for entry in ledger:
+        if entry.target == candidate.target and entry.finished_at and parse_time(entry.finished_at) + cooldown > now:
+            left = parse_time(entry.finished_at) + cooldown - now
+            return Decision(
+                False,
+                "RateLimited",
+                "Cooldown",
+                f"{candidate.target} was remediated at {entry.finished_at}; cooldown {spec.cooldown} "
+                f"has {_human(left)} left",
+            )
+
+    if spec.max_in_flight is not None:
+        bound = spec.max_in_flight
+        running = [
+            e
+            for e in ledger
+            if e.finished_at is None and _scope_key(bound.scope, e) == _scope_key(bound.scope, candidate)
+        ]
+        if len(running) >= bound.max:
+            return Decision(
+                False,
+                "RateLimited",
+                "MaxInFlight",
+                f"{len(running)} remediations already running (maxInFlight {bound.max} per {bound.scope})",
+            )
+
+    for limit in spec.windows:
+        since = now - parse_duration(limit.per)
+        spent = [
+            e
+            for e in ledger
+            if parse_time(e.admitted_at) > since and _scope_key(limit.scope, e) == _scope_key(limit.scope, candidate)
+        ]
+        if len(spent) >= limit.max:
+            return Decision(
+                False,
+                "RateLimited",
+                "RateLimitWindow",
+                f"{len(spent)} actions in the last {limit.per} per {limit.scope} (max {limit.max})",
+            )
+    return ADMIT
+
+
+def prune(
+    spec: RateLimitPolicySpec, ledger: Sequence[LedgerEntry], now: datetime, keep: int = 1000
+) -> list[LedgerEntry]:
+    """Entries that can still matter: running, or within the longest window or the cooldown."""
+    horizon = max([parse_duration(w.per) for w in spec.windows] + [parse_duration(spec.cooldown)] + [timedelta(0)])
+    kept = [
+        e
+        for e in ledger
+        if e.finished_at is None
+        or parse_time(e.admitted_at) > now - horizon
+        or parse_time(e.finished_at) > now - parse_duration(spec.cooldown)
+    ]
+    return kept[-keep:]
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
