@@ -51,6 +51,24 @@ class Known:
         return self.phase not in TERMINAL_PHASES
 
 
+def known_from(obj: Mapping[str, Any]) -> tuple[tuple[str, str], Known]:
+    """A Remediation as the index keeps it, under its (runbook, target) key."""
+    meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    namespace = meta["namespace"]
+    ref = spec.get("runbookRef") or {}
+    kind = ref.get("kind", "Runbook")
+    runbook = f"{kind}/{namespace if kind == 'Runbook' else ''}/{ref.get('name')}"
+    evidence = (spec.get("trigger") or {}).get("evidence") or {}
+    known = Known(
+        namespace,
+        meta["name"],
+        status.get("phase", "Pending"),
+        (meta.get("annotations") or {}).get("paramedic.dev/occurrence", ""),
+        status.get("lastTriggerFingerprint") or fingerprint(evidence),
+    )
+    return (runbook, target_key(spec.get("target") or {}, namespace)), known
+
+
 def target_key(target: Mapping[str, Any], default_namespace: str | None) -> str:
     namespace = target.get("namespace") or (default_namespace if target.get("kind") != "Node" else "")
     return f"{target.get('kind')}/{namespace or ''}/{target.get('name')}"
@@ -123,23 +141,31 @@ class Dispatcher:
         if open_ is None and slot in self._creating:
             open_ = Known(fire.remediation_namespace, self._creating[slot], "Pending", fire.occurrence)
         if open_ is not None:
-            seen = self._counted.get(open_.name, open_.fingerprint)
-            if seen != fingerprint(fire.evidence):
-                self._counted[open_.name] = fingerprint(fire.evidence)
-                await self.run_blocking(self._count, open_, fingerprint(fire.evidence))
+            await self._repeat(open_, fire)
             return None
         if any(k.occurrence == fire.occurrence for k in known):
             return None  # this very failure was remediated already
         name = remediation_name(fire)
         self._creating[slot] = name
         created = await self.run_blocking(self._create, fire, name)
-        if not created:
+        if created is not True:
             self._creating.pop(slot, None)
+            if isinstance(created, dict):  # it exists already (the index had not shown it yet)
+                _, existing = known_from(created)
+                if existing.open:
+                    await self._repeat(existing, fire)
             return None
         self._counted[name] = fingerprint(fire.evidence)
         self.fired += 1
         await self.run_blocking(self._record_fire, fire.entry)
         return name
+
+    async def _repeat(self, open_: Known, fire: Fire) -> None:
+        """Count the trigger on the open Remediation, once per new evidence."""
+        seen = self._counted.get(open_.name, open_.fingerprint)
+        if seen != fingerprint(fire.evidence):
+            self._counted[open_.name] = fingerprint(fire.evidence)
+            await self.run_blocking(self._count, open_, fingerprint(fire.evidence))
 
     def forget_created(self, runbook: str, target: str) -> None:
         """The index now shows the Remediation; the local note is no longer needed."""
@@ -150,7 +176,8 @@ class Dispatcher:
     async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    def _create(self, fire: Fire, name: str) -> bool:
+    def _create(self, fire: Fire, name: str) -> bool | dict[str, Any]:
+        """True when created; the existing object when the name was taken; False on failure."""
         entry = fire.entry
         body = {
             "apiVersion": API_VERSION,
@@ -172,8 +199,14 @@ class Dispatcher:
                 GROUP, VERSION, fire.remediation_namespace, "remediations", body
             )
         except ApiException as exc:
-            if exc.status == 409:
-                return False  # created before (by us, before a restart): exactly once
+            if exc.status == 409:  # created before (by us, before a restart): exactly once
+                try:
+                    existing: dict[str, Any] = self.clients.custom.get_namespaced_custom_object(
+                        GROUP, VERSION, fire.remediation_namespace, "remediations", name
+                    )
+                    return existing
+                except ApiException:
+                    return False
             log.warning("could not create remediation %s: %s %s", name, exc.status, exc.reason)
             return False
         log.info(

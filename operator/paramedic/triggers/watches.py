@@ -21,7 +21,7 @@ from paramedic.api.common import GROUP, VERSION
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 
 from . import symptoms
-from .dispatcher import Dispatcher, Known, target_key
+from .dispatcher import Dispatcher, Known, known_from
 from .matching import Entry
 
 log = logging.getLogger(__name__)
@@ -76,19 +76,10 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> None:
         return {name: dict(labels)}
 
     @kopf.index(GROUP, VERSION, "remediations", registry=registry, id="remediation_index")
-    def remediation_index(
-        name: str, namespace: str | None, spec: Any, status: Any, annotations: Any, **_: Any
-    ) -> dict[tuple[str, str], Known]:
-        assert namespace is not None  # Remediations are namespaced
-        ref = spec.get("runbookRef") or {}
-        kind = ref.get("kind", "Runbook")
-        runbook = f"{kind}/{namespace if kind == 'Runbook' else ''}/{ref.get('name')}"
-        target = target_key(spec.get("target") or {}, namespace)
-        known = Known(
-            namespace, name, (status or {}).get("phase", "Pending"), annotations.get("paramedic.dev/occurrence", "")
-        )
-        dispatcher.forget_created(runbook, target)
-        return {(runbook, target): known}
+    def remediation_index(body: Any, **_: Any) -> dict[tuple[str, str], Known]:
+        key, known = known_from(body)
+        dispatcher.forget_created(*key)
+        return {key: known}
 
     # -- runbook changes re-evaluate the failures already known --------------------------
 
