@@ -20,6 +20,7 @@ import kopf
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.engine.engine import Engine
+from paramedic.escalation.notifier import Notifier
 from paramedic.kube import ApiException, Clients
 from paramedic.records import status as records
 from paramedic.triggers import alertmanager, prometheus, watches
@@ -145,6 +146,19 @@ def build(config: Config) -> kopf.OperatorRegistry:
                 return
             if delay:
                 await asyncio.sleep(delay)
+
+    notifier = Notifier(clients, pool)
+
+    def _escalating(status: Any, **_: Any) -> bool:
+        return bool(((status or {}).get("escalation") or {}).get("state") == "Active")
+
+    @kopf.daemon(
+        GROUP, VERSION, "remediations", registry=registry, id="escalation", when=_escalating, cancellation_timeout=10.0
+    )
+    async def escalate(name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        """Notify humans, level by level, until the Remediation succeeds or is resolved."""
+        assert namespace is not None
+        await notifier.drive(namespace, name, lambda: bool(stopped))
 
     return registry
 

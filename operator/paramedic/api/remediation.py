@@ -71,6 +71,11 @@ class RemediationSpec(Model):
     dry_run: bool = Field(default=False, description="Plan and record every step, change nothing.")
     approved: bool = Field(default=False, description="Set to true to let a runbook that requires approval proceed.")
     trigger: TriggerRecord | None = Field(default=None, description="Set when a trigger created this Remediation.")
+    resolved: bool = Field(
+        default=False,
+        description="Set to true once a human has resolved the incident: escalation stops and a resolution "
+        "message is sent.",
+    )
 
 
 class ResolvedTarget(Model):
@@ -107,6 +112,31 @@ class StepRecord(Model):
     )
 
 
+class Notification(Model):
+    level: int = Field(ge=0, description="Index of the escalation level.")
+    level_name: str = Field(default="", description="Name of the escalation level.")
+    channel: str = Field(description="Name of the channel.")
+    kind: str = Field(description="webhook, slack or pagerduty.")
+    message: Literal["Trigger", "Repeat", "Resolve"] = Field(description="What was sent.")
+    at: str = Field(description="When it was sent (RFC 3339).")
+    outcome: Literal["Sent", "Failed"] = Field(description="Whether the channel accepted it.")
+    attempts: int = Field(default=1, ge=1, description="Tries, including retries with backoff.")
+    error: str = Field(default="", description="The last error, when it failed.")
+
+
+class EscalationStatus(Model):
+    """Where the escalation to humans stands."""
+
+    policy: str = Field(description="The EscalationPolicy, namespace/name.")
+    reason: str = Field(description="Why it escalated: StepsExhausted, VerificationFailed, StormBreaker, ...")
+    state: Literal["Active", "Resolved"] = Field(default="Active", description="Active until resolved.")
+    started_at: str = Field(description="When the incident started (RFC 3339).")
+    level: int = Field(default=-1, ge=-1, description="The highest level notified so far (-1: none yet).")
+    last_sent_at: str | None = Field(default=None, description="When the current level was last notified.")
+    resolved_at: str | None = Field(default=None, description="When it was resolved.")
+    notifications: list[Notification] = Field(default_factory=list, description="Every message sent, newest last.")
+
+
 class RemediationStatus(Model):
     phase: Phase = Field(default="Pending", description="Where the remediation is.")
     message: str = Field(default="", description="The latest human-readable summary.")
@@ -129,6 +159,7 @@ class RemediationStatus(Model):
     )
     target_summary: str = Field(default="", description="The target as kind/namespace/name, for printing.")
     conditions: list[Condition] = Field(default_factory=list, description="Accepted, Approved and Ready.")
+    escalation: EscalationStatus | None = Field(default=None, description="Set once humans are being notified.")
     occurrences: int = Field(default=1, ge=1, description="How often its trigger fired while it was open.")
     last_triggered_at: str | None = Field(default=None, description="When its trigger last fired.")
     last_trigger_fingerprint: str | None = Field(

@@ -22,9 +22,18 @@ from pydantic import ValidationError
 
 from paramedic.actions import REGISTRY
 from paramedic.actions.base import ActionFailed, Context, Done, Plan, Target
-from paramedic.api.common import API_VERSION, parse_duration
-from paramedic.api.remediation import TERMINAL_PHASES, RemediationSpec, RemediationStatus, ResolvedTarget, StepRecord
+from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration
+from paramedic.api.policies import EscalationPolicySpec
+from paramedic.api.remediation import (
+    TERMINAL_PHASES,
+    EscalationStatus,
+    RemediationSpec,
+    RemediationStatus,
+    ResolvedTarget,
+    StepRecord,
+)
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec, Step
+from paramedic.escalation.causes import cause as escalation_cause
 from paramedic.kube import ApiException, Clients, now, parse_time
 from paramedic.policy import access
 from paramedic.policy.gate import Gate
@@ -130,6 +139,10 @@ class Engine:
 
     def _await_approval(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float:
         if not spec.approved:
+            if status.escalation is None and self._waited_too_long(rem, status):
+                self._start_escalation(rem, status, "ApprovalTimeout")
+                if status.escalation is not None:
+                    records.write(self.clients, rem, status)
             return APPROVAL_POLL
         status.phase = "Running"
         status.message = "approved"
@@ -396,9 +409,57 @@ class Engine:
         status.conditions = records.set_condition(
             status.conditions, "Ready", succeeded, reason, message, rem["metadata"].get("generation")
         )
+        if status.escalation is None:
+            cause = escalation_cause(phase, reason, self._recorded_runbook(status))
+            if cause is not None:
+                self._start_escalation(rem, status, cause)
         records.write(self.clients, rem, status)
         self._event(rem, phase, message, warning=not succeeded)
         return None
+
+    # -- escalation ----------------------------------------------------------------------
+
+    def _recorded_runbook(self, status: RemediationStatus) -> RunbookSpec | None:
+        try:
+            return RunbookSpec.model_validate(
+                {k: v for k, v in (status.runbook_spec or {}).items() if k != "allowedNamespaces"}
+            )
+        except ValidationError:
+            return None
+
+    def _policy(self, rem: dict[str, Any], status: RemediationStatus) -> tuple[str, EscalationPolicySpec] | None:
+        runbook = self._recorded_runbook(status)
+        if runbook is None or runbook.escalation_policy_ref is None:
+            return None
+        cluster = (rem.get("spec") or {}).get("runbookRef", {}).get("kind") == "ClusterRunbook"
+        namespace = self.operator_namespace if cluster else rem["metadata"]["namespace"]
+        name = runbook.escalation_policy_ref.name
+        try:
+            obj = self.clients.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "escalationpolicies", name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                log.warning("EscalationPolicy %s/%s not found: nobody is notified", namespace, name)
+                return None
+            raise
+        return f"{namespace}/{name}", EscalationPolicySpec.model_validate(obj.get("spec") or {})
+
+    def _start_escalation(self, rem: dict[str, Any], status: RemediationStatus, cause: str) -> None:
+        found = self._policy(rem, status)
+        if found is None:
+            return
+        where, policy = found
+        if cause not in policy.escalate_on:
+            return
+        status.escalation = EscalationStatus(policy=where, reason=cause, started_at=status.started_at or now())
+        self._event(rem, "Escalated", f"escalating to humans ({cause}) through EscalationPolicy {where}", warning=True)
+
+    def _waited_too_long(self, rem: dict[str, Any], status: RemediationStatus) -> bool:
+        found = self._policy(rem, status)
+        if found is None or status.started_at is None:
+            return False
+        return parse_time(status.started_at) + parse_duration(found[1].approval_timeout) <= _utcnow()
 
     def _event(
         self, rem: dict[str, Any], reason: str, message: str, *, warning: bool = False, target: Target | None = None

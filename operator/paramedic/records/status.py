@@ -8,6 +8,7 @@ again. That is what makes "record intent before acting" safe.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from paramedic.api.common import GROUP, VERSION, Condition
@@ -55,3 +56,21 @@ def write(clients: Clients, remediation: dict[str, Any], status: RemediationStat
             raise Conflict(meta["name"]) from None
         raise
     return result
+
+
+def update(clients: Clients, namespace: str, name: str, change: Callable[[RemediationStatus], None]) -> None:
+    """Apply ``change`` to the freshest status, re-reading on conflicts.
+
+    For parts of the status that one component owns alone (the escalation
+    record), so that a concurrent write by the engine never loses them.
+    """
+    for _ in range(10):
+        current = read(clients, namespace, name)
+        status = RemediationStatus.model_validate(current.get("status") or {})
+        change(status)
+        try:
+            write(clients, current, status)
+            return
+        except Conflict:
+            continue
+    raise Conflict(name)

@@ -1,0 +1,197 @@
+"""Drives one escalation: notify each level when its delay has passed, repeat
+the current level, and send a resolution message when the Remediation
+succeeds or a human marks it resolved.
+
+Progress is recorded in ``status.escalation`` (with a resourceVersion
+precondition), so a restarted operator neither re-pages a level nor skips
+one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from paramedic.api.common import GROUP, VERSION, parse_duration
+from paramedic.api.policies import Channel, EscalationPolicySpec
+from paramedic.api.remediation import EscalationStatus, Notification, RemediationStatus
+from paramedic.kube import ApiException, Clients, now, parse_time
+from paramedic.records import status as records
+
+from . import channels, render
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    def __init__(self, clients: Clients, executor: Executor) -> None:
+        self.clients = clients
+        self.executor = executor
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def drive(self, namespace: str, name: str, stopped: Callable[[], bool]) -> None:
+        async with aiohttp.ClientSession() as session:
+            while not stopped():
+                try:
+                    rem = await self._run(records.read, self.clients, namespace, name)
+                    delay = await self.step(session, rem)
+                except records.Conflict:
+                    delay = 0.0
+                except ApiException as exc:
+                    if exc.status == 404:
+                        return
+                    log.warning("escalation of %s/%s: API error %s", namespace, name, exc.status)
+                    delay = 5.0
+                if delay is None:
+                    return
+                await asyncio.sleep(delay)
+
+    async def step(self, session: aiohttp.ClientSession, rem: dict[str, Any]) -> float | None:
+        status = RemediationStatus.model_validate(rem.get("status") or {})
+        escalation = status.escalation
+        if escalation is None or escalation.state != "Active":
+            return None
+        policy_namespace, policy_name = escalation.policy.split("/", 1)
+        try:
+            obj = await self._run(
+                self.clients.custom.get_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                policy_namespace,
+                "escalationpolicies",
+                policy_name,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                log.warning("EscalationPolicy %s not found; retrying", escalation.policy)
+                return 30.0
+            raise
+        policy = EscalationPolicySpec.model_validate(obj.get("spec") or {})
+        moment = datetime.now(UTC)
+        started = parse_time(escalation.started_at)
+        resolved = status.phase == "Succeeded" or bool((rem.get("spec") or {}).get("resolved"))
+
+        if resolved:
+            reached = policy.levels[: escalation.level + 1]
+            await self._notify(session, rem, escalation, policy, reached, "Resolve", policy_namespace)
+            escalation.state = "Resolved"
+            escalation.resolved_at = now()
+        else:
+            due = [
+                i
+                for i, level in enumerate(policy.levels)
+                if i > escalation.level and started + parse_duration(level.after) <= moment
+            ]
+            if due:
+                for index in due:
+                    await self._notify(
+                        session,
+                        rem,
+                        escalation,
+                        policy,
+                        [policy.levels[index]],
+                        "Trigger",
+                        policy_namespace,
+                        first_index=index,
+                    )
+                    escalation.level = index
+                escalation.last_sent_at = now()
+            elif (
+                escalation.level >= 0
+                and escalation.last_sent_at
+                and parse_time(escalation.last_sent_at) + parse_duration(policy.repeat_interval) <= moment
+            ):
+                level = policy.levels[escalation.level]
+                await self._notify(
+                    session, rem, escalation, policy, [level], "Repeat", policy_namespace, first_index=escalation.level
+                )
+                escalation.last_sent_at = now()
+            else:
+                return 1.0
+        meta = rem["metadata"]
+
+        def record(fresh: RemediationStatus) -> None:
+            fresh.escalation = escalation  # the notifier alone writes this part
+
+        await self._run(records.update, self.clients, meta["namespace"], meta["name"], record)
+        return None if escalation.state == "Resolved" else 0.5
+
+    async def _notify(
+        self,
+        session: aiohttp.ClientSession,
+        rem: dict[str, Any],
+        escalation: EscalationStatus,
+        policy: EscalationPolicySpec,
+        levels: list[Any],
+        message: str,
+        namespace: str,
+        first_index: int = 0,
+    ) -> None:
+        incident = render.incident(
+            policy.template, rem, escalation.reason, escalation.started_at, resolved=message == "Resolve"
+        )
+        jobs = []
+        for offset, level in enumerate(levels):
+            for channel in level.channels:
+                jobs.append(
+                    self._deliver(session, rem, channel, incident, level.name, first_index + offset, message, namespace)
+                )
+        escalation.notifications = [*escalation.notifications, *await asyncio.gather(*jobs)][-100:]
+
+    async def _deliver(
+        self,
+        session: aiohttp.ClientSession,
+        rem: dict[str, Any],
+        channel: Channel,
+        incident: render.Incident,
+        level_name: str,
+        level: int,
+        message: str,
+        namespace: str,
+    ) -> Notification:
+        ref = channel.webhook or channel.slack or channel.pagerduty
+        assert ref is not None
+        try:
+            secret = await self._run(self._secret, namespace, ref.name, ref.key)
+        except (ApiException, KeyError) as exc:
+            error = f"cannot read Secret {namespace}/{ref.name} key {ref.key}: {getattr(exc, 'reason', exc)}"
+            return Notification(
+                level=level,
+                level_name=level_name,
+                channel=channel.name,
+                kind=channels.kind_of(channel),
+                message=message,
+                at=now(),
+                outcome="Failed",
+                error=error,
+            )
+        url, body = channels.request(channel, secret, incident, rem["metadata"]["uid"], level_name)
+        delivery = await channels.send(session, url, body)
+        if not delivery.ok:
+            log.warning(
+                "escalation channel %s failed after %d attempts: %s", channel.name, delivery.attempts, delivery.error
+            )
+        return Notification(
+            level=level,
+            level_name=level_name,
+            channel=channel.name,
+            kind=channels.kind_of(channel),
+            message=message,
+            at=now(),
+            outcome="Sent" if delivery.ok else "Failed",
+            attempts=delivery.attempts,
+            error=delivery.error,
+        )
+
+    def _secret(self, namespace: str, name: str, key: str) -> str:
+        secret = self.clients.core.read_namespaced_secret(name, namespace)
+        return base64.b64decode((secret.data or {})[key]).decode().strip()
