@@ -170,6 +170,11 @@ def test_firing_alert_fires_once_and_resolved_never(paramedic: Kit, alertmanager
         },
         name="on-alert",
     )
+    wait_until(
+        lambda: runbook_status(paramedic, runbook).get("triggerKind") == "alertmanager",
+        30,
+        "the operator to arm the trigger",
+    )
     labels = {"alertname": "HighErrorRate", "severity": "page", "namespace": ns, "deployment": "router"}
     started = datetime.datetime.now(datetime.UTC)
     post_alerts(alertmanager, [{"labels": labels, "startsAt": started.isoformat()}])
@@ -238,6 +243,11 @@ def test_webhook_checks_the_whole_payload_before_acting(paramedic: Kit, webhook_
     paramedic.deploy("web", replicas=1)
     runbook = paramedic.runbook(
         {"trigger": {"alertmanager": {"alertnames": ["Down"]}}, "steps": [{"scale": {"replicas": 2}}]}, name="on-down"
+    )
+    wait_until(
+        lambda: runbook_status(paramedic, runbook).get("triggerKind") == "alertmanager",
+        30,
+        "the operator to arm the trigger",
     )
     good = {
         "status": "firing",

@@ -260,6 +260,20 @@ class Dispatcher:
         except ApiException as exc:
             log.debug("could not record the fire on %s: %s", entry.key, exc.reason)
 
+    def mark_armed(self, plural: str, body: Mapping[str, Any], trigger: str) -> None:
+        """Record on the runbook which trigger the operator now watches for it."""
+        meta = body["metadata"]
+        patch = {"status": {"triggerKind": trigger, "observedGeneration": meta.get("generation")}}
+        try:
+            if meta.get("namespace"):
+                self.clients.custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, meta["namespace"], plural, meta["name"], patch
+                )
+            else:
+                self.clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, meta["name"], patch)
+        except ApiException as exc:
+            log.debug("could not mark %s %s armed: %s", plural, meta["name"], exc.reason)
+
     def seed_fire_count(self, key: str, count: int) -> None:
         self._fire_counts[key] = max(self._fire_counts.get(key, 0), count)
 

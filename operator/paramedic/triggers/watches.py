@@ -85,11 +85,19 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> None:
 
     @kopf.on.event(GROUP, VERSION, "runbooks", registry=registry)
     @kopf.on.event(GROUP, VERSION, "clusterrunbooks", registry=registry)
-    async def runbook_event(spec: Any, type: str | None, **kwargs: Any) -> None:
+    async def runbook_event(
+        body: Any, spec: Any, status: Any, type: str | None, resource: kopf.Resource, **kwargs: Any
+    ) -> None:
         bind(kwargs)
-        trigger = (spec or {}).get("trigger") or {}
-        if type != "DELETED" and trigger and "manual" not in trigger:
-            await dispatcher.runbook_changed(next(iter(trigger)))
+        if type == "DELETED":
+            return
+        trigger = next(iter((spec or {}).get("trigger") or {"manual": {}}))
+        generation = body["metadata"].get("generation")
+        if (status or {}).get("triggerKind") != trigger or (status or {}).get("observedGeneration") != generation:
+            # Say the trigger is armed: our own resource, written only when it changed.
+            await dispatcher.run_blocking(dispatcher.mark_armed, resource.plural, body, trigger)
+        if trigger != "manual":
+            await dispatcher.runbook_changed(trigger)
 
     # -- the watched objects ---------------------------------------------------------------
 

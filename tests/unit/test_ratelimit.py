@@ -1,0 +1,139 @@
+"""Rate-limit arithmetic, freeze windows and escalation causes: plain logic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paramedic.api.policies import FreezeWindow, LedgerEntry, RateLimitPolicySpec, Template
+from paramedic.api.runbook import RunbookSpec
+from paramedic.escalation.causes import cause
+from paramedic.escalation.render import fill, incident
+from paramedic.policy.ratelimit import Candidate, decide, frozen, prune
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
+CANDIDATE = Candidate("ns/rem-new", "Runbook/ns/rb", "Pod/ns/p9", "ns")
+
+
+def stamp(minutes_ago: float) -> str:
+    return (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def entry(i: int, minutes_ago: float, finished_ago: float | None = None, target: str | None = None) -> LedgerEntry:
+    return LedgerEntry(
+        remediation=f"ns/rem-{i}",
+        runbook="Runbook/ns/rb",
+        target=target or f"Pod/ns/p{i}",
+        namespace="ns",
+        admitted_at=stamp(minutes_ago),
+        finished_at=None if finished_ago is None else stamp(finished_ago),
+    )
+
+
+def spec(**fields: Any) -> RateLimitPolicySpec:
+    return RateLimitPolicySpec.model_validate(
+        {"cooldown": "0s", "maxInFlight": None, "stormBreaker": {"enabled": False}, **fields}
+    )
+
+
+def test_window_counts_only_inside_the_window() -> None:
+    policy = spec(windows=[{"max": 2, "per": "10m"}])
+    assert decide(policy, [entry(1, 5, 4), entry(2, 15, 14)], CANDIDATE, NOW, failing=1, targets=10).admitted
+    refused = decide(policy, [entry(1, 5, 4), entry(2, 9, 8)], CANDIDATE, NOW, failing=1, targets=10)
+    assert (refused.phase, refused.reason) == ("RateLimited", "RateLimitWindow")
+
+
+@given(st.integers(0, 6), st.lists(st.floats(0, 120), max_size=12))
+def test_admitted_never_exceeds_the_budget(budget: int, ages: list[float]) -> None:
+    """Admitting one by one, at most ``budget`` entries fall in any window of the policy."""
+    policy = spec(windows=[{"max": budget, "per": "1h"}])
+    ledger: list[LedgerEntry] = []
+    for i, age in enumerate(sorted(ages, reverse=True)):
+        moment = NOW - timedelta(minutes=age)
+        if decide(
+            policy, ledger, Candidate(f"ns/r{i}", "Runbook/ns/rb", f"Pod/ns/p{i}", "ns"), moment, failing=1, targets=100
+        ).admitted:
+            ledger.append(
+                LedgerEntry(
+                    remediation=f"ns/r{i}",
+                    runbook="Runbook/ns/rb",
+                    target=f"Pod/ns/p{i}",
+                    namespace="ns",
+                    admitted_at=moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                )
+            )
+    times = sorted(datetime.fromisoformat(e.admitted_at) for e in ledger)
+    for i, start in enumerate(times):
+        assert len([t for t in times[i:] if t - start < timedelta(hours=1)]) <= budget
+
+
+def test_scopes_are_counted_separately() -> None:
+    policy = spec(windows=[{"max": 1, "per": "1h", "scope": "Target"}])
+    other_target = [entry(1, 1, 0.5)]
+    assert decide(policy, other_target, CANDIDATE, NOW, failing=1, targets=10).admitted
+    same_target = [entry(1, 1, 0.5, target="Pod/ns/p9")]
+    assert not decide(policy, same_target, CANDIDATE, NOW, failing=1, targets=10).admitted
+
+
+def test_cooldown_and_in_flight() -> None:
+    cooling = decide(spec(cooldown="10m"), [entry(1, 8, 5, target="Pod/ns/p9")], CANDIDATE, NOW, failing=1, targets=10)
+    assert cooling.reason == "Cooldown"
+    assert "5m00s left" in cooling.message
+    busy = decide(spec(maxInFlight={"max": 2}), [entry(1, 1), entry(2, 1)], CANDIDATE, NOW, failing=1, targets=10)
+    assert busy.reason == "MaxInFlight"
+
+
+@pytest.mark.parametrize(("failing", "targets", "trips"), [(2, 10, False), (6, 10, True), (2, 2, False)])
+def test_storm_breaker_by_share(failing: int, targets: int, trips: bool) -> None:
+    policy = spec(stormBreaker={"maxFailingPercent": 50, "minTargets": 3})
+    decision = decide(policy, [], CANDIDATE, NOW, failing=failing, targets=targets)
+    assert (decision.reason == "StormBreaker") is trips
+    assert decision.escalate is trips
+
+
+def test_freeze_windows_absolute_and_weekly() -> None:
+    absolute = FreezeWindow(start=stamp(10), end=stamp(-10))
+    assert frozen([absolute], NOW) is absolute
+    weekly = FreezeWindow.model_validate({"days": ["Mon"], "from": "11:00", "to": "13:00"})
+    assert frozen([weekly], NOW) is weekly
+    assert frozen([weekly], NOW + timedelta(days=1)) is None
+    assert frozen([weekly], NOW + timedelta(hours=2)) is None
+
+
+def test_prune_keeps_what_still_matters() -> None:
+    policy = spec(windows=[{"max": 5, "per": "1h"}], cooldown="2h")
+    kept = prune(policy, [entry(1, 30, 29), entry(2, 500), entry(3, 300, 100), entry(4, 300, 200)], NOW)
+    assert [e.remediation for e in kept] == ["ns/rem-1", "ns/rem-2", "ns/rem-3"]
+
+
+def test_escalation_causes() -> None:
+    runbook = RunbookSpec.model_validate({"steps": [{"rolloutRestart": {}}]})
+    assert cause("Failed", "VerificationFailed", runbook) == "VerificationFailed"
+    assert cause("Failed", "NoRevision", runbook) == "StepsExhausted"
+    assert cause("Failed", "RunbookNotFound", runbook) is None
+    assert cause("Skipped", "StormBreaker", runbook) == "StormBreaker"
+    assert cause("Skipped", "FreezeWindow", runbook) == "Frozen"
+    assert cause("RateLimited", "Cooldown", runbook) == "RateLimited"
+    quiet = runbook.model_copy(update={"on_failure": "Fail"})
+    assert cause("Failed", "NoRevision", quiet) is None
+
+
+def test_incident_template() -> None:
+    assert fill("{target} down, {typo}", {"target": "api"}) == "api down, {typo}"
+    rem = {
+        "metadata": {"namespace": "shop", "name": "r1"},
+        "spec": {"runbookRef": {"name": "restart"}, "reason": "P0 production down"},
+        "status": {
+            "targetSummary": "Deployment/shop/api",
+            "message": "step 1 failed",
+            "steps": [{"index": 0, "name": "restart", "phase": "Failed", "message": "timeout"}],
+        },
+    }
+    text = incident(Template(), rem, "StepsExhausted", "2026-11-23T12:00:00Z", resolved=False).text
+    assert text.splitlines()[0] == "INCIDENT: P0 production down"
+    assert "START TIME (UTC): 2026-11-23T12:00:00Z" in text
+    assert "1. restart: Failed - timeout" in text
