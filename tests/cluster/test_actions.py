@@ -226,24 +226,29 @@ def test_cordon_and_uncordon_through_a_cluster_runbook(paramedic: Kit) -> None:
         paramedic.clients.core.patch_node(node, {"spec": {"unschedulable": None}})
 
 
-def test_drain_waits_for_the_pdb_then_completes(paramedic: Kit) -> None:
-    node = "kwok-node-1"
+def _guarded_on_node(paramedic: Kit, app: str, node: str, replicas: int, budget: dict[str, int], timeout: str) -> str:
+    """A Deployment pinned to ``node``, a PDB over it, and a ClusterRunbook that drains nodes."""
     ns = paramedic.namespace
-    paramedic.deploy("ledger", replicas=2, node_selector={"kubernetes.io/hostname": node})
+    paramedic.deploy(app, replicas=replicas, node_selector={"kubernetes.io/hostname": node})
     paramedic.clients.policy.create_namespaced_pod_disruption_budget(
-        ns,
-        {"metadata": {"name": "ledger"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "ledger"}}}},
+        ns, {"metadata": {"name": app}, "spec": {**budget, "selector": {"matchLabels": {"app": app}}}}
     )
     wait_until(
         lambda: (
-            (s := paramedic.clients.policy.read_namespaced_pod_disruption_budget("ledger", ns).status)
-            and s.expected_pods == 2
+            (s := paramedic.clients.policy.read_namespaced_pod_disruption_budget(app, ns).status)
+            and s.expected_pods == replicas
         ),
         30,
         "the PDB to be observed",
     )
     allowed = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
-    runbook = paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [{"drain": {}, "timeout": "2m"}]})
+    return paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [{"drain": {}, "timeout": timeout}]})
+
+
+def test_drain_waits_for_the_pdb_then_completes(paramedic: Kit) -> None:
+    node = "kwok-node-1"
+    ns = paramedic.namespace
+    runbook = _guarded_on_node(paramedic, "ledger", node, 2, {"minAvailable": 2}, "2m")
     try:
         rem = paramedic.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook")
 
@@ -270,21 +275,7 @@ def test_drain_waits_for_the_pdb_then_completes(paramedic: Kit) -> None:
 def test_drain_times_out_naming_what_it_could_not_evict(paramedic: Kit) -> None:
     node = "kwok-node-1"
     ns = paramedic.namespace
-    paramedic.deploy("vault", replicas=1, node_selector={"kubernetes.io/hostname": node})
-    paramedic.clients.policy.create_namespaced_pod_disruption_budget(
-        ns,
-        {"metadata": {"name": "vault"}, "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "vault"}}}},
-    )
-    wait_until(
-        lambda: (
-            (s := paramedic.clients.policy.read_namespaced_pod_disruption_budget("vault", ns).status)
-            and s.expected_pods == 1
-        ),
-        30,
-        "the PDB to be observed",
-    )
-    allowed = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
-    runbook = paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [{"drain": {}, "timeout": "4s"}]})
+    runbook = _guarded_on_node(paramedic, "vault", node, 1, {"maxUnavailable": 0}, "4s")
     try:
         status = paramedic.wait_phase(
             paramedic.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Failed"

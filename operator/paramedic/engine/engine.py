@@ -33,6 +33,7 @@ from paramedic.api.remediation import (
     StepRecord,
 )
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec, Step
+from paramedic.escalation.causes import CONFIGURATION
 from paramedic.escalation.causes import cause as escalation_cause
 from paramedic.kube import ApiException, Clients, now, parse_time
 from paramedic.policy import access
@@ -394,15 +395,7 @@ class Engine:
             ns = target.get("namespace") or (rem["metadata"]["namespace"] if target.get("kind") != "Node" else None)
             status.target_summary = "/".join(x for x in (target.get("kind"), ns, target.get("name")) if x)
         succeeded = phase in ("Succeeded", "DryRun")
-        if reason in (
-            "RunbookNotFound",
-            "InvalidRunbook",
-            "NamespaceNotAllowed",
-            "ClusterRunbookRequired",
-            "TargetNotAccepted",
-            "TargetNotFound",
-            "InvalidSpec",
-        ):
+        if reason in CONFIGURATION:
             status.conditions = records.set_condition(
                 status.conditions, "Accepted", False, reason, message, rem["metadata"].get("generation")
             )

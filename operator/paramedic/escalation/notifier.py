@@ -163,19 +163,11 @@ class Notifier:
         try:
             secret = await self._run(self._secret, namespace, ref.name, ref.key)
         except (ApiException, KeyError) as exc:
-            error = f"cannot read Secret {namespace}/{ref.name} key {ref.key}: {getattr(exc, 'reason', exc)}"
-            return Notification(
-                level=level,
-                level_name=level_name,
-                channel=channel.name,
-                kind=channels.kind_of(channel),
-                message=message,
-                at=now(),
-                outcome="Failed",
-                error=error,
-            )
-        url, body = channels.request(channel, secret, incident, rem["metadata"]["uid"], level_name)
-        delivery = await channels.send(session, url, body)
+            reason = getattr(exc, "reason", exc)
+            delivery = channels.Delivery(False, 1, f"cannot read Secret {namespace}/{ref.name} key {ref.key}: {reason}")
+        else:
+            url, body = channels.request(channel, secret, incident, rem["metadata"]["uid"], level_name)
+            delivery = await channels.send(session, url, body)
         if not delivery.ok:
             log.warning(
                 "escalation channel %s failed after %d attempts: %s", channel.name, delivery.attempts, delivery.error
