@@ -136,7 +136,10 @@ class DevCluster:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
     def env(self) -> dict[str, str]:
-        return {"KUBECONFIG": str(self.kubeconfig)}
+        """The environment for kubectl and other tools: this one's, pointed at the local cluster."""
+        import os
+
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
     # -- internals ----------------------------------------------------------------
 
