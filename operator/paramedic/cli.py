@@ -20,6 +20,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.kubeconfig:
         # Before the kubernetes client is imported: it reads $KUBECONFIG once, at import.
         os.environ["KUBECONFIG"] = args.kubeconfig
+    if args.aws_endpoint_url:
+        os.environ["PARAMEDIC_AWS_ENDPOINT_URL"] = args.aws_endpoint_url
     from paramedic import operator
 
     logging.basicConfig(
@@ -69,6 +71,11 @@ def parser() -> argparse.ArgumentParser:
         "--prometheus-url",
         default=os.environ.get("PARAMEDIC_PROMETHEUS_URL"),
         help="Prometheus for prometheus triggers that name no url",
+    )
+    run.add_argument(
+        "--aws-endpoint-url",
+        default=None,
+        help="send AWS calls here instead of AWS (an AWS-compatible service; moto in tests)",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_run)

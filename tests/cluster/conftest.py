@@ -37,8 +37,25 @@ def webhook_port() -> int:
     return free_port()
 
 
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
 @pytest.fixture(scope="session")
-def operator(cluster: DevCluster, crds: None, clients: Clients, webhook_port: int) -> Iterator[OperatorProcess]:
+def moto_server() -> Iterator[str]:
+    """moto in server mode on loopback: a real HTTP endpoint the operator's boto3 clients talk to."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: DevCluster, crds: None, clients: Clients, webhook_port: int, moto_server: str
+) -> Iterator[OperatorProcess]:
     """The operator, as its own process, with the Alertmanager webhook on loopback.
     Tests that kill it leave it running again."""
     clients.core.create_namespaced_secret(
@@ -54,6 +71,9 @@ def operator(cluster: DevCluster, crds: None, clients: Clients, webhook_port: in
         str(webhook_port),
         "--webhook-token-secret",
         f"{OPERATOR_NAMESPACE}/alertmanager-webhook",
+        "--aws-endpoint-url",
+        moto_server,
+        env=AWS_ENV,
     )
     process.start_and_wait()
     yield process

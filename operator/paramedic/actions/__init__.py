@@ -13,8 +13,14 @@ from . import (
     cordon,
     delete_pod,
     drain,
+    ec2_terminate_node_instance,
+    eks_scale_nodegroup,
+    elasticache_set_replicas,
     patch_hpa,
     raise_memory_limit,
+    rds_failover_cluster,
+    rds_reboot,
+    rds_snapshot,
     rollback,
     rollout_restart,
     run_job,
@@ -36,6 +42,12 @@ REGISTRY: dict[str, Action[Any]] = {
         uncordon,
         drain,
         run_job,
+        rds_snapshot,
+        rds_reboot,
+        rds_failover_cluster,
+        eks_scale_nodegroup,
+        ec2_terminate_node_instance,
+        elasticache_set_replicas,
     )
 }
 

@@ -56,6 +56,8 @@ class InProgress:
 
     message: str
     retry_after: float = 2.0
+    #: Facts to record before the next call (e.g. that a reboot was requested), so it is not repeated.
+    changes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +84,8 @@ class Context:
     remediation_namespace: str
     remediation_uid: str
     step_index: int
+    #: Earlier steps of this Remediation, as recorded: {"action", "phase", "target": {...}}.
+    history: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def key(self) -> str:
@@ -106,6 +110,10 @@ class Action(Generic[P]):
 
     def apply(self, ctx: Context, params: P, plan: Plan) -> Done | InProgress:
         raise NotImplementedError
+
+    def dry_run(self, ctx: Context, params: P, plan: Plan) -> str | None:
+        """Ask the provider whether apply would succeed, where it can tell (AWS DryRun=True)."""
+        return None
 
     def verify(self, ctx: Context, params: P, plan: Plan, check: str) -> tuple[bool, str]:
         """Whether the fix took; by default the named check on the target."""

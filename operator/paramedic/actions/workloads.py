@@ -8,6 +8,10 @@ from paramedic.kube import Clients
 from paramedic.policy.selectors import to_query
 
 WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+#: Actions that act beside the target (a Job, a cloud resource) accept any target kind.
+ANY_KIND = frozenset(
+    {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Node", "HorizontalPodAutoscaler"}
+)
 
 _METHODS = {
     "Deployment": ("read_namespaced_deployment", "patch_namespaced_deployment"),

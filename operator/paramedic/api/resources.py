@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from paramedic.actions import CLUSTER_ONLY
+
 from .common import Model
 from .policies import EscalationPolicySpec, RateLimitPolicySpec, RateLimitPolicyStatus
 from .remediation import RemediationSpec, RemediationStatus
-from .runbook import ClusterRunbookSpec, RunbookSpec, RunbookStatus
+from .runbook import ACTION_FIELDS, ClusterRunbookSpec, RunbookSpec, RunbookStatus
 
-CLUSTER_ONLY_STEPS = ("cordon", "uncordon", "drain")
+CLUSTER_ONLY_STEPS = tuple(f for f in ACTION_FIELDS if f in CLUSTER_ONLY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +56,7 @@ RUNBOOK = Resource(
     spec_rules=(
         {
             "rule": "self.steps.all(s, " + " && ".join(f"!has(s.{f})" for f in CLUSTER_ONLY_STEPS) + ")",
-            "message": "node actions (" + ", ".join(CLUSTER_ONLY_STEPS) + ") need a ClusterRunbook",
+            "message": "node and cloud actions (" + ", ".join(CLUSTER_ONLY_STEPS) + ") need a ClusterRunbook",
             "fieldPath": ".steps",
         },
         {

@@ -12,12 +12,19 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
+from paramedic.actions import REGISTRY
 from paramedic.actions.checks import CHECKS
 from paramedic.actions.cordon import Params as CordonParams
 from paramedic.actions.delete_pod import Params as DeletePodParams
 from paramedic.actions.drain import Params as DrainParams
+from paramedic.actions.ec2_terminate_node_instance import Params as Ec2TerminateParams
+from paramedic.actions.eks_scale_nodegroup import Params as EksScaleParams
+from paramedic.actions.elasticache_set_replicas import Params as ElasticacheReplicasParams
 from paramedic.actions.patch_hpa import Params as PatchHPAParams
 from paramedic.actions.raise_memory_limit import Params as RaiseMemoryLimitParams
+from paramedic.actions.rds_failover_cluster import Params as RdsFailoverParams
+from paramedic.actions.rds_reboot import Params as RdsRebootParams
+from paramedic.actions.rds_snapshot import Params as RdsSnapshotParams
 from paramedic.actions.rollback import Params as RollbackParams
 from paramedic.actions.rollout_restart import Params as RolloutRestartParams
 from paramedic.actions.run_job import Params as RunJobParams
@@ -41,6 +48,12 @@ ACTION_FIELDS = (
     "uncordon",
     "drain",
     "runJob",
+    "rdsSnapshot",
+    "rdsReboot",
+    "rdsFailoverCluster",
+    "eksScaleNodegroup",
+    "ec2TerminateNodeInstance",
+    "elasticacheSetReplicas",
 )
 
 
@@ -61,6 +74,8 @@ class Verify(Model):
         default="0s", description="The check must hold continuously this long (catches a pod that crashes again)."
     )
 
+
+assert set(ACTION_FIELDS) == set(REGISTRY), "every registered action is a step field"
 
 _ONE_ACTION = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in ACTION_FIELDS) + " == 1"
 
@@ -102,6 +117,26 @@ class Step(Model):
         default=None, description="Cordon a node and evict its pods through the Eviction API (ClusterRunbook only)."
     )
     run_job: RunJobParams | None = Field(default=None, description="Run a Job and wait for its result.")
+    rds_snapshot: RdsSnapshotParams | None = Field(
+        default=None, description="Snapshot an RDS instance, named after the Remediation (ClusterRunbook only)."
+    )
+    rds_reboot: RdsRebootParams | None = Field(
+        default=None, description="Reboot an RDS instance, optionally with failover (ClusterRunbook only)."
+    )
+    rds_failover_cluster: RdsFailoverParams | None = Field(
+        default=None, description="Fail an RDS DB cluster over to a replica (ClusterRunbook only)."
+    )
+    eks_scale_nodegroup: EksScaleParams | None = Field(
+        default=None, description="Resize an EKS managed node group within caps (ClusterRunbook only)."
+    )
+    ec2_terminate_node_instance: Ec2TerminateParams | None = Field(
+        default=None,
+        description="Terminate the drained target node's EC2 instance so its Auto Scaling group replaces it "
+        "(ClusterRunbook only; needs an earlier successful drain of that node).",
+    )
+    elasticache_set_replicas: ElasticacheReplicasParams | None = Field(
+        default=None, description="Set an ElastiCache replication group's replicas (ClusterRunbook only)."
+    )
     verify: Verify | None = Field(default=None, description="What must hold after the action for the step to succeed.")
     timeout: Duration = Field(default="5m", description="Fail the step if its action has not finished within this.")
 

@@ -56,22 +56,16 @@ def ensure_namespace(clients: Clients, name: str, labels: dict[str, str] | None 
 class OperatorProcess(Process):
     """``paramedic run`` against a kubeconfig, logging to a file."""
 
-    def __init__(self, kubeconfig: Path, log: Path, namespace: str = "paramedic-system", *extra: str) -> None:
-        super().__init__(
-            "paramedic",
-            [
-                sys.executable,
-                "-m",
-                "paramedic",
-                "run",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--namespace",
-                namespace,
-                *extra,
-            ],
-            log,
-        )
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log: Path,
+        namespace: str = "paramedic-system",
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        argv = [sys.executable, "-m", "paramedic", "run", "--kubeconfig", str(kubeconfig), "--namespace", namespace]
+        super().__init__("paramedic", [*argv, *extra], log, env=env)
 
     def start_and_wait(self, timeout: float = 60) -> None:
         """Start, and return once Kopf has begun watching (its log says so)."""

@@ -181,7 +181,13 @@ class Engine:
     # -- one step ------------------------------------------------------------------------
 
     def _context(
-        self, rem: dict[str, Any], spec: RemediationSpec, step: Step, index: int, record: StepRecord | None = None
+        self,
+        rem: dict[str, Any],
+        spec: RemediationSpec,
+        status: RemediationStatus,
+        step: Step,
+        index: int,
+        record: StepRecord | None = None,
     ) -> Context:
         """At plan time the target is resolved; later phases re-read the object the plan recorded
         (a restarted Deployment's old pod is gone, but the step goes on)."""
@@ -191,7 +197,8 @@ class Engine:
         else:
             ref = access.target_ref(spec, meta["namespace"])
             target = targets.resolve(self.clients, ref, REGISTRY[step.action].kinds, step.action)
-        return Context(self.clients, target, meta["name"], meta["namespace"], meta["uid"], index)
+        history = tuple(s.dump() for s in status.steps[:index])
+        return Context(self.clients, target, meta["name"], meta["namespace"], meta["uid"], index, history)
 
     def _plan(
         self,
@@ -207,7 +214,7 @@ class Engine:
             index=index, name=step.name or step.action, action=step.action, phase="Applying", started_at=now()
         )
         try:
-            ctx = self._context(rem, spec, step, index)
+            ctx = self._context(rem, spec, status, step, index)
             plan = REGISTRY[step.action].plan(ctx, step.params)
         except (ActionFailed, access.Refused) as exc:
             reason = getattr(exc, "reason", "ActionFailed")
@@ -222,9 +229,13 @@ class Engine:
         )
         status.resolved_target = record.target
         if dry_run:
+            try:
+                provider = REGISTRY[step.action].dry_run(ctx, step.params, plan)
+            except ActionFailed as exc:
+                return self._step_failed(rem, status, runbook, record, exc.reason, str(exc))
             record.phase = "DryRun"
             record.finished_at = now()
-            record.message = f"dry run: would {plan.summary}"
+            record.message = f"dry run: would {plan.summary}" + (f"; {provider}" if provider else "")
             status.steps = [*status.steps[:index], record]
             return self._advance(rem, status, runbook, record)
         record.deadline = _after(step.timeout)
@@ -250,7 +261,7 @@ class Engine:
                 rem, status, runbook, record, "Timeout", f"timed out after {step.timeout}: {record.message}"
             )
         try:
-            ctx = self._context(rem, spec, step, record.index, record)
+            ctx = self._context(rem, spec, status, step, record.index, record)
             result = action.apply(ctx, step.params, Plan(record.plan, record.changes))
         except (ActionFailed, access.Refused) as exc:
             reason = getattr(exc, "reason", "ActionFailed")
@@ -266,6 +277,7 @@ class Engine:
         record.attempts += 1
         if not isinstance(result, Done):
             record.message = result.message
+            record.changes = {**record.changes, **result.changes}
             records.write(self.clients, rem, status)
             return result.retry_after
         record.changes = {**record.changes, **result.changes}
@@ -293,7 +305,7 @@ class Engine:
     ) -> float | None:
         action = REGISTRY[step.action]
         check = _check(step, action.default_check) or "None"
-        ctx = self._context(rem, spec, step, record.index, record)
+        ctx = self._context(rem, spec, status, step, record.index, record)
         try:
             ok, detail = action.verify(ctx, step.params, Plan(record.plan, record.changes), check)
         except ApiException as exc:

@@ -1,0 +1,253 @@
+"""Cloud actions against moto's server on loopback, driven end to end by the operator."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+
+from paramedic.api.common import API_VERSION, GROUP, VERSION
+from paramedic.devcluster import simulate
+from paramedic.devcluster.cluster import fake_node
+from paramedic.kube import ApiException
+from tests.cluster.conftest import AWS_ENV, OPERATOR_NAMESPACE
+from tests.cluster.test_triggers import one_remediation
+from tests.kit import Kit
+from tests.waiting import wait_until
+
+
+def aws(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=AWS_ENV["AWS_DEFAULT_REGION"],
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def allowed(paramedic: Kit) -> dict[str, Any]:
+    return {"matchLabels": {"kubernetes.io/metadata.name": paramedic.namespace}}
+
+
+def wait_cluster_phase(paramedic: Kit, namespace: str, name: str, phase: str) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        obj = paramedic.clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", name)
+        status = obj.get("status") or {}
+        return status if status.get("phase") == phase else None
+
+    return wait_until(reached, 120, f"{namespace}/{name} to be {phase}")
+
+
+def test_not_ready_node_is_cordoned_drained_and_its_instance_terminated(paramedic: Kit, moto_server: str) -> None:
+    ec2 = aws("ec2", moto_server)
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    node = f"aws-node-{uuid.uuid4().hex[:6]}"
+    body = fake_node(node, provider_id=f"aws:///us-east-1a/{instance}")
+    body["metadata"]["labels"]["paramedic.dev/test-pool"] = node
+    core = paramedic.clients.core
+    core.create_node(body)
+    try:
+        wait_until(
+            lambda: any(c.type == "Ready" and c.status == "True" for c in core.read_node(node).status.conditions or []),
+            30,
+            "the node to be Ready",
+        )
+        paramedic.clients.core.create_namespaced_pod(
+            paramedic.namespace,
+            {
+                "metadata": {"name": "on-the-node"},
+                "spec": {"nodeName": node, "containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
+            },
+        )
+        runbook = paramedic.cluster_runbook(
+            {
+                "trigger": {"nodeNotReady": {"for": "1s"}},
+                "target": {"kinds": ["Node"], "selector": {"matchLabels": {"paramedic.dev/test-pool": node}}},
+                "steps": [
+                    {"cordon": {}},
+                    {"drain": {"force": True}, "timeout": "2m"},
+                    {"ec2TerminateNodeInstance": {}},
+                ],
+            }
+        )
+        simulate.make_node_not_ready(core, node)
+        rem = one_remediation(paramedic, runbook, OPERATOR_NAMESPACE)
+        status = wait_cluster_phase(paramedic, OPERATOR_NAMESPACE, rem["metadata"]["name"], "Succeeded")
+        assert [s["action"] for s in status["steps"]] == ["cordon", "drain", "ec2TerminateNodeInstance"]
+        assert status["steps"][1]["changes"]["evicted"] == [f"{paramedic.namespace}/on-the-node"]
+        assert status["steps"][2]["changes"]["instance"] == instance
+        state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
+        assert state == "terminated"
+    finally:
+        core.delete_node(node)
+
+
+def test_terminating_an_undrained_node_is_refused(paramedic: Kit, moto_server: str) -> None:
+    paramedic.deploy("api", replicas=1)
+    runbook = paramedic.cluster_runbook(
+        {"allowedNamespaces": allowed(paramedic), "steps": [{"ec2TerminateNodeInstance": {}}]}
+    )
+    rem = paramedic.remediation(runbook, {"kind": "Node", "name": "kwok-node-0"}, kind="ClusterRunbook")
+    status = paramedic.wait_phase(rem, "Failed")
+    assert status["steps"][0]["reason"] == "NotDrained"
+
+
+def test_rds_reboot_after_a_snapshot(paramedic: Kit, moto_server: str) -> None:
+    rds = aws("rds", moto_server)
+    db = f"orders-{uuid.uuid4().hex[:6]}"
+    rds.create_db_instance(
+        DBInstanceIdentifier=db,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="paramedic",
+        MasterUserPassword="not-a-secret-1",
+    )
+    paramedic.deploy("orders-api", replicas=1)
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders-api"}
+
+    unsafe = paramedic.cluster_runbook(
+        {"allowedNamespaces": allowed(paramedic), "steps": [{"rdsReboot": {"dbInstanceIdentifier": db}}]}
+    )
+    refused = paramedic.wait_phase(paramedic.remediation(unsafe, target, kind="ClusterRunbook"), "Failed")
+    assert refused["steps"][0]["reason"] == "SnapshotRequired"
+
+    safe = paramedic.cluster_runbook(
+        {
+            "allowedNamespaces": allowed(paramedic),
+            "steps": [
+                {"rdsSnapshot": {"dbInstanceIdentifier": db}},
+                {"rdsReboot": {"dbInstanceIdentifier": db, "forceFailover": False}, "timeout": "2m"},
+            ],
+        }
+    )
+    rem = paramedic.remediation(safe, target, kind="ClusterRunbook")
+    status = paramedic.wait_phase(rem, "Succeeded", timeout=120)
+    snapshot = status["steps"][0]["changes"]["snapshot"]
+    assert snapshot == f"paramedic-{rem}-s0"
+    snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=db, SnapshotType="manual")["DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"] for s in snapshots] == [snapshot]
+    assert status["steps"][1]["changes"]["requested"] is True
+    assert status["steps"][1]["changes"]["statusAfter"] == "available"
+
+
+def test_aws_errors_fail_the_step_with_their_code(paramedic: Kit, moto_server: str) -> None:
+    paramedic.deploy("orders-api", replicas=1)
+    runbook = paramedic.cluster_runbook(
+        {
+            "allowedNamespaces": allowed(paramedic),
+            "steps": [{"rdsReboot": {"dbInstanceIdentifier": "no-such-db", "requireSnapshot": False}}],
+        }
+    )
+    status = paramedic.wait_phase(
+        paramedic.remediation(
+            runbook, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders-api"}, kind="ClusterRunbook"
+        ),
+        "Failed",
+    )
+    assert status["steps"][0]["reason"] == "DBInstanceNotFound"
+    assert "AWS DBInstanceNotFound" in status["message"]
+
+
+def test_node_group_scales_within_its_caps(paramedic: Kit, moto_server: str) -> None:
+    eks = aws("eks", moto_server)
+    cluster = f"prod-{uuid.uuid4().hex[:6]}"
+    eks.create_cluster(
+        name=cluster, roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-1"]}
+    )
+    eks.create_nodegroup(
+        clusterName=cluster,
+        nodegroupName="workers",
+        nodeRole="arn:aws:iam::123456789012:role/node",
+        subnets=["subnet-1"],
+        scalingConfig={"minSize": 1, "maxSize": 3, "desiredSize": 2},
+    )
+    paramedic.deploy("api", replicas=1)
+    runbook = paramedic.cluster_runbook(
+        {
+            "allowedNamespaces": allowed(paramedic),
+            "steps": [
+                {"eksScaleNodegroup": {"clusterName": cluster, "nodegroupName": "workers", "by": 10, "maxDesired": 5}}
+            ],
+        }
+    )
+    status = paramedic.wait_phase(
+        paramedic.remediation(
+            runbook, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}, kind="ClusterRunbook"
+        ),
+        "Succeeded",
+    )
+    assert (status["steps"][0]["changes"]["from"], status["steps"][0]["changes"]["to"]) == (2, 5)
+    scaling = eks.describe_nodegroup(clusterName=cluster, nodegroupName="workers")["nodegroup"]["scalingConfig"]
+    assert (scaling["desiredSize"], scaling["maxSize"]) == (5, 5)
+
+
+def test_ec2_dry_run_asks_aws(paramedic: Kit, moto_server: str) -> None:
+    ec2 = aws("ec2", moto_server)
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    node = f"aws-node-{uuid.uuid4().hex[:6]}"
+    paramedic.clients.core.create_node(fake_node(node, provider_id=f"aws:///us-east-1a/{instance}"))
+    try:
+        runbook = paramedic.cluster_runbook(
+            {
+                "allowedNamespaces": allowed(paramedic),
+                "steps": [{"cordon": {}}, {"drain": {}}, {"ec2TerminateNodeInstance": {}}],
+            }
+        )
+        status = paramedic.wait_phase(
+            paramedic.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook", dryRun=True), "DryRun"
+        )
+        assert "request would have succeeded" in status["steps"][2]["message"]
+        state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
+        assert state == "running"
+        assert not paramedic.clients.core.read_node(node).spec.unschedulable
+    finally:
+        paramedic.clients.core.delete_node(node)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        {"rdsReboot": {"dbInstanceIdentifier": "db"}},
+        {"eksScaleNodegroup": {"clusterName": "c", "nodegroupName": "n", "by": 1, "maxDesired": 3}},
+    ],
+)
+def test_cloud_steps_are_refused_in_a_namespaced_runbook(paramedic: Kit, step: dict[str, Any]) -> None:
+    body = {"apiVersion": API_VERSION, "kind": "Runbook", "metadata": {"name": "cloud"}, "spec": {"steps": [step]}}
+    with pytest.raises(ApiException) as caught:
+        paramedic.clients.custom.create_namespaced_custom_object(GROUP, VERSION, paramedic.namespace, "runbooks", body)
+    assert caught.value.status == 422
+    assert "spec.steps: Invalid value" in caught.value.body
+    assert "need a ClusterRunbook" in caught.value.body
+
+
+def test_elasticache_replicas_are_planned_within_the_cap(paramedic: Kit, moto_server: str) -> None:
+    """moto does not implement IncreaseReplicaCount, so this checks the plan against moto's describe (dry run)."""
+    cache = aws("elasticache", moto_server)
+    group = f"sessions-{uuid.uuid4().hex[:6]}"
+    cache.create_replication_group(
+        ReplicationGroupId=group,
+        ReplicationGroupDescription="sessions",
+        Engine="redis",
+        CacheNodeType="cache.t3.micro",
+        NumCacheClusters=1,
+    )
+    paramedic.deploy("api", replicas=1)
+    runbook = paramedic.cluster_runbook(
+        {
+            "allowedNamespaces": allowed(paramedic),
+            "steps": [{"elasticacheSetReplicas": {"replicationGroupId": group, "replicas": 4, "maxReplicas": 2}}],
+        }
+    )
+    status = paramedic.wait_phase(
+        paramedic.remediation(
+            runbook, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}, kind="ClusterRunbook", dryRun=True
+        ),
+        "DryRun",
+    )
+    assert status["steps"][0]["changes"] == {"from": 0, "to": 2}
