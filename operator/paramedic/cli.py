@@ -35,9 +35,10 @@ def _run(args: argparse.Namespace) -> int:
         webhook_port=args.webhook_port,
         webhook_token_secret=args.webhook_token_secret,
         prometheus_url=args.prometheus_url,
+        leader_elect=args.leader_elect,
+        lease_duration=args.lease_duration,
     )
-    asyncio.run(operator.run(config))
-    return 0
+    return asyncio.run(operator.run(config))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -77,6 +78,13 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="send AWS calls here instead of AWS (an AWS-compatible service; moto in tests)",
     )
+    run.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="act only while holding the Lease paramedic-leader (needed with more than one replica)",
+    )
+    run.add_argument("--lease-duration", type=float, default=15.0, help="seconds a leader's lease lasts (default 15)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_run)
 

@@ -22,6 +22,7 @@ from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.engine.engine import Engine
 from paramedic.escalation.notifier import Notifier
 from paramedic.kube import ApiException, Clients
+from paramedic.leader import Elector
 from paramedic.records import status as records
 from paramedic.triggers import alertmanager, prometheus, watches
 from paramedic.triggers.dispatcher import Dispatcher
@@ -41,6 +42,9 @@ class Config:
     webhook_token_secret: str | None = None
     #: Default Prometheus for prometheus triggers that name no URL.
     prometheus_url: str | None = None
+    #: Act only while holding a coordination.k8s.io Lease (for more than one replica).
+    leader_elect: bool = False
+    lease_duration: float = 15.0
 
 
 class SecretToken:
@@ -74,11 +78,15 @@ def _open(status: Any, **_: Any) -> bool:
     return (status or {}).get("phase") not in TERMINAL_PHASES
 
 
-def build(config: Config) -> kopf.OperatorRegistry:
-    registry = kopf.OperatorRegistry()
+def connect(config: Config) -> tuple[Clients, ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="paramedic")
     clients = Clients.from_environment(config.kubeconfig)
     clients.api_client.configuration.connection_pool_maxsize = config.workers * 2
+    return clients, pool
+
+
+def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
     engine = Engine(clients, config.namespace)
     dispatcher = Dispatcher(clients, config.namespace, pool)
     watches.register(registry, dispatcher)
@@ -163,11 +171,43 @@ def build(config: Config) -> kopf.OperatorRegistry:
     return registry
 
 
-async def run(config: Config) -> None:
-    registry = build(config)
-    await kopf.operator(
-        registry=registry,
-        clusterwide=True,
-        standalone=True,
-        liveness_endpoint=config.liveness,
+async def run(config: Config) -> int:
+    """Run until stopped; with leader election, only while holding the lease. Returns the exit code."""
+    clients, pool = connect(config)
+    registry = build(config, clients, pool)
+    elector = None
+    if config.leader_elect:
+        elector = Elector(
+            clients,
+            config.namespace,
+            pool,
+            duration=config.lease_duration,
+            renew_every=max(config.lease_duration / 3, 0.5),
+        )
+        await elector.acquire()
+    stop = asyncio.Event()
+    operator = asyncio.create_task(
+        kopf.operator(
+            registry=registry,
+            clusterwide=True,
+            standalone=True,
+            liveness_endpoint=config.liveness,
+            stop_flag=stop,
+        )
     )
+    if elector is None:
+        await operator
+        return 0
+    keeper = asyncio.create_task(elector.keep())
+    try:
+        done, _ = await asyncio.wait({operator, keeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not keeper.done():
+            keeper.cancel()
+    if keeper in done:
+        # Leadership lost: stop acting at once; the Deployment restarts this replica as a standby.
+        stop.set()
+        await asyncio.wait({operator}, timeout=10)
+        return 1
+    await asyncio.get_running_loop().run_in_executor(pool, elector.release)
+    return 0
