@@ -36,6 +36,7 @@ def _run(args: argparse.Namespace) -> int:
         webhook_token_secret=args.webhook_token_secret,
         prometheus_url=args.prometheus_url,
         leader_elect=args.leader_elect,
+        metrics_port=args.metrics_port,
         lease_duration=args.lease_duration,
     )
     return asyncio.run(operator.run(config))
@@ -85,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
         help="act only while holding the Lease paramedic-leader (needed with more than one replica)",
     )
     run.add_argument("--lease-duration", type=float, default=15.0, help="seconds a leader's lease lasts (default 15)")
+    run.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_run)
 

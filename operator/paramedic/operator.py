@@ -23,6 +23,7 @@ from paramedic.engine.engine import Engine
 from paramedic.escalation.notifier import Notifier
 from paramedic.kube import ApiException, Clients
 from paramedic.leader import Elector
+from paramedic.records import metrics
 from paramedic.records import status as records
 from paramedic.triggers import alertmanager, prometheus, watches
 from paramedic.triggers.dispatcher import Dispatcher
@@ -45,6 +46,9 @@ class Config:
     #: Act only while holding a coordination.k8s.io Lease (for more than one replica).
     leader_elect: bool = False
     lease_duration: float = 15.0
+    #: Prometheus metrics on http://host:port/metrics; None: not served.
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int | None = None
 
 
 class SecretToken:
@@ -131,6 +135,13 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
     @kopf.daemon(GROUP, VERSION, "remediations", registry=registry, when=_open, cancellation_timeout=10.0)
     async def remediation(name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
         """Drive one Remediation until it reaches a final phase."""
+        metrics.IN_FLIGHT.inc()
+        try:
+            await _drive(name, namespace, stopped)
+        finally:
+            metrics.IN_FLIGHT.dec()
+
+    async def _drive(name: str, namespace: str | None, stopped: kopf.DaemonStopped) -> None:
         loop = asyncio.get_running_loop()
         failures = 0
         while not stopped:
@@ -175,6 +186,9 @@ async def run(config: Config) -> int:
     """Run until stopped; with leader election, only while holding the lease. Returns the exit code."""
     clients, pool = connect(config)
     registry = build(config, clients, pool)
+    if config.metrics_port:
+        metrics.serve(config.metrics_port, config.metrics_host)
+    metrics.LEADER.set(0 if config.leader_elect else 1)
     elector = None
     if config.leader_elect:
         elector = Elector(

@@ -53,8 +53,13 @@ def moto_server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
 def operator(
-    cluster: DevCluster, crds: None, clients: Clients, webhook_port: int, moto_server: str
+    cluster: DevCluster, crds: None, clients: Clients, webhook_port: int, moto_server: str, metrics_port: int
 ) -> Iterator[OperatorProcess]:
     """The operator, as its own process, with the Alertmanager webhook on loopback.
     Tests that kill it leave it running again."""
@@ -73,6 +78,8 @@ def operator(
         f"{OPERATOR_NAMESPACE}/alertmanager-webhook",
         "--aws-endpoint-url",
         moto_server,
+        "--metrics-port",
+        str(metrics_port),
         env=AWS_ENV,
     )
     process.start_and_wait()

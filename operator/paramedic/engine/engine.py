@@ -38,7 +38,7 @@ from paramedic.escalation.causes import cause as escalation_cause
 from paramedic.kube import ApiException, Clients, now, parse_time
 from paramedic.policy import access
 from paramedic.policy.gate import Gate
-from paramedic.records import events
+from paramedic.records import events, metrics
 from paramedic.records import status as records
 
 from . import targets
@@ -282,6 +282,9 @@ class Engine:
             return result.retry_after
         record.changes = {**record.changes, **result.changes}
         record.message = result.message
+        if record.index == 0 and spec.trigger is not None and spec.trigger.fired_at:
+            lag = (_utcnow() - parse_time(spec.trigger.fired_at)).total_seconds()
+            metrics.DETECT_TO_ACT.labels(spec.trigger.kind).observe(max(lag, 0.0))
         self._event(
             rem, "ActionApplied", f"step {record.index + 1} ({step.action}): {result.message}", target=ctx.target
         )
@@ -341,6 +344,7 @@ class Engine:
         record.phase = "Succeeded"
         record.finished_at = now()
         record.deadline = None
+        _observe(record)
         status.steps = [*status.steps[: record.index], record]
         return self._advance(rem, status, runbook, record)
 
@@ -357,6 +361,7 @@ class Engine:
         record.finished_at = now()
         record.deadline = None
         record.reason = reason
+        _observe(record)
         record.message = message
         status.steps = [*status.steps[: record.index], record]
         self._event(rem, reason, f"step {record.index + 1} ({record.action}) failed: {message}", warning=True)
@@ -420,6 +425,10 @@ class Engine:
                 self._start_escalation(rem, status, cause)
         records.write(self.clients, rem, status)
         self._event(rem, phase, message, warning=not succeeded)
+        runbook_name = str(((rem.get("spec") or {}).get("runbookRef") or {}).get("name", ""))
+        metrics.REMEDIATIONS.labels(runbook_name, phase, reason).inc()
+        if phase in ("RateLimited", "Skipped") and reason not in CONFIGURATION:
+            metrics.REFUSED.labels(reason).inc()
         return None
 
     # -- escalation ----------------------------------------------------------------------
@@ -481,6 +490,12 @@ class Engine:
             }
             text = f"paramedic Remediation {rem['metadata']['namespace']}/{rem['metadata']['name']}: {message}"
             events.post(self.clients, involved, reason, text, warning=warning)
+
+
+def _observe(record: StepRecord) -> None:
+    if record.finished_at:
+        seconds = (parse_time(record.finished_at) - parse_time(record.started_at)).total_seconds()
+        metrics.ACTION_SECONDS.labels(record.action, record.phase).observe(max(seconds, 0.0))
 
 
 def _check(step: Step, default: str | None) -> str | None:

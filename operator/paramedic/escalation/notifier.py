@@ -23,6 +23,7 @@ from paramedic.api.common import GROUP, VERSION, parse_duration
 from paramedic.api.policies import Channel, EscalationPolicySpec
 from paramedic.api.remediation import EscalationStatus, Notification, RemediationStatus
 from paramedic.kube import ApiException, Clients, now, parse_time
+from paramedic.records import metrics
 from paramedic.records import status as records
 
 from . import channels, render
@@ -168,6 +169,7 @@ class Notifier:
         else:
             url, body = channels.request(channel, secret, incident, rem["metadata"]["uid"], level_name)
             delivery = await channels.send(session, url, body)
+        metrics.ESCALATIONS.labels(channels.kind_of(channel), "Sent" if delivery.ok else "Failed").inc()
         if not delivery.ok:
             log.warning(
                 "escalation channel %s failed after %d attempts: %s", channel.name, delivery.attempts, delivery.error

@@ -25,6 +25,7 @@ from typing import Any
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.kube import ApiException, Clients, now
+from paramedic.records import metrics
 
 from .matching import TIMED, Entry, Fire, evaluate
 from .symptoms import Symptom
@@ -157,6 +158,7 @@ class Dispatcher:
             return None
         self._counted[name] = fingerprint(fire.evidence)
         self.fired += 1
+        metrics.FIRED.labels(fire.entry.spec.trigger.kind).inc()
         await self.run_blocking(self._record_fire, fire.entry)
         return name
 

@@ -19,6 +19,7 @@ from prometheus_api_client import PrometheusConnect
 
 from paramedic.api.common import GROUP, VERSION, parse_duration
 from paramedic.kube import ApiException, now
+from paramedic.records import metrics
 
 from .dispatcher import Dispatcher
 from .matching import Entry, Fire, scope
@@ -65,6 +66,7 @@ class Poller:
         try:
             result = await self.dispatcher.run_blocking(_query, url, trigger.query)
         except Exception as exc:  # unreachable, timeout, bad PromQL: all are "no data", never "act"
+            metrics.TRIGGER_ERRORS.labels("prometheus").inc()
             await self._report(entry, f"query failed, not acting: {type(exc).__name__}: {exc}"[:1000])
             return
         await self._report(entry, "")
