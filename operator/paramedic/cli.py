@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from paramedic import __version__
 
@@ -40,6 +41,94 @@ def _run(args: argparse.Namespace) -> int:
         lease_duration=args.lease_duration,
     )
     return asyncio.run(operator.run(config))
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from paramedic.lint import lint_file
+
+    problems = [p for f in args.files for p in lint_file(Path(f))]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{len(args.files)} files, {len(problems)} problems")
+    return 1 if problems else 0
+
+
+def _clients(args: argparse.Namespace) -> Any:
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    from paramedic.kube import Clients
+
+    return Clients.from_environment(args.kubeconfig)
+
+
+def _approve(args: argparse.Namespace) -> int:
+    from paramedic.api.common import GROUP, VERSION
+    from paramedic.kube import ApiException
+
+    clients = _clients(args)
+    try:
+        clients.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, args.namespace, "remediations", args.name, {"spec": {"approved": True}}
+        )
+    except ApiException as exc:
+        print(f"cannot approve {args.namespace}/{args.name}: {exc.status} {exc.reason}", file=sys.stderr)
+        return 1
+    print(f"remediation {args.namespace}/{args.name} approved")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    import json
+
+    from paramedic.api.common import GROUP, VERSION
+    from paramedic.kube import parse_time
+
+    clients = _clients(args)
+    if args.all_namespaces:
+        items = clients.custom.list_cluster_custom_object(GROUP, VERSION, "remediations")["items"]
+    else:
+        items = clients.custom.list_namespaced_custom_object(GROUP, VERSION, args.namespace, "remediations")["items"]
+    rows = []
+    for rem in sorted(items, key=lambda r: r["metadata"]["creationTimestamp"], reverse=True)[: args.limit]:
+        status = rem.get("status") or {}
+        started, finished = status.get("startedAt"), status.get("finishedAt")
+        seconds = (parse_time(finished) - parse_time(started)).total_seconds() if started and finished else None
+        rows.append(
+            {
+                "namespace": rem["metadata"]["namespace"],
+                "name": rem["metadata"]["name"],
+                "runbook": (rem["spec"].get("runbookRef") or {}).get("name", ""),
+                "target": status.get("targetSummary", ""),
+                "trigger": (rem["spec"].get("trigger") or {}).get("kind", "manual"),
+                "phase": status.get("phase", "Pending"),
+                "started": started or "",
+                "duration": seconds,
+                "message": status.get("message", ""),
+            }
+        )
+    if args.output == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ("NAMESPACE", "NAME", "RUNBOOK", "TARGET", "TRIGGER", "PHASE", "STARTED", "DURATION")
+    table = [header] + [
+        (
+            r["namespace"],
+            r["name"],
+            r["runbook"],
+            r["target"],
+            r["trigger"],
+            r["phase"],
+            r["started"],
+            "-" if r["duration"] is None else f"{r['duration']:.0f}s",
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    for row in table:
+        print("   ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -89,6 +178,26 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_run)
+
+    lint = commands.add_parser("lint", help="validate Runbooks, Remediations and policies offline")
+    lint.add_argument("files", nargs="+", help="YAML files (several documents each are fine)")
+    lint.set_defaults(func=_lint)
+
+    for name, helptext in (
+        ("approve", "approve a Remediation that waits for approval"),
+        ("history", "recent Remediations with their outcome and duration"),
+    ):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
+        sub.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+        if name == "approve":
+            sub.add_argument("name", help="the Remediation")
+            sub.set_defaults(func=_approve)
+        else:
+            sub.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+            sub.add_argument("-o", "--output", choices=("table", "json"), default="table", help="output format")
+            sub.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
+            sub.set_defaults(func=_history)
 
     demo = commands.add_parser("demo", help="a guided demo on a local control plane")
     demo.add_argument("--nodes", type=int, default=3, help="KWOK nodes to create")

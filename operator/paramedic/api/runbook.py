@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from paramedic.actions import REGISTRY
 from paramedic.actions.checks import CHECKS
@@ -139,6 +139,16 @@ class Step(Model):
     )
     verify: Verify | None = Field(default=None, description="What must hold after the action for the step to succeed.")
     timeout: Duration = Field(default="5m", description="Fail the step if its action has not finished within this.")
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        chosen = [f for f in ACTION_FIELDS if self.by_alias(f) is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                f"a step sets exactly one action ({', '.join(ACTION_FIELDS)}); this one sets "
+                f"{', '.join(chosen) or 'none'}"
+            )
+        return self
 
     @property
     def action(self) -> str:

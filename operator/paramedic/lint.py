@@ -1,0 +1,78 @@
+"""Offline validation of paramedic YAML with the same models the operator uses.
+
+Errors name the file, the document (index, kind/name) and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from paramedic.actions import CLUSTER_ONLY
+from paramedic.api.common import API_VERSION
+from paramedic.api.policies import EscalationPolicySpec, RateLimitPolicySpec
+from paramedic.api.remediation import RemediationSpec
+from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
+
+MODELS: dict[str, type[BaseModel]] = {
+    "Runbook": RunbookSpec,
+    "ClusterRunbook": ClusterRunbookSpec,
+    "Remediation": RemediationSpec,
+    "RateLimitPolicy": RateLimitPolicySpec,
+    "EscalationPolicy": EscalationPolicySpec,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    file: str
+    document: int
+    what: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: document {self.document} ({self.what}): {self.field}: {self.message}"
+
+
+def lint_document(file: str, index: int, doc: Any) -> list[Problem]:
+    if not isinstance(doc, dict) or doc.get("apiVersion") != API_VERSION:
+        return []
+    kind = str(doc.get("kind"))
+    what = f"{kind}/{(doc.get('metadata') or {}).get('name', '?')}"
+    model = MODELS.get(kind)
+    if model is None:
+        return [Problem(file, index, what, "kind", f"unknown kind {kind!r}")]
+    try:
+        spec = model.model_validate(doc.get("spec") or {})
+    except ValidationError as exc:
+        return [
+            Problem(file, index, what, "spec." + ".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()
+        ]
+    problems = []
+    if kind == "Runbook":
+        assert isinstance(spec, RunbookSpec)
+        for i, step in enumerate(spec.steps):
+            if step.action in CLUSTER_ONLY:
+                problems.append(
+                    Problem(
+                        file,
+                        index,
+                        what,
+                        f"spec.steps[{i}].{step.action}",
+                        "node and cloud actions need a ClusterRunbook",
+                    )
+                )
+    return problems
+
+
+def lint_file(path: Path) -> list[Problem]:
+    try:
+        documents = list(yaml.safe_load_all(path.read_text()))
+    except (OSError, yaml.YAMLError) as exc:
+        return [Problem(str(path), 0, "-", "-", f"cannot read: {exc}")]
+    return [p for i, doc in enumerate(documents) for p in lint_document(str(path), i, doc)]
