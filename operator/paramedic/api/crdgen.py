@@ -143,7 +143,14 @@ def render(resource: Resource) -> str:
 
 
 def files() -> dict[str, str]:
-    return {f"{GROUP}_{r.plural}.yaml": render(r) for r in RESOURCES}
+    crds = {f"{GROUP}_{r.plural}.yaml": render(r) for r in RESOURCES}
+    # So that deploy/ can include crds/ as a kustomize base.
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": sorted(crds),
+    }
+    return {**crds, "kustomization.yaml": HEADER + yaml.safe_dump(kustomization, sort_keys=False)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
