@@ -23,11 +23,9 @@ def _run(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = args.kubeconfig
     if args.aws_endpoint_url:
         os.environ["PARAMEDIC_AWS_ENDPOINT_URL"] = args.aws_endpoint_url
-    from paramedic import operator
+    from paramedic import logs, operator
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.setup(logging.DEBUG if args.verbose else logging.INFO, json_format=args.log_format == "json")
     config = operator.Config(
         namespace=args.namespace,
         kubeconfig=args.kubeconfig,
@@ -131,6 +129,55 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    """Run a Remediation as a dry run on the cluster (the operator must be running) and print the plan."""
+    import time
+
+    import yaml
+
+    from paramedic.api.common import GROUP, VERSION
+    from paramedic.api.remediation import TERMINAL_PHASES
+    from paramedic.kube import ApiException
+
+    clients = _clients(args)
+    with open(args.file) as f:
+        doc = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "Remediation")
+    namespace = (doc.get("metadata") or {}).get("namespace") or args.namespace
+    body = {
+        **doc,
+        "metadata": {"generateName": f"{doc['metadata']['name'][:40]}-plan-"},
+        "spec": {**doc["spec"], "dryRun": True},
+    }
+    try:
+        created = clients.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", body)
+    except ApiException as exc:
+        print(f"rejected by the API server: {exc.status} {exc.reason}: {exc.body}", file=sys.stderr)
+        return 2
+    name = created["metadata"]["name"]
+    deadline = time.monotonic() + args.timeout
+    status: dict[str, Any] = {}
+    try:
+        while time.monotonic() < deadline:
+            status = (
+                clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", name).get(
+                    "status"
+                )
+                or {}
+            )
+            if status.get("phase") in TERMINAL_PHASES:
+                break
+            print(f"... {status.get('phase', 'Pending')}", file=sys.stderr)
+            time.sleep(1)
+    finally:
+        clients.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", name)
+    for step in status.get("steps") or []:
+        print(f"{step['index'] + 1}. {step['name']}: {step['plan'] or step['message']}")
+        for key, value in (step.get("changes") or {}).items():
+            print(f"     {key}: {value}")
+    print(f"{status.get('phase', 'no answer (is the operator running?)')}: {status.get('message', '')}")
+    return 0 if status.get("phase") == "DryRun" else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     from paramedic import demo
 
@@ -176,6 +223,12 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--lease-duration", type=float, default=15.0, help="seconds a leader's lease lasts (default 15)")
     run.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text lines, or one JSON object per line for log pipelines",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=_run)
 
@@ -186,6 +239,7 @@ def parser() -> argparse.ArgumentParser:
     for name, helptext in (
         ("approve", "approve a Remediation that waits for approval"),
         ("history", "recent Remediations with their outcome and duration"),
+        ("plan", "dry-run a Remediation file on the cluster and print what would change"),
     ):
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
@@ -193,6 +247,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "approve":
             sub.add_argument("name", help="the Remediation")
             sub.set_defaults(func=_approve)
+        elif name == "plan":
+            sub.add_argument("-f", "--file", required=True, help="a YAML file with a Remediation")
+            sub.add_argument("--timeout", type=float, default=60, help="seconds to wait for the plan")
+            sub.set_defaults(func=_plan)
         else:
             sub.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
             sub.add_argument("-o", "--output", choices=("table", "json"), default="table", help="output format")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 from paramedic.devcluster.cluster import DevCluster
 from tests.kit import Kit
@@ -44,3 +45,23 @@ def test_approve_then_history(paramedic: Kit, cluster: DevCluster) -> None:
     rows = json.loads(cli(cluster, "history", "-n", paramedic.namespace, "-o", "json").stdout)
     assert rows[0]["name"] == rem
     assert rows[0]["duration"] >= 0
+
+
+def test_plan_prints_what_would_change_and_changes_nothing(paramedic: Kit, cluster: DevCluster, tmp_path: Any) -> None:
+    paramedic.deploy("api", replicas=2)
+    runbook = paramedic.runbook({"steps": [{"scale": {"by": 3}}]}, name="grow")
+    before = paramedic.deployment("api")["metadata"]["resourceVersion"]
+    path = tmp_path / "rem.yaml"
+    path.write_text(
+        "apiVersion: paramedic.dev/v1alpha1\nkind: Remediation\nmetadata: {name: grow-api}\n"
+        f"spec: {{runbookRef: {{name: {runbook}}}, target: {{apiVersion: apps/v1, kind: Deployment, name: api}}}}\n"
+    )
+    result = cli(cluster, "plan", "-n", paramedic.namespace, "-f", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "1. scale: scale Deployment/" in result.stdout
+    assert "to: 5" in result.stdout
+    assert paramedic.deployment("api")["metadata"]["resourceVersion"] == before
+    remaining = paramedic.clients.custom.list_namespaced_custom_object(
+        "paramedic.dev", "v1alpha1", paramedic.namespace, "remediations"
+    )["items"]
+    assert remaining == []

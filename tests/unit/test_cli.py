@@ -62,3 +62,19 @@ def test_lint_names_file_document_and_field(tmp_path: Path, capsys: pytest.Captu
 def test_examples_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:
     files = sorted(str(p) for p in (Path(__file__).resolve().parents[2] / "examples").rglob("*.yaml"))
     assert main(["lint", *files]) == 0
+
+
+def test_json_logs_are_one_object_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import logging
+
+    from paramedic import logs
+
+    logs.setup(logging.INFO, json_format=True)
+    logging.getLogger("paramedic.test").warning("storm breaker tripped for %s", "rb")
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    entry = json.loads(line)
+    assert entry["level"] == "warning"
+    assert entry["message"] == "storm breaker tripped for rb"
+    assert entry["time"].endswith("Z")
+    logging.getLogger().handlers.clear()
