@@ -9,11 +9,9 @@ import pytest
 import yaml
 
 from paramedic.api.common import API_VERSION
-from paramedic.api.remediation import RemediationSpec
-from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
+from paramedic.lint import lint_document
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-MODELS = {"Runbook": RunbookSpec, "ClusterRunbook": ClusterRunbookSpec, "Remediation": RemediationSpec}
 
 
 def documents() -> list[tuple[str, dict[str, Any]]]:
@@ -27,9 +25,9 @@ def documents() -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.mark.parametrize(("where", "doc"), documents(), ids=[w for w, _ in documents()])
 def test_example_is_valid(where: str, doc: dict[str, Any]) -> None:
-    MODELS[doc["kind"]].model_validate(doc["spec"])
+    assert lint_document(where, 0, doc) == []
 
 
 def test_there_are_examples() -> None:
     kinds = {doc["kind"] for _, doc in documents()}
-    assert {"Runbook", "ClusterRunbook", "Remediation"} <= kinds
+    assert {"Runbook", "ClusterRunbook", "Remediation", "RateLimitPolicy", "EscalationPolicy"} <= kinds

@@ -30,7 +30,7 @@ from paramedic.actions.rollout_restart import Params as RolloutRestartParams
 from paramedic.actions.run_job import Params as RunJobParams
 from paramedic.actions.scale import Params as ScaleParams
 
-from .common import Condition, Duration, LabelSelector, Model
+from .common import Condition, Duration, LabelSelector, Model, ObjectRef
 from .triggers import Trigger
 
 Check = Literal["RolloutComplete", "PodsHealthy", "NodeReady", "None"]
@@ -136,6 +136,11 @@ class Step(Model):
     )
     elasticache_set_replicas: ElasticacheReplicasParams | None = Field(
         default=None, description="Set an ElastiCache replication group's replicas (ClusterRunbook only)."
+    )
+    target: ObjectRef | None = Field(
+        default=None,
+        description="Act on this object instead of the Remediation's target (e.g. restart the router, then the "
+        "frontend). Its namespace defaults to the target's; a Runbook still acts only in its own namespace.",
     )
     verify: Verify | None = Field(default=None, description="What must hold after the action for the step to succeed.")
     timeout: Duration = Field(default="5m", description="Fail the step if its action has not finished within this.")

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from paramedic.actions import REGISTRY
 from paramedic.actions.base import ActionFailed, Context, Done, Plan, Target
-from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration
+from paramedic.api.common import API_VERSION, GROUP, VERSION, ObjectRef, parse_duration
 from paramedic.api.policies import EscalationPolicySpec
 from paramedic.api.remediation import (
     TERMINAL_PHASES,
@@ -196,6 +196,8 @@ class Engine:
             target = targets.reread(self.clients, record.target)
         else:
             ref = access.target_ref(spec, meta["namespace"])
+            if step.target is not None:
+                ref = self._step_target(rem, spec, status, step, ref)
             target = targets.resolve(self.clients, ref, REGISTRY[step.action].kinds, step.action)
         history = tuple(s.dump() for s in status.steps[:index])
         return Context(self.clients, target, meta["name"], meta["namespace"], meta["uid"], index, history)
@@ -430,6 +432,25 @@ class Engine:
         if phase in ("RateLimited", "Skipped") and reason not in CONFIGURATION:
             metrics.REFUSED.labels(reason).inc()
         return None
+
+    def _step_target(
+        self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus, step: Step, default: ObjectRef
+    ) -> ObjectRef:
+        """A step's own target, held to the same rules as the Remediation's."""
+        assert step.target is not None
+        ref = step.target
+        if ref.kind != "Node" and ref.namespace is None:
+            ref = ref.model_copy(update={"namespace": default.namespace or rem["metadata"]["namespace"]})
+        kind = spec.runbook_ref.kind
+        runbook = access.parse_runbook(
+            kind,
+            {
+                "metadata": {"name": spec.runbook_ref.name, "generation": status.runbook_generation or 1},
+                "spec": status.runbook_spec or {},
+            },
+        )
+        access.authorize(self.clients, runbook, ref, rem["metadata"]["namespace"], self.operator_namespace)
+        return ref
 
     # -- escalation ----------------------------------------------------------------------
 
