@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.devcluster import simulate
@@ -78,45 +76,83 @@ def main(nodes: int = 3) -> int:
             print(f"\noperator log: {operator.log} (removed with the cluster)")
 
 
-def _story(cluster: DevCluster, clients: Clients) -> int:
-    say("Deploying apollo-router (3 replicas) and the example runbooks")
-    apply_file(cluster, EXAMPLES / "paintbox" / "apollo-router.yaml")
-    apply_file(cluster, EXAMPLES / "paintbox" / "runbook-restart-router.yaml")
-    apply_file(cluster, EXAMPLES / "cluster" / "clusterrunbook-drain-node.yaml")
-    _wait_ready(clients, "paintbox", "app=apollo-router", 3)
+DEMO_NODE_RUNBOOK = {
+    "apiVersion": f"{GROUP}/{VERSION}",
+    "kind": "ClusterRunbook",
+    "metadata": {"name": "demo-drain-not-ready-node"},
+    "spec": {
+        "description": "Demo: a node NotReady for 5 s is cordoned and drained.",
+        "trigger": {"nodeNotReady": {"for": "5s"}},
+        "target": {"kinds": ["Node"]},
+        "steps": [{"cordon": {}}, {"drain": {"deleteEmptyDirData": True, "force": True}, "timeout": "2m"}],
+    },
+}
 
-    say("Breaking it: one router pod starts crash-looping")
+
+def _triggered(clients: Clients, namespace: str, runbook: str, timeout: float = 60) -> str:
+    """The name of the Remediation a trigger creates for ``runbook``, once it exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        items = clients.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, "remediations", label_selector=f"paramedic.dev/runbook={runbook}"
+        )["items"]
+        if items:
+            rem = items[0]
+            evidence = rem["spec"]["trigger"]["evidence"]
+            print(
+                f"    trigger {rem['spec']['trigger']['kind']} fired: {evidence.get('object')} -> remediation "
+                f"{namespace}/{rem['metadata']['name']}",
+                flush=True,
+            )
+            return str(rem["metadata"]["name"])
+        time.sleep(0.2)
+    raise TimeoutError(f"no remediation of {runbook} appeared")
+
+
+def _story(cluster: DevCluster, clients: Clients) -> int:
+    say("Deploying Paintbox (apollo-router x3, frontend x2), its runbooks and policies")
+    for name in ("apollo-router.yaml", "policies.yaml", "runbook-restart-router.yaml", "runbook-oom.yaml"):
+        apply_file(cluster, EXAMPLES / "paintbox" / name)
+    clients.custom.create_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", DEMO_NODE_RUNBOOK)
+    _wait_ready(clients, "paintbox", "app=apollo-router", 3)
+    outcomes = []
+
+    say("Breaking it: an apollo-router pod starts crash-looping (nobody applies anything: a trigger reacts)")
     pod = clients.core.list_namespaced_pod("paintbox", label_selector="app=apollo-router").items[0].metadata.name
     simulate.make_crashloop(clients.core, "paintbox", pod, restarts=6)
     print(f"    pod {pod}: CrashLoopBackOff, 6 restarts")
+    outcomes.append(follow(clients, "paintbox", _triggered(clients, "paintbox", "restart-router")))
 
-    say("kubectl apply -f examples/paintbox/remediation-restart-router.yaml")
-    apply_file(cluster, EXAMPLES / "paintbox" / "remediation-restart-router.yaml")
-    outcomes = [follow(clients, "paintbox", "restart-apollo-router")]
+    say("Breaking it again: a frontend container is OOM-killed")
+    pod = clients.core.list_namespaced_pod("paintbox", label_selector="app=frontend").items[0].metadata.name
+    simulate.make_oomkilled(clients.core, "paintbox", pod)
+    print(f"    pod {pod}: lastState OOMKilled (exit 137)")
+    outcomes.append(follow(clients, "paintbox", _triggered(clients, "paintbox", "oom-raise-memory")))
 
     say("Breaking a node: kwok-node-0 stops reporting Ready")
     simulate.make_node_not_ready(clients.core, "kwok-node-0")
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Remediation",
-        "metadata": {"name": "drain-kwok-node-0"},
-        "spec": {
-            "runbookRef": {"kind": "ClusterRunbook", "name": "drain-node"},
-            "target": {"kind": "Node", "name": "kwok-node-0"},
-            "reason": "node NotReady",
-        },
-    }
-    print(yaml.safe_dump(body, sort_keys=False).replace("\n", "\n    "))
-    clients.custom.create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "remediations", body)
-    outcomes.append(follow(clients, OPERATOR_NAMESPACE, "drain-kwok-node-0"))
-
-    say("History: kubectl get remediations -A")
-    subprocess.run(
-        [str(cluster.bin["kubectl"]), "get", "remediations", "-A", "-o", "wide"], env=cluster.env(), check=False
+    outcomes.append(
+        follow(clients, OPERATOR_NAMESPACE, _triggered(clients, OPERATOR_NAMESPACE, "demo-drain-not-ready-node"))
     )
-    ok = all(outcome == "Succeeded" for outcome in outcomes)
-    say("Demo finished: every remediation succeeded" if ok else "Demo finished with a failed remediation")
-    return 0 if ok else 1
+
+    say("A one-off fix, the GitOps way: kubectl apply -f examples/paintbox/remediation-restart-router.yaml")
+    apply_file(cluster, EXAMPLES / "paintbox" / "remediation-restart-router.yaml")
+    outcomes.append(follow(clients, "paintbox", "restart-apollo-router"))
+
+    say("History: paramedic history -A")
+    subprocess.run([sys.executable, "-m", "paramedic", "history", "-A"], env=cluster.env(), check=False)
+    failed = [o for o in outcomes if o not in ("Succeeded", "RateLimited", "Skipped")]
+    held = [o for o in outcomes if o in ("RateLimited", "Skipped")]
+    if held:
+        print(f"\n    {len(held)} remediation(s) held back by policy (a freeze window or a rate limit): see above")
+    say(
+        "Demo finished: every remediation succeeded"
+        if not failed and not held
+        else "Demo finished"
+        if not failed
+        else "Demo finished with a failed remediation"
+    )
+    return 1 if failed else 0
 
 
 def _wait_ready(clients: Clients, namespace: str, selector: str, count: int) -> None:
