@@ -38,6 +38,13 @@ def deployment(
     }
 
 
+def gated_job(gate: str) -> dict[str, Any]:
+    """A runJob step whose pod can only run once a node carries the label ``gate=open``:
+    the step waits there until the test opens it."""
+    pod = {"nodeSelector": {gate: "open"}, "containers": [{"name": "sql", "image": "registry.invalid/psql:16"}]}
+    return {"runJob": {"template": {"spec": {"template": {"spec": pod}}}}, "timeout": "3m"}
+
+
 @dataclasses.dataclass
 class Kit:
     clients: Clients

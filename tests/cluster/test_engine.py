@@ -12,7 +12,7 @@ import pytest
 from paramedic.api.common import GROUP, VERSION
 from paramedic.devcluster import simulate
 from paramedic.devcluster.cluster import DevCluster
-from tests.kit import Kit
+from tests.kit import Kit, gated_job
 from tests.waiting import wait_until
 
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment"}
@@ -205,21 +205,7 @@ def test_killed_operator_resumes_without_repeating_an_action(paramedic: Kit, clu
                 {"scale": {"by": 2}},
                 {"rolloutRestart": {}},
                 # The Job's pod can only run once the test labels a node: the step waits until then.
-                {
-                    "runJob": {
-                        "template": {
-                            "spec": {
-                                "template": {
-                                    "spec": {
-                                        "nodeSelector": {gate: "open"},
-                                        "containers": [{"name": "sql", "image": "registry.invalid/psql:16"}],
-                                    }
-                                }
-                            }
-                        }
-                    },
-                    "timeout": "3m",
-                },
+                gated_job(gate),
             ]
         }
     )

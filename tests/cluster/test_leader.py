@@ -14,7 +14,7 @@ from kubernetes import client
 from paramedic.devcluster.cluster import DevCluster
 from paramedic.devcluster.install import OperatorProcess
 from tests.cluster.conftest import AWS_ENV, OPERATOR_NAMESPACE
-from tests.kit import Kit
+from tests.kit import Kit, gated_job
 from tests.waiting import wait_until
 
 LEASE = 4.0
@@ -67,21 +67,7 @@ def test_standby_takes_over_a_killed_leader_without_repeating_actions(
         {
             "steps": [
                 {"scale": {"by": 1}},
-                {
-                    "runJob": {
-                        "template": {
-                            "spec": {
-                                "template": {
-                                    "spec": {
-                                        "nodeSelector": {gate: "open"},
-                                        "containers": [{"name": "sql", "image": "registry.invalid/psql:16"}],
-                                    }
-                                }
-                            }
-                        }
-                    },
-                    "timeout": "3m",
-                },
+                gated_job(gate),
                 {"scale": {"by": 1}},
             ]
         }

@@ -26,6 +26,12 @@ def test_crds_directory_is_up_to_date() -> None:
     assert {p.name for p in CRDS.glob("*.yaml")} == set(crdgen.files())
 
 
+def test_reference_docs_are_up_to_date() -> None:
+    from paramedic.api.docgen import render
+
+    assert (CRDS.parent / "docs" / "reference.md").read_text() == render(), "docs/reference.md is stale: make crds"
+
+
 @pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.kind)
 def test_every_field_has_a_description(resource: crdgen.Resource) -> None:
     schema = crdgen.crd(resource)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]

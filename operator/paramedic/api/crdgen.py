@@ -167,6 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             args.directory.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
+    from .docgen import render as reference
+
+    docs = args.directory.parent / "docs" / "reference.md"
+    if args.check:
+        if not docs.exists() or docs.read_text() != reference():
+            stale.append(str(docs))
+    elif docs.parent.is_dir():
+        docs.write_text(reference())
     if stale:
         print("stale CRDs (run `make crds`): " + ", ".join(stale), file=sys.stderr)
         return 1
