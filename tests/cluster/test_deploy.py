@@ -140,3 +140,38 @@ def test_operator_works_with_only_its_rbac(paramedic: Kit, restricted_operator: 
     fired = one_remediation(paramedic, crash)
     paramedic.wait_phase(fired["metadata"]["name"], "Succeeded")
     assert "403" not in restricted_operator.log.read_text()
+
+
+CHART = DEPLOY.parent / "helm" / "paramedic"
+
+
+def test_helm_chart_lints_renders_and_passes_server_side_dry_run(
+    cluster: DevCluster, crds: None, tmp_path: Path
+) -> None:
+    helm = str(cluster.bin["helm"])
+    lint = subprocess.run([helm, "lint", str(CHART)], capture_output=True, text=True, timeout=60)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    rendered = subprocess.run(
+        [helm, "template", "paramedic", str(CHART), "-n", OPERATOR_NAMESPACE, "--include-crds"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    manifest = tmp_path / "chart.yaml"
+    manifest.write_text(rendered)
+    result = kubectl(cluster, "apply", "--dry-run=server", "-f", str(manifest))
+    assert result.returncode == 0, result.stderr
+    assert "deployment.apps/paramedic created (server dry run)" in result.stdout
+
+    documents = [d for d in yaml.safe_load_all(rendered) if d]
+    chart_rules = next(d for d in documents if d["kind"] == "ClusterRole" and "secret" not in d["metadata"]["name"])
+    base_rules = next(
+        d
+        for d in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text())
+        if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "paramedic"
+    )
+    assert chart_rules["rules"] == base_rules["rules"]  # both install paths grant the same
+    args = next(d for d in documents if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--leader-elect" in args
+    assert "--log-format=json" in args

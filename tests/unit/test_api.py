@@ -26,6 +26,13 @@ def test_crds_directory_is_up_to_date() -> None:
     assert {p.name for p in CRDS.glob("*.yaml")} == set(crdgen.files())
 
 
+def test_helm_chart_crds_are_up_to_date() -> None:
+    chart = CRDS.parent / "deploy" / "helm" / "paramedic" / "crds"
+    for name, text in crdgen.files().items():
+        if name != "kustomization.yaml":
+            assert (chart / name).read_text() == text, f"{chart / name} is stale: run `make crds`"
+
+
 def test_reference_docs_are_up_to_date() -> None:
     from paramedic.api.docgen import render
 

@@ -169,6 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             path.write_text(text)
     from .docgen import render as reference
 
+    chart = args.directory.parent / "deploy" / "helm" / "paramedic" / "crds"
+    for name, text in files().items():
+        if name == "kustomization.yaml" or not chart.parent.is_dir():
+            continue
+        if args.check:
+            if not (chart / name).exists() or (chart / name).read_text() != text:
+                stale.append(str(chart / name))
+        else:
+            chart.mkdir(exist_ok=True)
+            (chart / name).write_text(text)
+
     docs = args.directory.parent / "docs" / "reference.md"
     if args.check:
         if not docs.exists() or docs.read_text() != reference():

@@ -32,7 +32,7 @@ from typing import TextIO
 RECIPE = "4"
 
 #: The binaries every local cluster needs, in the order they are built.
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "helm")
 
 
 #: KWOK's stock stage folders that the local cluster runs with.
@@ -48,6 +48,7 @@ class Versions:
     kubernetes: str
     etcd: str
     kwok: str
+    helm: str
 
     @classmethod
     def pinned(cls) -> Versions:
@@ -57,6 +58,7 @@ class Versions:
             kubernetes=data["kubernetes"]["version"],
             etcd=data["etcd"]["version"],
             kwok=data["kwok"]["version"],
+            helm=data["helm"]["version"],
         )
 
     @property
@@ -67,7 +69,7 @@ class Versions:
     @property
     def key(self) -> str:
         digest = hashlib.sha256(f"{self}{RECIPE}{go_version()}".encode()).hexdigest()[:8]
-        return f"k8s-{self.kubernetes}_etcd-{self.etcd}_kwok-{self.kwok}_{digest}"
+        return f"k8s-{self.kubernetes}_etcd-{self.etcd}_kwok-{self.kwok}_helm-{self.helm}_{digest}"
 
 
 def cache_root() -> Path:
@@ -150,6 +152,7 @@ class Builder:
         self._kubernetes()
         self._etcd()
         self._kwok()
+        self._helm()
         (self.bin / ".complete").write_text(json.dumps(dataclasses.asdict(self.versions)))
         self.progress.say(f"done: {self.bin}")
 
@@ -206,6 +209,12 @@ class Builder:
             if path.name != "kustomization.yaml"
         ]
         (self.bin / "kwok-stages.yaml").write_text("\n---\n".join(documents))
+
+    def _helm(self) -> None:
+        v = self.versions
+        mod = self._wrapper("helm", {"helm.sh/helm/v3": v.helm})
+        stamp = [f"-X helm.sh/helm/v3/internal/version.version={v.helm}"]
+        self._go_build(mod, "helm", "helm.sh/helm/v3/cmd/helm", ["-s", "-w", *stamp])
 
     # -- helpers ------------------------------------------------------------------
 
