@@ -114,3 +114,110 @@ def test_candlefish_jobs(seeds: None, clients: Any, operator: OperatorProcess) -
     assert status["phase"] == "Succeeded", status["message"]
     job = clients.batch.read_namespaced_job(status["steps"][0]["changes"]["job"], "candlefish")
     assert "pg_terminate_backend" in job.spec.template.spec.containers[0].args[0]
+
+
+def _no_freeze(clients: Any) -> None:
+    """The example policy freezes Friday evenings; these tests are about the runbooks, whatever the day."""
+    clients.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "paintbox", "ratelimitpolicies", "paintbox", {"spec": {"freezeWindows": []}}
+    )
+
+
+def test_hpa_at_max_raises_the_cap(seeds: None, clients: Any, operator: OperatorProcess) -> None:
+    import datetime
+
+    _no_freeze(clients)
+    auto = clients.autoscaling
+    auto.create_namespaced_horizontal_pod_autoscaler(
+        "paintbox",
+        {
+            "metadata": {"name": "apollo-router"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "apollo-router"},
+                "minReplicas": 2,
+                "maxReplicas": 3,
+            },
+        },
+    )
+    since = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=11)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    auto.patch_namespaced_horizontal_pod_autoscaler_status(
+        "apollo-router",
+        "paintbox",
+        {
+            "status": {
+                "currentReplicas": 3,
+                "desiredReplicas": 3,
+                "conditions": [
+                    {
+                        "type": "ScalingLimited",
+                        "status": "True",
+                        "reason": "TooManyReplicas",
+                        "lastTransitionTime": since,
+                    }
+                ],
+            }
+        },
+    )
+
+    def fired() -> list[dict[str, Any]]:
+        return list(
+            clients.custom.list_namespaced_custom_object(
+                GROUP, VERSION, "paintbox", "remediations", label_selector="paramedic.dev/runbook=hpa-at-max"
+            )["items"]
+        )
+
+    name = wait_until(fired, 60, "the hpa-at-max runbook to fire")[0]["metadata"]["name"]
+    assert phase(clients, "paintbox", name, "Succeeded", "Failed", "Skipped", "RateLimited")["phase"] == "Succeeded"
+    assert auto.read_namespaced_horizontal_pod_autoscaler("apollo-router", "paintbox").spec.max_replicas == 8
+
+
+def test_node_pressure_alert_cordons_and_drains(
+    seeds: None, clients: Any, operator: OperatorProcess, webhook_port: int
+) -> None:
+    import json
+    import urllib.request
+
+    from tests.cluster.conftest import OPERATOR_NAMESPACE, WEBHOOK_TOKEN
+
+    node = "kwok-node-1"
+    wait_until(
+        lambda: (
+            (
+                clients.custom.get_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", "node-pressure").get(
+                    "status"
+                )
+                or {}
+            ).get("triggerKind")
+            == "alertmanager"
+        ),
+        30,
+        "the trigger to be armed",
+    )
+    payload = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "NodeHighMemory", "node": node, "severity": "warning"},
+                "startsAt": "2026-11-23T12:00:00Z",
+                "fingerprint": "seed-node-pressure",
+            }
+        ],
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{webhook_port}/alertmanager",
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {WEBHOOK_TOKEN}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            created = json.loads(response.read())["created"]
+        assert len(created) == 1
+        status = phase(clients, OPERATOR_NAMESPACE, created[0], "Succeeded", "Failed", "Skipped", "RateLimited")
+        assert status["phase"] == "Succeeded", status["message"]
+        assert [s["action"] for s in status["steps"]] == ["cordon", "drain"]
+        assert clients.core.read_node(node).spec.unschedulable is True
+    finally:
+        clients.core.patch_node(node, {"spec": {"unschedulable": None}})
