@@ -221,3 +221,101 @@ def test_node_pressure_alert_cordons_and_drains(
         assert clients.core.read_node(node).spec.unschedulable is True
     finally:
         clients.core.patch_node(node, {"spec": {"unschedulable": None}})
+
+
+@pytest.fixture(scope="module")
+def paintbox_traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    """A real Prometheus scraping an exporter of paintbox request counters; yields (url, counter)."""
+    from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+    from tests.services import Prometheus
+
+    registry = CollectorRegistry()
+    requests = Counter("http_requests", "Requests served.", ["namespace", "deployment", "code"], registry=registry)
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    prometheus = Prometheus(tmp_path_factory.mktemp("paintbox-prometheus"), [f"127.0.0.1:{server.server_port}"])
+    prometheus.start_and_wait()
+    yield prometheus.url, requests
+    prometheus.stop()
+    server.shutdown()
+    thread.join(5)
+
+
+def test_p1_high_error_rate_restarts_the_subgraph_then_scales_the_router(
+    seeds: None, clients: Any, operator: OperatorProcess, paintbox_traffic: tuple[str, Any]
+) -> None:
+    import threading
+
+    import yaml
+
+    _no_freeze(clients)
+    url, requests = paintbox_traffic
+    clients.apps.create_namespaced_deployment(
+        "paintbox",
+        {
+            "metadata": {"name": "paintings-subgraph", "labels": {"app": "paintings-subgraph"}},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "paintings-subgraph"}},
+                "template": {
+                    "metadata": {"labels": {"app": "paintings-subgraph"}},
+                    "spec": {"containers": [{"name": "subgraph", "image": "registry.invalid/sg:1"}]},
+                },
+            },
+        },
+    )
+    # The example as written, pointed at the test's Prometheus with a short "for" (it says 2m).
+    example = yaml.safe_load((EXAMPLES / "paintbox" / "runbook-p1-high-error-rate.yaml").read_text())
+    example["spec"]["trigger"]["prometheus"].update({"url": url, "for": "2s", "interval": "1s"})
+    clients.custom.replace_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        "paintbox",
+        "runbooks",
+        "p1-high-error-rate",
+        {
+            **example,
+            "metadata": {
+                **example["metadata"],
+                "resourceVersion": clients.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, "paintbox", "runbooks", "p1-high-error-rate"
+                )["metadata"]["resourceVersion"],
+            },
+        },
+    )
+    stop = threading.Event()
+
+    def traffic() -> None:  # 30 % of the subgraph's requests fail; the router is fine
+        while not stop.wait(0.2):
+            requests.labels("paintbox", "paintings-subgraph", "500").inc(3)
+            requests.labels("paintbox", "paintings-subgraph", "200").inc(7)
+            requests.labels("paintbox", "apollo-router", "200").inc(10)
+
+    threading.Thread(target=traffic, daemon=True).start()
+    try:
+
+        def fired() -> list[dict[str, Any]]:
+            return list(
+                clients.custom.list_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    "paintbox",
+                    "remediations",
+                    label_selector="paramedic.dev/runbook=p1-high-error-rate",
+                )["items"]
+            )
+
+        found = wait_until(fired, 90, "the P1 runbook to fire")
+        assert len(found) == 1
+        assert found[0]["spec"]["target"]["name"] == "paintings-subgraph"
+        status = phase(
+            clients, "paintbox", found[0]["metadata"]["name"], "Succeeded", "Failed", "Skipped", "RateLimited"
+        )
+        assert status["phase"] == "Succeeded", status["message"]
+        assert [(s["action"], s["target"]["name"]) for s in status["steps"]] == [
+            ("rolloutRestart", "paintings-subgraph"),
+            ("scale", "apollo-router"),
+        ]
+        assert float(found[0]["spec"]["trigger"]["evidence"]["value"]) == pytest.approx(0.3, abs=0.05)
+    finally:
+        stop.set()
