@@ -226,12 +226,20 @@ def test_node_pressure_alert_cordons_and_drains(
 @pytest.fixture(scope="module")
 def paintbox_traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """A real Prometheus scraping an exporter of paintbox request counters; yields (url, counter)."""
-    from prometheus_client import CollectorRegistry, Counter, start_http_server
+    from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
     from tests.services import Prometheus
 
     registry = CollectorRegistry()
     requests = Counter("http_requests", "Requests served.", ["namespace", "deployment", "code"], registry=registry)
+    latency = Histogram(
+        "http_request_duration_seconds",
+        "Request latency.",
+        ["namespace", "deployment"],
+        buckets=(0.25, 0.5, 1, 2, 5, 10),
+        registry=registry,
+    )
+    requests.latency = latency  # type: ignore[attr-defined]  # one exporter, both series
     server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     prometheus = Prometheus(tmp_path_factory.mktemp("paintbox-prometheus"), [f"127.0.0.1:{server.server_port}"])
     prometheus.start_and_wait()
@@ -317,5 +325,68 @@ def test_p1_high_error_rate_restarts_the_subgraph_then_scales_the_router(
             ("scale", "apollo-router"),
         ]
         assert float(found[0]["spec"]["trigger"]["evidence"]["value"]) == pytest.approx(0.3, abs=0.05)
+    finally:
+        stop.set()
+
+
+def test_p2_latency_scales_out(
+    seeds: None, clients: Any, operator: OperatorProcess, paintbox_traffic: tuple[str, Any]
+) -> None:
+    import threading
+
+    import yaml
+
+    _no_freeze(clients)
+    url, requests = paintbox_traffic
+    clients.apps.create_namespaced_deployment(
+        "paintbox",
+        {
+            "metadata": {"name": "search-subgraph", "labels": {"app": "search-subgraph"}},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "search-subgraph"}},
+                "template": {
+                    "metadata": {"labels": {"app": "search-subgraph"}},
+                    "spec": {"containers": [{"name": "subgraph", "image": "registry.invalid/sg:1"}]},
+                },
+            },
+        },
+    )
+    example = yaml.safe_load((EXAMPLES / "paintbox" / "runbook-p2-latency.yaml").read_text())
+    example["spec"]["trigger"]["prometheus"].update({"url": url, "for": "2s", "interval": "1s"})
+    current = clients.custom.get_namespaced_custom_object(GROUP, VERSION, "paintbox", "runbooks", "p2-latency")
+    clients.custom.replace_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        "paintbox",
+        "runbooks",
+        "p2-latency",
+        {**example, "metadata": {**example["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}},
+    )
+    stop = threading.Event()
+
+    def traffic() -> None:  # the search subgraph answers in 3-4 s
+        while not stop.wait(0.2):
+            for seconds in (3.0, 3.5, 4.0):
+                requests.latency.labels("paintbox", "search-subgraph").observe(seconds)
+
+    threading.Thread(target=traffic, daemon=True).start()
+    try:
+
+        def fired() -> list[dict[str, Any]]:
+            return list(
+                clients.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, "paintbox", "remediations", label_selector="paramedic.dev/runbook=p2-latency"
+                )["items"]
+            )
+
+        found = wait_until(fired, 90, "the P2 runbook to fire")
+        assert found[0]["spec"]["target"]["name"] == "search-subgraph"
+        status = phase(
+            clients, "paintbox", found[0]["metadata"]["name"], "Succeeded", "Failed", "Skipped", "RateLimited"
+        )
+        assert status["phase"] == "Succeeded", status["message"]
+        assert status["steps"][0]["changes"] == {"from": 2, "to": 4}
+        assert clients.apps.read_namespaced_deployment("search-subgraph", "paintbox").spec.replicas == 4
     finally:
         stop.set()
