@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -388,5 +389,66 @@ def test_p2_latency_scales_out(
         assert status["phase"] == "Succeeded", status["message"]
         assert status["steps"][0]["changes"] == {"from": 2, "to": 4}
         assert clients.apps.read_namespaced_deployment("search-subgraph", "paintbox").spec.replicas == 4
+    finally:
+        stop.set()
+
+
+def test_crash_loop_restart_does_not_help_so_it_rolls_back(
+    seeds: None, clients: Any, operator: OperatorProcess
+) -> None:
+    """A bad release crash-loops: the example restarts it (still crashing), then rolls back to the good one."""
+    import threading
+
+    import yaml
+
+    from paramedic.devcluster import simulate
+
+    _no_freeze(clients)
+    example = yaml.safe_load((EXAMPLES / "paintbox" / "runbook-restart-router.yaml").read_text())
+    example["spec"]["steps"][0]["verify"] = {"check": "PodsHealthy", "timeout": "6s"}  # the example waits 60s
+    current = clients.custom.get_namespaced_custom_object(GROUP, VERSION, "paintbox", "runbooks", "restart-router")
+    clients.custom.replace_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        "paintbox",
+        "runbooks",
+        "restart-router",
+        {**example, "metadata": {**example["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}},
+    )
+    bad = "registry.invalid/apollographql/router:v1.58.0-bad"
+    clients.apps.patch_namespaced_deployment(
+        "apollo-router",
+        "paintbox",
+        {"spec": {"template": {"spec": {"containers": [{"name": "router", "image": bad}]}}}},
+    )
+    stop = threading.Event()
+
+    def crash_bad_pods() -> None:  # every pod of the bad release crash-loops, as it would for real
+        while not stop.wait(0.3):
+            for pod in clients.core.list_namespaced_pod("paintbox", label_selector="app=apollo-router").items:
+                running = pod.status.phase == "Running" and not pod.metadata.deletion_timestamp
+                waiting = [s for s in pod.status.container_statuses or [] if s.state and s.state.waiting]
+                if running and pod.spec.containers[0].image == bad and not waiting:
+                    with contextlib.suppress(Exception):
+                        simulate.make_crashloop(clients.core, "paintbox", pod.metadata.name, restarts=4)
+
+    threading.Thread(target=crash_bad_pods, daemon=True).start()
+    try:
+
+        def fired() -> list[dict[str, Any]]:
+            return list(
+                clients.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, "paintbox", "remediations", label_selector="paramedic.dev/runbook=restart-router"
+                )["items"]
+            )
+
+        name = wait_until(fired, 60, "the crash-loop runbook to fire")[0]["metadata"]["name"]
+        status = phase(clients, "paintbox", name, "Succeeded", "Failed", "Skipped", "RateLimited")
+        assert [(s["name"], s["phase"]) for s in status["steps"]] == [
+            ("restart", "Failed"),
+            ("roll back", "Succeeded"),
+        ], status["message"]
+        image = clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.template.spec.containers[0]
+        assert image.image == "registry.invalid/apollographql/router:v1.57.1"
     finally:
         stop.set()
