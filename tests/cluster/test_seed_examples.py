@@ -452,3 +452,86 @@ def test_crash_loop_restart_does_not_help_so_it_rolls_back(
         assert image.image == "registry.invalid/apollographql/router:v1.57.1"
     finally:
         stop.set()
+
+
+def test_the_on_call_escalation_path_pages_primary_with_the_incident_template(
+    seeds: None, clients: Any, operator: OperatorProcess
+) -> None:
+    """The example policy, with its PagerDuty endpoint pointed at a local receiver (tests never call out)."""
+    import yaml
+
+    from tests.cluster.test_escalation import Receiver
+
+    pagerduty = Receiver()
+    try:
+        policy = yaml.safe_load_all((EXAMPLES / "paintbox" / "policies.yaml").read_text())
+        oncall = next(d for d in policy if d["kind"] == "EscalationPolicy")
+        for level in oncall["spec"]["levels"]:
+            for channel in level["channels"]:
+                if "pagerduty" in channel:
+                    channel["url"] = f"{pagerduty.url}/v2/enqueue"
+        current = clients.custom.get_namespaced_custom_object(
+            GROUP, VERSION, "paintbox", "escalationpolicies", "paintbox-oncall"
+        )
+        oncall["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        clients.custom.replace_namespaced_custom_object(
+            GROUP, VERSION, "paintbox", "escalationpolicies", "paintbox-oncall", oncall
+        )
+        clients.core.create_namespaced_secret(
+            "paintbox",
+            {
+                "metadata": {"name": "paintbox-pagerduty"},
+                "stringData": {"primary": "PRIMARY-KEY", "secondary": "SECONDARY-KEY"},
+            },
+        )
+        # A procedure that cannot work (there is no earlier release of collab-api to roll back to).
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "Runbook",
+            "metadata": {"name": "doomed"},
+            "spec": {"escalationPolicyRef": {"name": "paintbox-oncall"}, "steps": [{"rollback": {}}]},
+        }
+        clients.custom.create_namespaced_custom_object(GROUP, VERSION, "paintbox", "runbooks", body)
+        clients.apps.create_namespaced_deployment(
+            "paintbox",
+            {
+                "metadata": {"name": "exports", "labels": {"app": "exports"}},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": "exports"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "exports"}},
+                        "spec": {"containers": [{"name": "x", "image": "registry.invalid/exports:1"}]},
+                    },
+                },
+            },
+        )
+        name = run(
+            clients,
+            "paintbox",
+            "doomed",
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "exports"},
+            "doomed-drill",
+        )
+        phase(clients, "paintbox", name, "Failed")
+        ((_, path, event),) = wait_until(lambda: pagerduty.received, 30, "the primary on-call page")
+        assert path == "/v2/enqueue"
+        assert event["routing_key"] == "PRIMARY-KEY"
+        details = event["payload"]["custom_details"]
+        assert details["level"] == "primary on-call"
+        assert details["INCIDENT"] == "Paintbox: seed example doomed"
+        assert details["SERVICES"] == "Apollo GraphOS router, Deployment/paintbox/exports"
+        assert details["STATUS"] == "ESCALATED (StepsExhausted)"
+        assert details["ETA"] == "Investigating - next update in 30 minutes"
+        status = clients.custom.get_namespaced_custom_object(GROUP, VERSION, "paintbox", "remediations", name)
+        assert status["status"]["escalation"]["level"] == 0  # secondary only after 15 minutes
+    finally:
+        pagerduty.close()
+
+
+def test_aws_examples_pass_server_side_validation(cluster: DevCluster, crds: None) -> None:
+    """The AWS recipes are validated by the API server (schema and CEL); their actions are tested against
+    moto in test_cloud.py with the same steps."""
+    result = kubectl(cluster, "apply", "--dry-run=server", "-f", str(EXAMPLES / "aws"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(server dry run)") == 3
