@@ -13,6 +13,7 @@ import pytest
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.devcluster.cluster import DevCluster
 from paramedic.devcluster.install import OperatorProcess
+from tests.kit import deployment
 from tests.waiting import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -64,6 +65,22 @@ def phase(clients: Any, namespace: str, name: str, *wanted: str) -> dict[str, An
     return wait_until(reached, 120, f"{namespace}/{name} to reach {wanted}")
 
 
+def replace_live(clients: Any, plural: str, body: dict[str, Any]) -> None:
+    """Replace the applied example in paintbox with ``body`` (an example changed by the test)."""
+    name = body["metadata"]["name"]
+    live = clients.custom.get_namespaced_custom_object(GROUP, VERSION, "paintbox", plural, name)
+    body = {**body, "metadata": {**body["metadata"], "resourceVersion": live["metadata"]["resourceVersion"]}}
+    clients.custom.replace_namespaced_custom_object(GROUP, VERSION, "paintbox", plural, name, body)
+
+
+def fired(clients: Any, runbook: str) -> list[dict[str, Any]]:
+    """The Remediations a trigger of the paintbox runbook ``runbook`` created."""
+    found = clients.custom.list_namespaced_custom_object(
+        GROUP, VERSION, "paintbox", "remediations", label_selector=f"paramedic.dev/runbook={runbook}"
+    )
+    return list(found["items"])
+
+
 def test_every_example_is_served(seeds: None, clients: Any) -> None:
     kinds = {"runbooks": "paintbox", "ratelimitpolicies": "paintbox", "escalationpolicies": "paintbox"}
     for plural, namespace in kinds.items():
@@ -97,8 +114,8 @@ def test_p0_restarts_router_and_frontend(seeds: None, clients: Any, operator: Op
     status = phase(clients, "paintbox", name, "Succeeded", "Failed")
     assert status["phase"] == "Succeeded", status["message"]
     assert [s["target"]["name"] for s in status["steps"]] == ["apollo-router", "frontend"]
-    for deployment, before in generations.items():
-        assert clients.apps.read_namespaced_deployment(deployment, "paintbox").metadata.generation == before + 1
+    for workload, before in generations.items():
+        assert clients.apps.read_namespaced_deployment(workload, "paintbox").metadata.generation == before + 1
 
 
 def test_candlefish_jobs(seeds: None, clients: Any, operator: OperatorProcess) -> None:
@@ -160,14 +177,7 @@ def test_hpa_at_max_raises_the_cap(seeds: None, clients: Any, operator: Operator
         },
     )
 
-    def fired() -> list[dict[str, Any]]:
-        return list(
-            clients.custom.list_namespaced_custom_object(
-                GROUP, VERSION, "paintbox", "remediations", label_selector="paramedic.dev/runbook=hpa-at-max"
-            )["items"]
-        )
-
-    name = wait_until(fired, 60, "the hpa-at-max runbook to fire")[0]["metadata"]["name"]
+    name = wait_until(lambda: fired(clients, "hpa-at-max"), 60, "the hpa-at-max runbook to fire")[0]["metadata"]["name"]
     assert phase(clients, "paintbox", name, "Succeeded", "Failed", "Skipped", "RateLimited")["phase"] == "Succeeded"
     assert auto.read_namespaced_horizontal_pod_autoscaler("apollo-router", "paintbox").spec.max_replicas == 8
 
@@ -260,38 +270,12 @@ def test_p1_high_error_rate_restarts_the_subgraph_then_scales_the_router(
     _no_freeze(clients)
     url, requests = paintbox_traffic
     clients.apps.create_namespaced_deployment(
-        "paintbox",
-        {
-            "metadata": {"name": "paintings-subgraph", "labels": {"app": "paintings-subgraph"}},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "paintings-subgraph"}},
-                "template": {
-                    "metadata": {"labels": {"app": "paintings-subgraph"}},
-                    "spec": {"containers": [{"name": "subgraph", "image": "registry.invalid/sg:1"}]},
-                },
-            },
-        },
+        "paintbox", deployment("paintings-subgraph", 1, image="registry.invalid/sg:1")
     )
     # The example as written, pointed at the test's Prometheus with a short "for" (it says 2m).
     example = yaml.safe_load((EXAMPLES / "paintbox" / "runbook-p1-high-error-rate.yaml").read_text())
     example["spec"]["trigger"]["prometheus"].update({"url": url, "for": "2s", "interval": "1s"})
-    clients.custom.replace_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        "paintbox",
-        "runbooks",
-        "p1-high-error-rate",
-        {
-            **example,
-            "metadata": {
-                **example["metadata"],
-                "resourceVersion": clients.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, "paintbox", "runbooks", "p1-high-error-rate"
-                )["metadata"]["resourceVersion"],
-            },
-        },
-    )
+    replace_live(clients, "runbooks", example)
     stop = threading.Event()
 
     def traffic() -> None:  # 30 % of the subgraph's requests fail; the router is fine
@@ -302,19 +286,7 @@ def test_p1_high_error_rate_restarts_the_subgraph_then_scales_the_router(
 
     threading.Thread(target=traffic, daemon=True).start()
     try:
-
-        def fired() -> list[dict[str, Any]]:
-            return list(
-                clients.custom.list_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    "paintbox",
-                    "remediations",
-                    label_selector="paramedic.dev/runbook=p1-high-error-rate",
-                )["items"]
-            )
-
-        found = wait_until(fired, 90, "the P1 runbook to fire")
+        found = wait_until(lambda: fired(clients, "p1-high-error-rate"), 90, "the P1 runbook to fire")
         assert len(found) == 1
         assert found[0]["spec"]["target"]["name"] == "paintings-subgraph"
         status = phase(
@@ -340,30 +312,11 @@ def test_p2_latency_scales_out(
     _no_freeze(clients)
     url, requests = paintbox_traffic
     clients.apps.create_namespaced_deployment(
-        "paintbox",
-        {
-            "metadata": {"name": "search-subgraph", "labels": {"app": "search-subgraph"}},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": {"app": "search-subgraph"}},
-                "template": {
-                    "metadata": {"labels": {"app": "search-subgraph"}},
-                    "spec": {"containers": [{"name": "subgraph", "image": "registry.invalid/sg:1"}]},
-                },
-            },
-        },
+        "paintbox", deployment("search-subgraph", 2, image="registry.invalid/sg:1")
     )
     example = yaml.safe_load((EXAMPLES / "paintbox" / "runbook-p2-latency.yaml").read_text())
     example["spec"]["trigger"]["prometheus"].update({"url": url, "for": "2s", "interval": "1s"})
-    current = clients.custom.get_namespaced_custom_object(GROUP, VERSION, "paintbox", "runbooks", "p2-latency")
-    clients.custom.replace_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        "paintbox",
-        "runbooks",
-        "p2-latency",
-        {**example, "metadata": {**example["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}},
-    )
+    replace_live(clients, "runbooks", example)
     stop = threading.Event()
 
     def traffic() -> None:  # the search subgraph answers in 3-4 s
@@ -373,15 +326,7 @@ def test_p2_latency_scales_out(
 
     threading.Thread(target=traffic, daemon=True).start()
     try:
-
-        def fired() -> list[dict[str, Any]]:
-            return list(
-                clients.custom.list_namespaced_custom_object(
-                    GROUP, VERSION, "paintbox", "remediations", label_selector="paramedic.dev/runbook=p2-latency"
-                )["items"]
-            )
-
-        found = wait_until(fired, 90, "the P2 runbook to fire")
+        found = wait_until(lambda: fired(clients, "p2-latency"), 90, "the P2 runbook to fire")
         assert found[0]["spec"]["target"]["name"] == "search-subgraph"
         status = phase(
             clients, "paintbox", found[0]["metadata"]["name"], "Succeeded", "Failed", "Skipped", "RateLimited"
@@ -406,15 +351,7 @@ def test_crash_loop_restart_does_not_help_so_it_rolls_back(
     _no_freeze(clients)
     example = yaml.safe_load((EXAMPLES / "paintbox" / "runbook-restart-router.yaml").read_text())
     example["spec"]["steps"][0]["verify"] = {"check": "PodsHealthy", "timeout": "6s"}  # the example waits 60s
-    current = clients.custom.get_namespaced_custom_object(GROUP, VERSION, "paintbox", "runbooks", "restart-router")
-    clients.custom.replace_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        "paintbox",
-        "runbooks",
-        "restart-router",
-        {**example, "metadata": {**example["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}},
-    )
+    replace_live(clients, "runbooks", example)
     bad = "registry.invalid/apollographql/router:v1.58.0-bad"
     clients.apps.patch_namespaced_deployment(
         "apollo-router",
@@ -434,15 +371,9 @@ def test_crash_loop_restart_does_not_help_so_it_rolls_back(
 
     threading.Thread(target=crash_bad_pods, daemon=True).start()
     try:
-
-        def fired() -> list[dict[str, Any]]:
-            return list(
-                clients.custom.list_namespaced_custom_object(
-                    GROUP, VERSION, "paintbox", "remediations", label_selector="paramedic.dev/runbook=restart-router"
-                )["items"]
-            )
-
-        name = wait_until(fired, 60, "the crash-loop runbook to fire")[0]["metadata"]["name"]
+        name = wait_until(lambda: fired(clients, "restart-router"), 60, "the crash-loop runbook to fire")[0][
+            "metadata"
+        ]["name"]
         status = phase(clients, "paintbox", name, "Succeeded", "Failed", "Skipped", "RateLimited")
         assert [(s["name"], s["phase"]) for s in status["steps"]] == [
             ("restart", "Failed"),
@@ -470,13 +401,7 @@ def test_the_on_call_escalation_path_pages_primary_with_the_incident_template(
             for channel in level["channels"]:
                 if "pagerduty" in channel:
                     channel["url"] = f"{pagerduty.url}/v2/enqueue"
-        current = clients.custom.get_namespaced_custom_object(
-            GROUP, VERSION, "paintbox", "escalationpolicies", "paintbox-oncall"
-        )
-        oncall["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        clients.custom.replace_namespaced_custom_object(
-            GROUP, VERSION, "paintbox", "escalationpolicies", "paintbox-oncall", oncall
-        )
+        replace_live(clients, "escalationpolicies", oncall)
         clients.core.create_namespaced_secret(
             "paintbox",
             {
@@ -493,18 +418,7 @@ def test_the_on_call_escalation_path_pages_primary_with_the_incident_template(
         }
         clients.custom.create_namespaced_custom_object(GROUP, VERSION, "paintbox", "runbooks", body)
         clients.apps.create_namespaced_deployment(
-            "paintbox",
-            {
-                "metadata": {"name": "exports", "labels": {"app": "exports"}},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": {"app": "exports"}},
-                    "template": {
-                        "metadata": {"labels": {"app": "exports"}},
-                        "spec": {"containers": [{"name": "x", "image": "registry.invalid/exports:1"}]},
-                    },
-                },
-            },
+            "paintbox", deployment("exports", 1, image="registry.invalid/exports:1")
         )
         name = run(
             clients,
