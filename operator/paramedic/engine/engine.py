@@ -32,7 +32,7 @@ from paramedic.api.remediation import (
     ResolvedTarget,
     StepRecord,
 )
-from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec, Step
+from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec, Step, Verify
 from paramedic.escalation.causes import CONFIGURATION
 from paramedic.escalation.causes import cause as escalation_cause
 from paramedic.kube import ApiException, Clients, now, parse_time
@@ -219,7 +219,7 @@ class Engine:
             ctx = self._context(rem, spec, status, step, index)
             plan = REGISTRY[step.action].plan(ctx, step.params)
         except (ActionFailed, access.Refused) as exc:
-            reason = getattr(exc, "reason", "ActionFailed")
+            reason = exc.reason
             return self._step_failed(rem, status, runbook, record, reason, str(exc))
         record.plan = plan.summary
         record.changes = dict(plan.changes)
@@ -266,7 +266,7 @@ class Engine:
             ctx = self._context(rem, spec, status, step, record.index, record)
             result = action.apply(ctx, step.params, Plan(record.plan, record.changes))
         except (ActionFailed, access.Refused) as exc:
-            reason = getattr(exc, "reason", "ActionFailed")
+            reason = exc.reason
             record.attempts += 1
             return self._step_failed(rem, status, runbook, record, reason, str(exc))
         except ApiException as exc:
@@ -277,13 +277,11 @@ class Engine:
             records.write(self.clients, rem, status)
             return TRANSIENT_RETRY
         record.attempts += 1
+        record.message = result.message
+        record.changes = {**record.changes, **result.changes}
         if not isinstance(result, Done):
-            record.message = result.message
-            record.changes = {**record.changes, **result.changes}
             records.write(self.clients, rem, status)
             return result.retry_after
-        record.changes = {**record.changes, **result.changes}
-        record.message = result.message
         if record.index == 0 and spec.trigger is not None and spec.trigger.fired_at:
             lag = (_utcnow() - parse_time(spec.trigger.fired_at)).total_seconds()
             metrics.DETECT_TO_ACT.labels(spec.trigger.kind).observe(max(lag, 0.0))
@@ -294,7 +292,7 @@ class Engine:
         if check is None:
             return self._step_succeeded(rem, status, runbook, record)
         record.phase = "Verifying"
-        record.deadline = _after(step.verify.timeout if step.verify else "5m")
+        record.deadline = _after(_verify_timeout(step))
         status.phase = "Verifying"
         records.write(self.clients, rem, status)
         return 0.5
@@ -330,7 +328,7 @@ class Engine:
                 runbook,
                 record,
                 "VerificationFailed",
-                f"{check} did not hold within {step.verify.timeout if step.verify else '5m'}: {detail}",
+                f"{check} did not hold within {_verify_timeout(step)}: {detail}",
             )
         message = f"verifying {check}: {detail}"
         if message != record.message:
@@ -517,6 +515,10 @@ def _observe(record: StepRecord) -> None:
     if record.finished_at:
         seconds = (parse_time(record.finished_at) - parse_time(record.started_at)).total_seconds()
         metrics.ACTION_SECONDS.labels(record.action, record.phase).observe(max(seconds, 0.0))
+
+
+def _verify_timeout(step: Step) -> str:
+    return step.verify.timeout if step.verify else Verify().timeout
 
 
 def _check(step: Step, default: str | None) -> str | None:

@@ -106,14 +106,14 @@ class Dispatcher:
             self.symptoms.pop(key, None)
             return
         self.symptoms[key] = symptoms
-        await self._evaluate(symptoms, None)
+        await self._evaluate(symptoms)
 
     async def runbook_changed(self, trigger: str) -> None:
         """A runbook of this trigger kind appeared or changed: existing failures may match it now."""
-        await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger == trigger], None)
+        await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger == trigger])
 
     async def sweep(self) -> None:
-        await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger in TIMED], None)
+        await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger in TIMED])
 
     async def sweep_forever(self, interval: float = 1.0) -> None:
         while True:
@@ -125,7 +125,7 @@ class Dispatcher:
 
     # -- deciding ----------------------------------------------------------------------------
 
-    async def _evaluate(self, symptoms: Iterable[Symptom], only: Entry | None) -> None:
+    async def _evaluate(self, symptoms: Iterable[Symptom]) -> None:
         moment = datetime.now(UTC)
         for symptom in symptoms:
             for entry in list(self.runbooks(symptom.trigger)):
