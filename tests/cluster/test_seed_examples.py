@@ -437,8 +437,16 @@ def test_the_on_call_escalation_path_pages_primary_with_the_incident_template(
         assert details["SERVICES"] == "Apollo GraphOS router, Deployment/paintbox/exports"
         assert details["STATUS"] == "ESCALATED (StepsExhausted)"
         assert details["ETA"] == "Investigating - next update in 30 minutes"
-        status = clients.custom.get_namespaced_custom_object(GROUP, VERSION, "paintbox", "remediations", name)
-        assert status["status"]["escalation"]["level"] == 0  # secondary only after 15 minutes
+
+        # The page is recorded in status right after it is sent; secondary comes only after 15 minutes.
+        def recorded() -> dict[str, Any] | None:
+            rem = clients.custom.get_namespaced_custom_object(GROUP, VERSION, "paintbox", "remediations", name)
+            escalation: dict[str, Any] = rem["status"]["escalation"]
+            return escalation if escalation.get("notifications") else None
+
+        escalation = wait_until(recorded, 30, "the page to be recorded")
+        assert escalation["level"] == 0
+        assert [n["levelName"] for n in escalation["notifications"]] == ["primary on-call"]
     finally:
         pagerduty.close()
 
