@@ -45,6 +45,17 @@ def gated_job(gate: str) -> dict[str, Any]:
     return {"runJob": {"template": {"spec": {"template": {"spec": pod}}}}, "timeout": "3m"}
 
 
+def impersonating(kubeconfig: str, user: str, group: str) -> Clients:
+    """Clients that act as ``user`` in ``group`` (the API server adds system:authenticated),
+    through the admin's credentials and Kubernetes impersonation: what a namespace user may do."""
+    from kubernetes import config
+
+    api_client = config.new_client_from_config(config_file=kubeconfig)
+    api_client.set_default_header("Impersonate-User", user)
+    api_client.set_default_header("Impersonate-Group", group)
+    return Clients(api_client)
+
+
 @dataclasses.dataclass
 class Kit:
     clients: Clients

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,16 @@ from paramedic.kube import Clients
 from tests import kit
 
 OPERATOR_NAMESPACE = "paramedic-system"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+#: The group every impersonated namespace user belongs to, and the one allowed to approve.
+TENANT_GROUP = "tenants"
+APPROVER_GROUP = "sre-approvers"
+
+
+def kubectl(cluster: DevCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(cluster.bin["kubectl"]), *args], env=cluster.env(), capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +104,34 @@ def paramedic(clients: Clients, operator: OperatorProcess, namespace: str) -> ki
     if not operator.running:
         operator.start_and_wait()
     return kit.Kit(clients, namespace, operator)
+
+
+@pytest.fixture(scope="session")
+def tenant_roles(cluster: DevCluster, crds: None) -> None:
+    """The roles deploy/ gives namespace users (no */status)."""
+    applied = kubectl(cluster, "apply", "-f", str(DEPLOY / "base" / "tenant-rbac.yaml"))
+    assert applied.returncode == 0, applied.stderr
+
+
+@pytest.fixture
+def tenant(paramedic: kit.Kit, cluster: DevCluster, clients: Clients, tenant_roles: None) -> kit.Kit:
+    """The test's namespace as its owner sees it: a user bound to the built-in ``edit`` role and
+    ``paramedic-edit`` in this namespace only, with a Kit whose clients impersonate that user."""
+    from kubernetes import client
+
+    rbac = client.RbacAuthorizationV1Api(clients.api_client)
+    user = f"alice@{paramedic.namespace}"
+    for role in ("edit", "paramedic-edit"):
+        rbac.create_namespaced_role_binding(
+            paramedic.namespace,
+            {
+                "metadata": {"name": f"tenant-{role}"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+            },
+        )
+    as_tenant = kit.impersonating(str(cluster.kubeconfig), user, TENANT_GROUP)
+    return kit.Kit(as_tenant, paramedic.namespace, paramedic.operator)
 
 
 @pytest.hookimpl(hookwrapper=True)
