@@ -62,6 +62,10 @@ class Kit:
     namespace: str
     operator: OperatorProcess
 
+    def at(self, namespace: str) -> Kit:
+        """The same helpers in another namespace, e.g. the operator's, where node Remediations live."""
+        return dataclasses.replace(self, namespace=namespace)
+
     # -- creating ---------------------------------------------------------------------
 
     def runbook(self, spec: dict[str, Any], name: str | None = None) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from paramedic.actions import CLUSTER_ONLY
+from paramedic.actions import CLUSTER_ONLY, NODE_ACTIONS
 from paramedic.api.common import API_VERSION
 from paramedic.api.policies import EscalationPolicySpec, RateLimitPolicySpec
 from paramedic.api.remediation import RemediationSpec
@@ -67,6 +67,20 @@ def lint_document(file: str, index: int, doc: Any) -> list[Problem]:
                         "node and cloud actions need a ClusterRunbook",
                     )
                 )
+    if kind == "ClusterRunbook":
+        assert isinstance(spec, ClusterRunbookSpec)
+        node_steps = [s.action for s in spec.steps if s.action in NODE_ACTIONS]
+        if node_steps and "Node" not in spec.target.kinds:
+            problems.append(
+                Problem(
+                    file,
+                    index,
+                    what,
+                    "spec.target.kinds",
+                    f"node actions ({', '.join(node_steps)}) need Node in target.kinds, so that target.selector "
+                    "is checked on the node acted on",
+                )
+            )
     return problems
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from paramedic.actions.rollout_restart import RESTARTED_BY
 from paramedic.devcluster import simulate
+from tests.cluster.conftest import OPERATOR_NAMESPACE
 from tests.kit import Kit
 from tests.waiting import wait_until
 
@@ -210,17 +211,14 @@ def test_run_job_success_and_failure(paramedic: Kit) -> None:
 
 def test_cordon_and_uncordon_through_a_cluster_runbook(paramedic: Kit) -> None:
     node = "kwok-node-2"
-    allowed = {"matchLabels": {"kubernetes.io/metadata.name": paramedic.namespace}}
-    cordon = paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [{"cordon": {}}]})
-    uncordon = paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [{"uncordon": {}}]})
+    nodes = {"kinds": ["Node"]}
+    cordon = paramedic.cluster_runbook({"target": nodes, "steps": [{"cordon": {}}]})
+    uncordon = paramedic.cluster_runbook({"target": nodes, "steps": [{"uncordon": {}}]})
+    ops = paramedic.at(OPERATOR_NAMESPACE)  # nodes are acted on only from the operator's namespace
     try:
-        paramedic.wait_phase(
-            paramedic.remediation(cordon, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Succeeded"
-        )
+        ops.wait_phase(ops.remediation(cordon, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Succeeded")
         assert paramedic.clients.core.read_node(node).spec.unschedulable is True
-        paramedic.wait_phase(
-            paramedic.remediation(uncordon, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Succeeded"
-        )
+        ops.wait_phase(ops.remediation(uncordon, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Succeeded")
         assert not paramedic.clients.core.read_node(node).spec.unschedulable
     finally:
         paramedic.clients.core.patch_node(node, {"spec": {"unschedulable": None}})
@@ -241,30 +239,30 @@ def _guarded_on_node(paramedic: Kit, app: str, node: str, replicas: int, budget:
         30,
         "the PDB to be observed",
     )
-    allowed = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
-    return paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [{"drain": {}, "timeout": timeout}]})
+    return paramedic.cluster_runbook({"target": {"kinds": ["Node"]}, "steps": [{"drain": {}, "timeout": timeout}]})
 
 
 def test_drain_waits_for_the_pdb_then_completes(paramedic: Kit) -> None:
     node = "kwok-node-1"
     ns = paramedic.namespace
     runbook = _guarded_on_node(paramedic, "ledger", node, 2, {"minAvailable": 2}, "2m")
+    ops = paramedic.at(OPERATOR_NAMESPACE)
     try:
-        rem = paramedic.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook")
+        rem = ops.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook")
 
         def blocked() -> bool:
-            steps = paramedic.status(rem).get("steps") or []
+            steps = ops.status(rem).get("steps") or []
             return bool(steps) and "PodDisruptionBudget" in steps[0].get("message", "")
 
         wait_until(blocked, 30, "the drain to report the PDB")
-        assert paramedic.status(rem)["phase"] == "Running"
+        assert ops.status(rem)["phase"] == "Running"
         assert paramedic.clients.core.read_node(node).spec.unschedulable is True
         assert len(paramedic.clients.core.list_namespaced_pod(ns, label_selector="app=ledger").items) == 2
 
         # The budget allows one disruption at a time: the pods leave one by one
         # (their replacements cannot schedule on the cordoned node).
         paramedic.clients.policy.patch_namespaced_pod_disruption_budget("ledger", ns, {"spec": {"minAvailable": 0}})
-        status = paramedic.wait_phase(rem, "Succeeded", timeout=90)
+        status = ops.wait_phase(rem, "Succeeded", timeout=90)
         # Other tests may have left finished pods on the node: drain takes those too.
         assert len([p for p in status["steps"][0]["changes"]["evicted"] if p.startswith(f"{ns}/")]) == 2
         on_node = paramedic.clients.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
@@ -277,9 +275,10 @@ def test_drain_times_out_naming_what_it_could_not_evict(paramedic: Kit) -> None:
     node = "kwok-node-1"
     ns = paramedic.namespace
     runbook = _guarded_on_node(paramedic, "vault", node, 1, {"maxUnavailable": 0}, "4s")
+    ops = paramedic.at(OPERATOR_NAMESPACE)
     try:
-        status = paramedic.wait_phase(
-            paramedic.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Failed"
+        status = ops.wait_phase(
+            ops.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook"), "Failed"
         )
         assert status["steps"][0]["reason"] == "Timeout"
         assert f"{ns}/vault-" in status["message"]

@@ -88,11 +88,10 @@ def test_not_ready_node_is_cordoned_drained_and_its_instance_terminated(paramedi
 
 def test_terminating_an_undrained_node_is_refused(paramedic: Kit, moto_server: str) -> None:
     paramedic.deploy("api", replicas=1)
-    runbook = paramedic.cluster_runbook(
-        {"allowedNamespaces": allowed(paramedic), "steps": [{"ec2TerminateNodeInstance": {}}]}
-    )
-    rem = paramedic.remediation(runbook, {"kind": "Node", "name": "kwok-node-0"}, kind="ClusterRunbook")
-    status = paramedic.wait_phase(rem, "Failed")
+    runbook = paramedic.cluster_runbook({"target": {"kinds": ["Node"]}, "steps": [{"ec2TerminateNodeInstance": {}}]})
+    ops = paramedic.at(OPERATOR_NAMESPACE)
+    rem = ops.remediation(runbook, {"kind": "Node", "name": "kwok-node-0"}, kind="ClusterRunbook")
+    status = ops.wait_phase(rem, "Failed")
     assert status["steps"][0]["reason"] == "NotDrained"
 
 
@@ -194,13 +193,11 @@ def test_ec2_dry_run_asks_aws(paramedic: Kit, moto_server: str) -> None:
     paramedic.clients.core.create_node(fake_node(node, provider_id=f"aws:///us-east-1a/{instance}"))
     try:
         runbook = paramedic.cluster_runbook(
-            {
-                "allowedNamespaces": allowed(paramedic),
-                "steps": [{"cordon": {}}, {"drain": {}}, {"ec2TerminateNodeInstance": {}}],
-            }
+            {"target": {"kinds": ["Node"]}, "steps": [{"cordon": {}}, {"drain": {}}, {"ec2TerminateNodeInstance": {}}]}
         )
-        status = paramedic.wait_phase(
-            paramedic.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook", dryRun=True), "DryRun"
+        ops = paramedic.at(OPERATOR_NAMESPACE)
+        status = ops.wait_phase(
+            ops.remediation(runbook, {"kind": "Node", "name": node}, kind="ClusterRunbook", dryRun=True), "DryRun"
         )
         assert "request would have succeeded" in status["steps"][2]["message"]
         state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]

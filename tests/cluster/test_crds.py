@@ -58,10 +58,25 @@ def test_cluster_runbook_accepts_node_actions(clients: Clients, crds: None) -> N
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ClusterRunbook",
         "metadata": {"name": "drain-ok"},
-        "spec": {"steps": [{"cordon": {}}, {"drain": {"deleteEmptyDirData": True}}]},
+        "spec": {"target": {"kinds": ["Node"]}, "steps": [{"cordon": {}}, {"drain": {"deleteEmptyDirData": True}}]},
     }
     clients.custom.create_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", body)
     clients.custom.delete_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", "drain-ok")
+
+
+def test_node_actions_need_node_in_target_kinds(clients: Clients, crds: None) -> None:
+    """Otherwise the selector would be checked on a pod while its node is drained."""
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ClusterRunbook",
+        "metadata": {"name": "drain-unnamed-kind"},
+        "spec": {"target": {"kinds": ["Pod"]}, "steps": [{"drain": {}}]},
+    }
+    with pytest.raises(ApiException) as caught:
+        clients.custom.create_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", body)
+    assert caught.value.status == 422
+    assert "spec.target.kinds: Invalid value" in caught.value.body
+    assert "need Node in target.kinds" in caught.value.body
 
 
 def test_node_target_with_a_namespace_is_rejected(clients: Clients, crds: None, namespace: str) -> None:

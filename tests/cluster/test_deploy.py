@@ -58,6 +58,8 @@ def test_kustomize_base_passes_server_side_dry_run(cluster: DevCluster, crds: No
         ("update", "leases.coordination.k8s.io", OPERATOR_NAMESPACE, True),
         ("get", "secrets", OPERATOR_NAMESPACE, True),
         ("get", "secrets", "default", False),
+        ("create", "secrets", OPERATOR_NAMESPACE, True),
+        ("create", "secrets", "default", False),
         ("list", "secrets", OPERATOR_NAMESPACE, False),
         ("delete", "deployments.apps", "default", False),
         ("delete", "nodes", "", False),
@@ -165,7 +167,7 @@ def test_helm_chart_lints_renders_and_passes_server_side_dry_run(
     assert "deployment.apps/paramedic created (server dry run)" in result.stdout
 
     documents = [d for d in yaml.safe_load_all(rendered) if d]
-    chart_rules = next(d for d in documents if d["kind"] == "ClusterRole" and "secret" not in d["metadata"]["name"])
+    chart_rules = next(d for d in documents if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "paramedic")
     base_rules = next(
         d
         for d in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text())

@@ -156,7 +156,9 @@ def test_pending_pod_fires_after_its_duration(paramedic: Kit) -> None:
 
 def test_node_not_ready_fires_a_cluster_runbook(paramedic: Kit) -> None:
     node = "kwok-node-2"
-    runbook = paramedic.cluster_runbook({"trigger": {"nodeNotReady": {"for": "1s"}}, "steps": [{"cordon": {}}]})
+    runbook = paramedic.cluster_runbook(
+        {"trigger": {"nodeNotReady": {"for": "1s"}}, "target": {"kinds": ["Node"]}, "steps": [{"cordon": {}}]}
+    )
     others = {
         n.metadata.name: n.metadata.resource_version
         for n in paramedic.clients.core.list_node().items

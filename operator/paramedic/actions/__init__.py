@@ -52,3 +52,5 @@ REGISTRY: dict[str, Action[Any]] = {
 }
 
 CLUSTER_ONLY = frozenset(name for name, action in REGISTRY.items() if action.cluster_only)
+#: Actions that act on a node itself: their runbook must name Node in target.kinds.
+NODE_ACTIONS = frozenset(name for name, action in REGISTRY.items() if action.kinds == {"Node"})

@@ -86,6 +86,9 @@ class Context:
     step_index: int
     #: Earlier steps of this Remediation, as recorded: {"action", "phase", "target": {...}}.
     history: tuple[Mapping[str, Any], ...] = ()
+    #: This Remediation plans without changing anything. Only then may a dry-run step stand in
+    #: for a prerequisite (a snapshot, a drain): a real action never follows a pretend one.
+    dry_run: bool = False
 
     @property
     def key(self) -> str:

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from paramedic.api.common import Model
+from paramedic.api.common import Model, Text
 
 from .base import Action, Context, Done, Plan
 
@@ -14,7 +14,7 @@ from .base import Action, Context, Done, Plan
 class Params(Model):
     """Change whether new pods may be scheduled on the target node."""
 
-    reason: str | None = Field(default=None, description="Free text kept in the step's history.")
+    reason: Text | None = Field(default=None, description="Free text kept in the step's history.")
 
 
 class Cordon(Action[Params]):

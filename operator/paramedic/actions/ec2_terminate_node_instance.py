@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from paramedic.api.common import Model
+from paramedic.api.common import Model, Text
 
 from . import aws
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan
@@ -18,13 +18,13 @@ from .base import Action, ActionFailed, Context, Done, InProgress, Plan
 class Params(Model):
     """Terminate the EC2 instance behind the target node (from its spec.providerID)."""
 
-    reason: str | None = Field(default=None, description="Free text kept in the step's history.")
+    reason: Text | None = Field(default=None, description="Free text kept in the step's history.")
 
 
 def drained(ctx: Context) -> bool:
     return any(
         step.get("action") == "drain"
-        and step.get("phase") in ("Succeeded", "DryRun")  # a dry run plans both steps
+        and step.get("phase") in (("Succeeded", "DryRun") if ctx.dry_run else ("Succeeded",))
         and (step.get("target") or {}).get("kind") == "Node"
         and (step.get("target") or {}).get("name") == ctx.target.name
         for step in ctx.history

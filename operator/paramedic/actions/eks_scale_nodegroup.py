@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from paramedic.api.common import Model
+from paramedic.api.common import Model, Name
 
 from . import aws
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan
@@ -27,8 +27,8 @@ class Params(Model):
         }
     )
 
-    cluster_name: str = Field(min_length=1, description="The EKS cluster.")
-    nodegroup_name: str = Field(min_length=1, description="The managed node group.")
+    cluster_name: Name = Field(description="The EKS cluster.")
+    nodegroup_name: Name = Field(description="The managed node group.")
     desired_size: int | None = Field(default=None, ge=0, description="The desired size to set.")
     by: int | None = Field(default=None, description="Nodes to add (negative to remove) to the current desired size.")
     max_desired: int = Field(ge=0, description="The cap: the desired size is never set above this.")

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from paramedic.api.common import Model
+from paramedic.api.common import Model, Name
 
 from . import aws
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan
@@ -16,7 +16,7 @@ from .workloads import ANY_KIND
 class Params(Model):
     """Set the number of replicas per node group of an ElastiCache replication group."""
 
-    replication_group_id: str = Field(min_length=1, description="The replication group.")
+    replication_group_id: Name = Field(description="The replication group.")
     replicas: int = Field(ge=0, le=5, description="Replicas per node group to have.")
     max_replicas: int = Field(default=5, ge=0, le=5, description="The cap: never more replicas than this.")
 

@@ -12,7 +12,7 @@ from typing import Any
 from kubernetes.utils.quantity import parse_quantity
 from pydantic import Field
 
-from paramedic.api.common import Model
+from paramedic.api.common import Label, Model
 
 from . import workloads
 from .base import Action, ActionFailed, Context, Done, Plan
@@ -26,9 +26,10 @@ class Params(Model):
     factor: float = Field(default=1.5, gt=1, le=10, description="Multiply the current limit by this.")
     cap: str = Field(
         pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$",
+        max_length=32,
         description="Never set a limit above this quantity, e.g. 4Gi.",
     )
-    container: str | None = Field(default=None, description="Only this container; by default every container.")
+    container: Label | None = Field(default=None, description="Only this container; by default every container.")
 
 
 def _mebibytes(quantity: Decimal) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from paramedic.api.common import Model
+from paramedic.api.common import Model, Name
 
 from . import aws
 from .base import Action, Context, Done, InProgress, Plan
@@ -14,8 +14,8 @@ from .workloads import ANY_KIND
 class Params(Model):
     """Fail the DB cluster over and wait until it is available with a new writer."""
 
-    db_cluster_identifier: str = Field(min_length=1, description="The DB cluster.")
-    target_db_instance_identifier: str | None = Field(
+    db_cluster_identifier: Name = Field(description="The DB cluster.")
+    target_db_instance_identifier: Name | None = Field(
         default=None, description="The replica to promote; by default RDS chooses."
     )
 

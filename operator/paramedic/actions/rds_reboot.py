@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from paramedic.api.common import Model
+from paramedic.api.common import Model, Name
 
 from . import aws
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan
@@ -14,7 +14,7 @@ from .workloads import ANY_KIND
 class Params(Model):
     """Reboot an RDS DB instance and wait until it is available again."""
 
-    db_instance_identifier: str = Field(min_length=1, description="The DB instance to reboot.")
+    db_instance_identifier: Name = Field(description="The DB instance to reboot.")
     force_failover: bool = Field(default=False, description="Reboot with failover (Multi-AZ instances).")
     require_snapshot: bool = Field(
         default=True,
@@ -25,7 +25,7 @@ class Params(Model):
 def snapshot_taken(ctx: Context, instance: str) -> bool:
     return any(
         step.get("action") == "rdsSnapshot"
-        and step.get("phase") in ("Succeeded", "DryRun")  # a dry run plans both steps
+        and step.get("phase") in (("Succeeded", "DryRun") if ctx.dry_run else ("Succeeded",))
         and (step.get("changes") or {}).get("dbInstance") == instance
         for step in ctx.history
     )

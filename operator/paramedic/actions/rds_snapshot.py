@@ -10,7 +10,7 @@ import re
 
 from pydantic import Field
 
-from paramedic.api.common import Model
+from paramedic.api.common import Model, Name
 
 from . import aws
 from .base import Action, Context, Done, InProgress, Plan
@@ -20,7 +20,7 @@ from .workloads import ANY_KIND
 class Params(Model):
     """Take a manual snapshot of an RDS DB instance and wait until it is available."""
 
-    db_instance_identifier: str = Field(min_length=1, description="The DB instance to snapshot.")
+    db_instance_identifier: Name = Field(description="The DB instance to snapshot.")
 
 
 def snapshot_name(ctx: Context) -> str:

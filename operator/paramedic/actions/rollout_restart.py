@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from paramedic.api.common import Model
+from paramedic.api.common import Model, Text
 from paramedic.kube import now
 
 from . import workloads
@@ -22,7 +22,7 @@ RESTARTED_BY = "paramedic.dev/restarted-by"
 class Params(Model):
     """Restart every pod of the target workload by rolling out its template again."""
 
-    reason: str | None = Field(default=None, description="Free text kept in the step's history.")
+    reason: Text | None = Field(default=None, description="Free text kept in the step's history.")
 
 
 class RolloutRestart(Action[Params]):

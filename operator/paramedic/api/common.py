@@ -21,8 +21,19 @@ API_VERSION = f"{GROUP}/{VERSION}"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
-Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=32)]
 """A Go-style duration such as ``90s``, ``5m`` or ``1h30m``."""
+
+# Every free-text field of the API is bounded: what tenants write is copied
+# into every Remediation's status, and sizes must not be theirs to choose.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+"""An object name or a cloud identifier."""
+Label = Annotated[str, StringConstraints(max_length=63)]
+"""A label value, namespace or container name."""
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=317)]
+"""A label key: an optional DNS-subdomain prefix and a name."""
+Text = Annotated[str, StringConstraints(max_length=1024)]
+"""Free text for humans: a reason, a description line."""
 
 
 def parse_duration(text: str) -> timedelta:
@@ -56,21 +67,21 @@ class Model(BaseModel):
 
 
 class LabelSelectorRequirement(Model):
-    key: str = Field(description="The label key the selector applies to.")
+    key: LabelKey = Field(description="The label key the selector applies to.")
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(description="How the key relates to the values.")
-    values: list[str] | None = Field(
-        default=None, description="Values for In and NotIn; must be empty for Exists and DoesNotExist."
+    values: list[Label] | None = Field(
+        default=None, max_length=64, description="Values for In and NotIn; must be empty for Exists and DoesNotExist."
     )
 
 
 class LabelSelector(Model):
     """A Kubernetes label selector. An empty selector matches everything."""
 
-    match_labels: dict[str, str] | None = Field(
-        default=None, description="Labels that must all be present with these values."
+    match_labels: dict[LabelKey, Label] | None = Field(
+        default=None, max_length=64, description="Labels that must all be present with these values."
     )
     match_expressions: list[LabelSelectorRequirement] | None = Field(
-        default=None, description="Requirements that must all hold."
+        default=None, max_length=32, description="Requirements that must all hold."
     )
 
 
@@ -89,14 +100,14 @@ class ObjectRef(Model):
         }
     )
 
-    api_version: str = Field(
+    api_version: Annotated[str, StringConstraints(max_length=64)] = Field(
         default="v1", description="API version of the target, e.g. apps/v1 for a Deployment, v1 for a Pod or Node."
     )
     kind: Literal[
         "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "HorizontalPodAutoscaler", "Node", "Job"
     ] = Field(description="Kind of the target.")
     name: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(description="Name of the target.")
-    namespace: str | None = Field(
+    namespace: Label | None = Field(
         default=None,
         description="Namespace of the target; defaults to the Remediation's own. Empty for a Node.",
     )

@@ -154,6 +154,11 @@ class RemediationStatus(Model):
         "runbook never changes a remediation half-way.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
+    runbook_digest: str | None = Field(
+        default=None,
+        description="An HMAC of runbookSpec sealed by the operator at acceptance; a step runs only from a snapshot "
+        "that still matches it.",
+    )
     resolved_target: ResolvedTarget | None = Field(
         default=None, description="The workload the target resolved to (a Pod's Deployment, ...)."
     )

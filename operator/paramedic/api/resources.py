@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from paramedic.actions import CLUSTER_ONLY
+from paramedic.actions import CLUSTER_ONLY, NODE_ACTIONS
 
 from .common import Model
 from .policies import EscalationPolicySpec, RateLimitPolicySpec, RateLimitPolicyStatus
@@ -14,6 +14,16 @@ from .remediation import RemediationSpec, RemediationStatus
 from .runbook import ACTION_FIELDS, ClusterRunbookSpec, RunbookSpec, RunbookStatus
 
 CLUSTER_ONLY_STEPS = tuple(f for f in ACTION_FIELDS if f in CLUSTER_ONLY)
+NODE_STEPS = tuple(f for f in ACTION_FIELDS if f in NODE_ACTIONS)
+#: Node actions name Node in target.kinds, so that the selector is checked on the node acted on.
+NODE_KINDS_RULE = {
+    "rule": "!self.steps.exists(s, "
+    + " || ".join(f"has(s.{f})" for f in NODE_STEPS)
+    + ") || (has(self.target) && has(self.target.kinds) && 'Node' in self.target.kinds)",
+    "message": "node actions (" + ", ".join(NODE_STEPS) + ") need Node in target.kinds, so that target.selector "
+    "is checked on the node acted on",
+    "fieldPath": ".target.kinds",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +91,7 @@ CLUSTER_RUNBOOK = Resource(
     status=RunbookStatus,
     description="A codified remediation procedure that may act on nodes and across namespaces.",
     columns=_RUNBOOK_COLUMNS,
+    spec_rules=(NODE_KINDS_RULE,),
 )
 
 REMEDIATION = Resource(

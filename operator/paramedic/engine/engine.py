@@ -14,13 +14,14 @@ status, an operator killed at any instant resumes exactly where it was:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from paramedic.actions import REGISTRY
+from paramedic.actions import NODE_ACTIONS, REGISTRY
 from paramedic.actions.base import ActionFailed, Context, Done, Plan, Target
 from paramedic.api.common import API_VERSION, GROUP, VERSION, ObjectRef, parse_duration
 from paramedic.api.policies import EscalationPolicySpec
@@ -41,7 +42,7 @@ from paramedic.policy.gate import Gate
 from paramedic.records import events, metrics
 from paramedic.records import status as records
 
-from . import targets
+from . import snapshot, targets
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,11 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.gate = Gate(self.clients, self.operator_namespace)
+
+    @functools.cached_property
+    def _key(self) -> bytes:
+        """The snapshot sealing key, read (or created) on first use."""
+        return snapshot.load_key(self.clients, self.operator_namespace)
 
     # -- entry point ---------------------------------------------------------------------
 
@@ -99,10 +105,18 @@ class Engine:
         for step in runbook.spec.steps:
             if REGISTRY[step.action].cluster_only and not runbook.cluster_scoped:
                 raise access.Refused("ClusterRunbookRequired", f"{step.action} needs a ClusterRunbook")
+            if step.action in NODE_ACTIONS and "Node" not in runbook.spec.target.kinds:
+                raise access.Refused(
+                    "TargetNotAccepted",
+                    f"{step.action} acts on nodes: {runbook.kind} {runbook.name} must name Node in target.kinds",
+                )
 
         status.started_at = now()
         status.runbook_generation = runbook.generation
         status.runbook_spec = runbook.spec.dump()
+        status.runbook_digest = snapshot.seal(
+            self._key, rem["metadata"]["uid"], runbook.kind, runbook.name, status.runbook_spec
+        )
         status.target_summary = target.describe()
         status.observed_generation = rem["metadata"].get("generation")
         status.conditions = records.set_condition(
@@ -161,6 +175,20 @@ class Engine:
 
     def _run_step(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float | None:
         model = ClusterRunbookSpec if spec.runbook_ref.kind == "ClusterRunbook" else RunbookSpec
+        ref = spec.runbook_ref
+        if not snapshot.intact(
+            self._key,
+            rem["metadata"]["uid"],
+            ref.kind,
+            ref.name,
+            status.runbook_spec or {},
+            status.runbook_digest or "",
+        ):
+            raise access.Refused(
+                "SnapshotTampered",
+                "status.runbookSpec no longer matches the digest sealed at acceptance: it was changed by someone "
+                "other than the operator; no further step runs from it",
+            )
         try:
             runbook = model.model_validate(status.runbook_spec or {})
         except ValidationError as exc:
@@ -199,8 +227,18 @@ class Engine:
             if step.target is not None:
                 ref = self._step_target(rem, spec, status, step, ref)
             target = targets.resolve(self.clients, ref, REGISTRY[step.action].kinds, step.action)
+            acted_on = ObjectRef(
+                api_version=target.api_version, kind=target.kind, name=target.name, namespace=target.namespace
+            )
+            labels = dict(target.obj.get("metadata", {}).get("labels") or {})
+            access.authorize_acted_on(
+                self.clients, self._loaded(spec, status), acted_on, labels, meta["namespace"], self.operator_namespace
+            )
         history = tuple(s.dump() for s in status.steps[:index])
-        return Context(self.clients, target, meta["name"], meta["namespace"], meta["uid"], index, history)
+        dry_run = spec.dry_run or bool((status.runbook_spec or {}).get("dryRun"))
+        return Context(
+            self.clients, target, meta["name"], meta["namespace"], meta["uid"], index, history, dry_run=dry_run
+        )
 
     def _plan(
         self,
@@ -439,16 +477,19 @@ class Engine:
         ref = step.target
         if ref.kind != "Node" and ref.namespace is None:
             ref = ref.model_copy(update={"namespace": default.namespace or rem["metadata"]["namespace"]})
-        kind = spec.runbook_ref.kind
-        runbook = access.parse_runbook(
-            kind,
+        runbook = self._loaded(spec, status)
+        access.authorize(self.clients, runbook, ref, rem["metadata"]["namespace"], self.operator_namespace)
+        return ref
+
+    def _loaded(self, spec: RemediationSpec, status: RemediationStatus) -> access.LoadedRunbook:
+        """The runbook as recorded at acceptance, which every step runs from."""
+        return access.parse_runbook(
+            spec.runbook_ref.kind,
             {
                 "metadata": {"name": spec.runbook_ref.name, "generation": status.runbook_generation or 1},
                 "spec": status.runbook_spec or {},
             },
         )
-        access.authorize(self.clients, runbook, ref, rem["metadata"]["namespace"], self.operator_namespace)
-        return ref
 
     # -- escalation ----------------------------------------------------------------------
 

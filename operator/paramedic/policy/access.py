@@ -5,8 +5,19 @@ runbooks and targets.
   objects in that namespace; it cannot act on nodes.
 - A ClusterRunbook may be used from a namespace only when that namespace's
   labels match its ``allowedNamespaces`` (unset: only the operator's own
-  namespace), and acts only in namespaces its ``target.namespaces`` admits.
+  namespace). From a tenant's namespace it acts only in that namespace,
+  unless its ``target.namespaces`` explicitly admits another; from the
+  operator's namespace, where ``target.namespaces`` (unset: every namespace
+  ``allowedNamespaces`` admits) says.
+- Cluster-scoped objects (nodes) are acted on only by ClusterRunbooks, only
+  from Remediations in the operator's namespace (which tenants cannot write),
+  and only when the runbook names the kind in ``target.kinds``: its selector
+  is then checked on the node itself, never on a pod that happens to run there.
 - The target must be of a kind the runbook accepts and carry its labels.
+
+These rules hold for the object an action actually acts on, after a Pod was
+resolved to its Deployment or its Node (``authorize_acted_on``), at
+acceptance and again before every step.
 """
 
 from __future__ import annotations
@@ -92,9 +103,16 @@ def authorize(
     clients: Clients, runbook: LoadedRunbook, target: ObjectRef, namespace: str, operator_namespace: str
 ) -> None:
     """Raise Refused unless a Remediation in ``namespace`` may run ``runbook`` on ``target``."""
-    if not runbook.cluster_scoped:
-        if target.kind == "Node":
+    if target.namespace is None:
+        if not runbook.cluster_scoped:
             raise Refused("ClusterRunbookRequired", "a Runbook cannot act on nodes; use a ClusterRunbook")
+        if namespace != operator_namespace:
+            raise Refused(
+                "NamespaceNotAllowed",
+                f"{target.describe()} is cluster-scoped: only Remediations in the operator's namespace "
+                f"{operator_namespace} may act on it, not one in {namespace}",
+            )
+    if not runbook.cluster_scoped:
         if target.namespace != namespace:
             raise Refused(
                 "NamespaceNotAllowed",
@@ -103,17 +121,62 @@ def authorize(
         return
     spec = runbook.spec
     assert isinstance(spec, ClusterRunbookSpec)
-    if namespace != operator_namespace and not _admits(clients, spec.allowed_namespaces, namespace, False):
+    tenant = namespace != operator_namespace
+    if tenant and not _admits(clients, spec.allowed_namespaces, namespace, False):
         raise Refused(
             "NamespaceNotAllowed",
             f"ClusterRunbook {runbook.name} does not allow Remediations from namespace {namespace} "
             "(see its allowedNamespaces)",
         )
-    if target.namespace is not None and not _admits(clients, spec.target.namespaces, target.namespace, True):
+    if target.namespace is None:
+        return
+    if spec.target.namespaces is not None:
+        admitted = _admits(clients, spec.target.namespaces, target.namespace, False)
+    elif tenant:
+        admitted = target.namespace == namespace
+    else:
+        admitted = target.namespace == operator_namespace or _admits(
+            clients, spec.allowed_namespaces, target.namespace, False
+        )
+    if not admitted:
+        where = (
+            "see its target.namespaces"
+            if spec.target.namespaces is not None
+            else f"unset target.namespaces: a Remediation in {namespace} acts only in {namespace}"
+            if tenant
+            else "unset target.namespaces: only namespaces its allowedNamespaces admits"
+        )
         raise Refused(
             "NamespaceNotAllowed",
-            f"ClusterRunbook {runbook.name} does not act in namespace {target.namespace} (see its target.namespaces)",
+            f"ClusterRunbook {runbook.name} does not act in namespace {target.namespace} ({where})",
         )
+
+
+def authorize_acted_on(
+    clients: Clients,
+    runbook: LoadedRunbook,
+    acted_on: ObjectRef,
+    labels: dict[str, str],
+    namespace: str,
+    operator_namespace: str,
+) -> None:
+    """The rules for the object a step really acts on (a Pod's Deployment, or its Node).
+
+    Namespaced objects are held to the namespace rules. A cluster-scoped one
+    must also be a kind the runbook names, and carry its labels itself.
+    """
+    authorize(clients, runbook, acted_on, namespace, operator_namespace)
+    if acted_on.namespace is not None:
+        return
+    selector = runbook.spec.target
+    if acted_on.kind not in selector.kinds:
+        raise Refused(
+            "TargetNotAccepted",
+            f"{runbook.kind} {runbook.name} would act on {acted_on.describe()}, but its target.kinds does not "
+            f"name {acted_on.kind}",
+        )
+    if selector.selector is not None and not matches(selector.selector, labels):
+        raise Refused("TargetNotAccepted", f"{acted_on.describe()} does not carry the labels {runbook.name} requires")
 
 
 def check_target(runbook: LoadedRunbook, target: ObjectRef, obj: dict[str, Any]) -> None:
