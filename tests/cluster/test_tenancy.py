@@ -97,6 +97,35 @@ def test_target_namespaces_must_admit_another_namespace_explicitly(paramedic: Ki
     assert _generation(paramedic, victim, "coredns") == 2
 
 
+def test_a_tenant_using_a_shared_cluster_runbook_spends_its_budget(paramedic: Kit, tenant: Kit) -> None:
+    """One-off Remediations are not rate-limited, except a tenant's of a ClusterRunbook: it acts with the
+    operator's powers, so the admins' budget holds however many the tenant creates."""
+    tenant.deploy("api", replicas=1)
+    name = f"shared-{uuid.uuid4().hex[:6]}"
+    paramedic.clients.custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        OPERATOR_NAMESPACE,
+        "ratelimitpolicies",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "RateLimitPolicy",
+            "metadata": {"name": name},
+            "spec": {"windows": [{"max": 1, "per": "1h", "scope": "Runbook"}], "cooldown": "0s"},
+        },
+    )
+    runbook = _shared_restart(paramedic, tenant.namespace, rateLimitPolicyRef={"name": name})
+    first = tenant.wait_phase(tenant.remediation(runbook, {**DEPLOYMENT, "name": "api"}, kind="ClusterRunbook"))
+    second = tenant.wait_phase(tenant.remediation(runbook, {**DEPLOYMENT, "name": "api"}, kind="ClusterRunbook"))
+    assert (first["phase"], second["phase"]) == ("Succeeded", "RateLimited")
+    assert _generation(paramedic, tenant.namespace, "api") == 2
+    # The admins' own one-off fix through the same runbook is not held by the budget.
+    ops = paramedic.at(OPERATOR_NAMESPACE)
+    target = {**DEPLOYMENT, "name": "api", "namespace": tenant.namespace}
+    ops.wait_phase(ops.remediation(runbook, target, kind="ClusterRunbook"), "Succeeded")
+    assert _generation(paramedic, tenant.namespace, "api") == 3
+
+
 def _pod_on(paramedic: Kit, name: str, node: str, labels: dict[str, str]) -> None:
     paramedic.clients.core.create_namespaced_pod(
         paramedic.namespace,
@@ -132,6 +161,7 @@ def test_the_selector_is_checked_on_the_node_acted_on(paramedic: Kit) -> None:
     _pod_on(paramedic, "bait", node, {"app": "bait"})
     runbook = paramedic.cluster_runbook(
         {
+            "allowedNamespaces": {"matchLabels": {"kubernetes.io/metadata.name": paramedic.namespace}},
             "target": {"kinds": ["Pod", "Node"], "selector": {"matchLabels": {"app": "bait"}}},
             "steps": [{"cordon": {}}],
         }

@@ -128,8 +128,10 @@ class Engine:
             status.observed_generation,
         )
         dry_run = spec.dry_run or runbook.spec.dry_run
-        if spec.trigger is not None and not dry_run:
-            # Automatic remediations spend a rate-limit budget; people's one-off ones do not.
+        shared = runbook.cluster_scoped and namespace != self.operator_namespace
+        if (spec.trigger is not None or shared) and not dry_run:
+            # Automatic remediations spend a rate-limit budget, and so does a tenant's one-off use of a
+            # shared ClusterRunbook (it acts with powers the tenant lacks); an admin's one-off fix does not.
             decision = self.gate.admit(rem, runbook, target)
             if not decision.admitted:
                 return self._finish(rem, status, decision.phase, decision.reason, decision.message)
