@@ -167,7 +167,9 @@ def test_helm_chart_lints_renders_and_passes_server_side_dry_run(
     assert "deployment.apps/paramedic created (server dry run)" in result.stdout
 
     documents = [d for d in yaml.safe_load_all(rendered) if d]
-    chart_rules = next(d for d in documents if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "paramedic")
+    chart_rules = next(
+        d for d in documents if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-paramedic")
+    )
     base_rules = next(
         d
         for d in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text())

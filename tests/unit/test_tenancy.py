@@ -30,6 +30,9 @@ def test_the_seal_holds_for_the_snapshot_it_was_made_for() -> None:
     assert not snapshot.intact(KEY, "uid-1", "ClusterRunbook", "rb", SPEC, digest)
     assert not snapshot.intact(b"x" * 32, "uid-1", "Runbook", "rb", SPEC, digest)  # forged without the key
     assert not snapshot.intact(KEY, "uid-1", "Runbook", "rb", SPEC, "")
+    # What the API server gives back: 2.0 written, 2 read.
+    written = snapshot.seal(KEY, "uid-1", "Runbook", "rb", {"steps": [{"raiseMemoryLimit": {"factor": 2.0}}]})
+    assert snapshot.intact(KEY, "uid-1", "Runbook", "rb", {"steps": [{"raiseMemoryLimit": {"factor": 2}}]}, written)
 
 
 @given(json_values)

@@ -21,7 +21,7 @@ import yaml
 from .common import GROUP, VERSION, Model
 from .resources import RESOURCES, Resource
 
-_DROP = {"title", "additionalProperties", "$defs"}
+_DROP = {"title", "additionalProperties", "$defs", "propertyNames"}  # propertyNames: not structural
 _FORMATS = {"date-time", "int32", "int64", "double", "float"}
 
 

@@ -29,9 +29,21 @@ KEY_SECRET = "paramedic-snapshot-key"
 _KEY_FIELD = "key"
 
 
+def _numbers(value: Any) -> Any:
+    """JSON through the API server loses a float's ``.0`` (2.0 comes back as 2): seal numbers by value."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
+
+
 def seal(key: bytes, uid: str, runbook_kind: str, runbook_name: str, spec: Mapping[str, Any]) -> str:
     """The digest recorded at acceptance: HMAC-SHA256 over the Remediation's uid and the canonical snapshot."""
-    canonical = json.dumps([uid, runbook_kind, runbook_name, spec], sort_keys=True, separators=(",", ":"))
+    snapshot = [uid, runbook_kind, runbook_name, _numbers(spec)]
+    canonical = json.dumps(snapshot, sort_keys=True, separators=(",", ":"))
     return "hmac-sha256:" + hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
