@@ -112,6 +112,9 @@ class Egress:
             raise Refused("the URL cannot be parsed") from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise Refused(f"{origin(url)} is not an absolute http(s) URL")
+        ip = _ip(parsed.host)
+        if ip is not None and (always := self.refusal(ip, Permit(internal=True))):
+            raise Refused(always)  # the rule for everyone first: the clearest reason
         if trusted:
             permit = Permit(internal=True)
         else:
@@ -122,7 +125,6 @@ class Egress:
                     "URLs in a namespace's objects must be allowed by the cluster admin"
                 )
             permit = Permit(internal="host" in kinds)
-        ip = _ip(parsed.host)
         if ip is not None:  # aiohttp connects to an IP literal without asking the resolver
             refusal = self.refusal(ip, permit)
             if refusal:

@@ -118,7 +118,7 @@ class Poller:
             permit = self.egress.admit(url, self.trusted(entry))
         except outbound.Refused as exc:
             metrics.TRIGGER_ERRORS.labels("prometheus").inc()
-            await self._report(entry, f"prometheus.url refused, not acting: {exc}")
+            await self._report(entry, f"not acting: prometheus.url {outbound.describe(exc, url)}")
             return
         if self._session is None:
             self._session = outbound.session(self.egress, self.ca_file)
