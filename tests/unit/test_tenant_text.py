@@ -163,3 +163,17 @@ spec:
     assert "invalid RE2 pattern '(api'" in problems[0].message
     file.write_text(file.read_text().replace('"(api"', '"(api|web)"'))
     assert lint_file(file) == []
+
+
+def test_an_invalid_pattern_of_a_cluster_runbook_is_reported_too() -> None:
+    """A ClusterRunbook (node actions, allowedNamespaces) is read as one when its status is written."""
+    from paramedic.triggers.watches import _problem
+
+    bad = [{"name": "n", "value": "(", "isRegex": True}]
+    spec = {
+        "allowedNamespaces": {},
+        "trigger": {"alertmanager": {"alertnames": ["NodeDown"], "matchers": bad}},
+        "target": {"kinds": ["Node"]},
+        "steps": [{"cordon": {}}],
+    }
+    assert _problem("clusterrunbooks", spec).startswith("spec.trigger.alertmanager.matchers[0].value: invalid RE2")

@@ -50,10 +50,11 @@ def compiled(spec: RunbookSpec) -> tuple[tuple[series.Matcher, ...], str]:
         return (), str(exc)
 
 
-def _problem(spec: Any) -> str:
+def _problem(plural: str, spec: Any) -> str:
     """The problem that keeps a valid runbook from being armed (its patterns come from the compile cache)."""
+    model = ClusterRunbookSpec if plural == "clusterrunbooks" else RunbookSpec
     try:
-        parsed = RunbookSpec.model_validate({k: v for k, v in dict(spec or {}).items() if k != "allowedNamespaces"})
+        parsed = model.model_validate(dict(spec or {}))
     except ValidationError:
         return ""  # the API server rejects invalid specs; the index logs the rest
     return compiled(parsed)[1]
@@ -113,7 +114,7 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> None:
             return
         trigger = next(iter((spec or {}).get("trigger") or {"manual": {}}))
         generation = body["metadata"].get("generation")
-        problem = _problem(spec) if trigger == "alertmanager" else ""
+        problem = _problem(resource.plural, spec) if trigger == "alertmanager" else ""
         if (
             (status or {}).get("triggerKind") != trigger
             or (status or {}).get("observedGeneration") != generation
