@@ -244,3 +244,22 @@ def test_a_prometheus_error_shows_its_type_not_its_text(server: str) -> None:
     with pytest.raises(prometheus.QueryFailed) as caught:
         query(server, None, "rate(oops[5m]")
     assert str(caught.value) == "HTTP 400 Bad Request (bad_data)"
+
+
+def test_which_prometheus_urls_are_the_admins() -> None:
+    """A Runbook's own url is a tenant's; a ClusterRunbook's, one in the operator's namespace, or the default
+    (no url) are the admin's."""
+    from types import SimpleNamespace
+
+    from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
+    from paramedic.triggers.matching import Entry
+
+    poller = prometheus.Poller(SimpleNamespace(operator_namespace="paramedic-system"), None)  # type: ignore[arg-type]
+    trigger = {"prometheus": {"url": "http://prom:9090", "query": "up"}}
+    spec = RunbookSpec.model_validate({"trigger": trigger, "steps": [{"deletePod": {}}]})
+    default = RunbookSpec.model_validate({"trigger": {"prometheus": {"query": "up"}}, "steps": [{"deletePod": {}}]})
+    cluster = ClusterRunbookSpec.model_validate({"trigger": trigger, "steps": [{"deletePod": {}}]})
+    assert not poller.trusted(Entry("Runbook", "r", "shop", spec))
+    assert poller.trusted(Entry("Runbook", "r", "paramedic-system", spec))
+    assert poller.trusted(Entry("Runbook", "r", "shop", default))
+    assert poller.trusted(Entry("ClusterRunbook", "r", None, cluster))
