@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -177,3 +179,49 @@ def test_an_invalid_pattern_of_a_cluster_runbook_is_reported_too() -> None:
         "steps": [{"cordon": {}}],
     }
     assert _problem("clusterrunbooks", spec).startswith("spec.trigger.alertmanager.matchers[0].value: invalid RE2")
+
+
+def test_the_webhook_matches_off_the_event_loop_under_a_time_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However long matching takes, the loop stays free (watches, the Lease) and the answer is a 503 in time."""
+    from types import SimpleNamespace
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from paramedic.triggers import alertmanager
+
+    def slow_match(payload: Payload, entries: Any) -> tuple[list[Any], list[str]]:
+        time.sleep(1.0)  # a blocking call: on the loop it would freeze every other task
+        return [], []
+
+    monkeypatch.setattr(alertmanager, "match", slow_match)
+    dispatcher = SimpleNamespace(runbooks=lambda trigger: [])
+
+    async def token() -> str:
+        return "t"
+
+    async def go() -> tuple[int, float, int]:
+        app = alertmanager.application(dispatcher, token, decide_timeout=0.3)  # type: ignore[arg-type]
+        ticks = 0
+
+        async def heartbeat() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        beating = asyncio.create_task(heartbeat())
+        async with TestClient(TestServer(app)) as client:
+            started = time.monotonic()
+            response = await client.post(
+                "/alertmanager",
+                json={"version": "4", "status": "firing", "alerts": []},
+                headers={"Authorization": "Bearer t"},
+            )
+            elapsed = time.monotonic() - started
+        beating.cancel()
+        return response.status, elapsed, ticks
+
+    status, elapsed, ticks = asyncio.run(go())
+    assert status == 503
+    assert elapsed < 0.9
+    assert ticks >= 10  # the loop kept running while the matching thread was busy
