@@ -34,6 +34,10 @@ def _run(args: argparse.Namespace) -> int:
         webhook_port=args.webhook_port,
         webhook_token_secret=args.webhook_token_secret,
         prometheus_url=args.prometheus_url,
+        prometheus_ca_file=args.prometheus_ca_file,
+        allowed_url_prefixes=tuple(args.allowed_url_prefix),
+        cluster_cidrs=tuple(args.cluster_cidr) if args.cluster_cidr else None,
+        outbound_timeout=args.outbound_timeout,
         leader_elect=args.leader_elect,
         metrics_port=args.metrics_port,
         lease_duration=args.lease_duration,
@@ -184,6 +188,26 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(nodes=args.nodes)
 
 
+def _url_prefix(text: str) -> str:
+    from paramedic.outbound import parse_prefix
+
+    try:
+        parse_prefix(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _cidr(text: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="paramedic", description="Runbooks as code for Kubernetes.")
     top.add_argument("--version", action="version", version=f"paramedic {__version__}")
@@ -209,6 +233,36 @@ def parser() -> argparse.ArgumentParser:
         "--prometheus-url",
         default=os.environ.get("PARAMEDIC_PROMETHEUS_URL"),
         help="Prometheus for prometheus triggers that name no url",
+    )
+    run.add_argument(
+        "--prometheus-ca-file",
+        default=None,
+        help="CA bundle (PEM) Prometheus servers' TLS certificates are verified with (default: the system's)",
+    )
+    run.add_argument(
+        "--allowed-url-prefix",
+        action="append",
+        default=[],
+        type=_url_prefix,
+        metavar="URL",
+        help="repeatable: URLs in namespaced objects (a Runbook's prometheus.url, a namespace's escalation channels) "
+        "must start with one of these; an entry naming a host may reach cluster-internal addresses, a scheme "
+        "alone (https://) admits any other host",
+    )
+    run.add_argument(
+        "--cluster-cidr",
+        action="append",
+        default=[],
+        type=_cidr,
+        metavar="CIDR",
+        help="repeatable: the cluster's internal ranges (pods, services, nodes), refused to namespaced objects' URLs "
+        "unless an allow-list entry names the host (default: the private ranges); loopback is always internal",
+    )
+    run.add_argument(
+        "--outbound-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a Prometheus query or an escalation post may take (default 10)",
     )
     run.add_argument(
         "--aws-endpoint-url",

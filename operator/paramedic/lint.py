@@ -17,6 +17,7 @@ from paramedic.api.common import API_VERSION
 from paramedic.api.policies import EscalationPolicySpec, RateLimitPolicySpec
 from paramedic.api.remediation import RemediationSpec
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
+from paramedic.triggers.series import PatternError, compile_pattern
 
 MODELS: dict[str, type[BaseModel]] = {
     "Runbook": RunbookSpec,
@@ -54,6 +55,16 @@ def lint_document(file: str, index: int, doc: Any) -> list[Problem]:
             Problem(file, index, what, "spec." + ".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()
         ]
     problems = []
+    if isinstance(spec, RunbookSpec) and spec.trigger.alertmanager is not None:
+        # The API server cannot check RE2 syntax; the operator would skip the runbook (not Ready).
+        for i, matcher in enumerate(spec.trigger.alertmanager.matchers):
+            if not matcher.is_regex:
+                continue
+            try:
+                compile_pattern(matcher.value)
+            except PatternError as exc:
+                field = f"spec.trigger.alertmanager.matchers[{i}].value"
+                problems.append(Problem(file, index, what, field, str(exc)))
     if kind == "Runbook":
         assert isinstance(spec, RunbookSpec)
         for i, step in enumerate(spec.steps):

@@ -17,6 +17,7 @@ from typing import Any
 
 import kopf
 
+from paramedic import outbound
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.engine.engine import Engine
@@ -43,6 +44,14 @@ class Config:
     webhook_token_secret: str | None = None
     #: Default Prometheus for prometheus triggers that name no URL.
     prometheus_url: str | None = None
+    #: CA bundle for Prometheus servers' TLS (verified always; the system's CAs when None).
+    prometheus_ca_file: str | None = None
+    #: URLs from namespaced objects must start with one of these (see paramedic.outbound).
+    allowed_url_prefixes: tuple[str, ...] = ()
+    #: Cluster-internal ranges; None: the private ranges.
+    cluster_cidrs: tuple[str, ...] | None = None
+    #: Seconds an outbound call (Prometheus query, escalation post) may take.
+    outbound_timeout: float = 10.0
     #: Act only while holding a coordination.k8s.io Lease (for more than one replica).
     leader_elect: bool = False
     lease_duration: float = 15.0
@@ -112,7 +121,12 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
 
-    poller = prometheus.Poller(dispatcher, config.prometheus_url)
+    egress = outbound.Egress(
+        allowed_prefixes=config.allowed_url_prefixes,
+        cluster_cidrs=outbound.parse_cidrs(config.cluster_cidrs or outbound.DEFAULT_CLUSTER_CIDRS),
+        timeout=config.outbound_timeout,
+    )
+    poller = prometheus.Poller(dispatcher, config.prometheus_url, egress, config.prometheus_ca_file)
     runners: list[Any] = []
 
     @kopf.on.startup(registry=registry)
@@ -166,7 +180,7 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
             if delay:
                 await asyncio.sleep(delay)
 
-    notifier = Notifier(clients, pool)
+    notifier = Notifier(clients, pool, egress, config.namespace)
 
     def _escalating(status: Any, **_: Any) -> bool:
         return bool(((status or {}).get("escalation") or {}).get("state") == "Active")

@@ -179,3 +179,29 @@ def test_helm_chart_lints_renders_and_passes_server_side_dry_run(
     args = next(d for d in documents if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--leader-elect" in args
     assert "--log-format=json" in args
+
+
+def test_helm_values_render_the_outbound_allow_list(cluster: DevCluster) -> None:
+    """The admin's allow-list, cluster ranges and Prometheus CA reach the operator's flags, and parse."""
+    from paramedic.cli import parser
+
+    values = [
+        "outbound.allowedUrlPrefixes={https://prometheus.monitoring.svc:9090,https://hooks.slack.com/}",
+        "outbound.clusterCIDRs={10.96.0.0/12,10.244.0.0/16}",
+        "prometheus.caFile=/etc/paramedic/ca.crt",
+    ]
+    rendered = subprocess.run(
+        [str(cluster.bin["helm"]), "template", "paramedic", str(CHART), "-n", OPERATOR_NAMESPACE]
+        + [arg for value in values for arg in ("--set", value)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    deployment = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    parsed = parser().parse_args(args)
+    assert parsed.allowed_url_prefix == ["https://prometheus.monitoring.svc:9090", "https://hooks.slack.com/"]
+    assert parsed.cluster_cidr == ["10.96.0.0/12", "10.244.0.0/16"]
+    assert parsed.prometheus_ca_file == "/etc/paramedic/ca.crt"
+    assert parsed.outbound_timeout == 10.0

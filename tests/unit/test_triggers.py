@@ -11,7 +11,7 @@ from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 from paramedic.api.triggers import LabelMatcher, TargetLabels
 from paramedic.triggers.dispatcher import fingerprint
 from paramedic.triggers.matching import Entry, evaluate
-from paramedic.triggers.series import matches, target_from
+from paramedic.triggers.series import compile_matchers, matches, target_from
 from paramedic.triggers.symptoms import hpa_symptoms, node_symptoms, pod_symptoms
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -148,9 +148,9 @@ def test_series_labels_name_the_target() -> None:
 
 def test_alert_matchers() -> None:
     regex = LabelMatcher(name="severity", value="page|critical", is_regex=True)
-    assert matches([regex], {"severity": "critical"})
-    assert not matches([regex], {"severity": "criticality"})  # anchored, as Alertmanager does
-    assert matches([LabelMatcher(name="env", value="dev", is_equal=False)], {})
+    assert matches(compile_matchers([regex]), {"severity": "critical"})
+    assert not matches(compile_matchers([regex]), {"severity": "criticality"})  # anchored, as Alertmanager does
+    assert matches(compile_matchers([LabelMatcher(name="env", value="dev", is_equal=False)]), {})
 
 
 def test_fingerprint_ignores_when_it_started() -> None:

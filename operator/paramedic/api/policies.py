@@ -15,6 +15,9 @@ from .common import Condition, Duration, Model
 
 Scope = Literal["Runbook", "Target", "Namespace", "Cluster"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+#: Bounds on tenant text: a template line, and any URL.
+TEMPLATE_MAX = 1000
+URL_MAX = 2048
 
 
 class RateWindow(Model):
@@ -147,7 +150,12 @@ class Channel(Model):
     pagerduty: SecretKeyRef | None = Field(
         default=None, description="PagerDuty Events API v2; the routing key is in the Secret."
     )
-    url: str | None = Field(default=None, description="PagerDuty only: the Events API endpoint, if not the public one.")
+    url: str | None = Field(
+        default=None,
+        max_length=URL_MAX,
+        description="PagerDuty only: the Events API endpoint, if not the public one. In a tenant's namespace it must "
+        "match the operator's --allowed-url-prefix list.",
+    )
 
 
 class Level(Model):
@@ -157,14 +165,22 @@ class Level(Model):
 
 
 class Template(Model):
-    """The incident message; {placeholders}: runbook, target, remediation, namespace, reason, phase."""
+    """The incident message; {placeholders}: runbook, target, remediation, namespace, reason, phase.
 
-    incident: str = Field(default="{reason}", description="INCIDENT line.")
-    impact: str = Field(default="Automatic remediation of {target} did not resolve it.", description="IMPACT line.")
-    services: str = Field(default="{target}", description="SERVICES line.")
-    eta: str = Field(default="unknown - a human is needed", description="ETA line.")
+    Plain substitution only: no format specs, attribute or index access (anything else stays as written)."""
+
+    incident: str = Field(default="{reason}", max_length=TEMPLATE_MAX, description="INCIDENT line.")
+    impact: str = Field(
+        default="Automatic remediation of {target} did not resolve it.",
+        max_length=TEMPLATE_MAX,
+        description="IMPACT line.",
+    )
+    services: str = Field(default="{target}", max_length=TEMPLATE_MAX, description="SERVICES line.")
+    eta: str = Field(default="unknown - a human is needed", max_length=TEMPLATE_MAX, description="ETA line.")
     console_url: str | None = Field(
-        default=None, description="Base URL for links, e.g. a Kubernetes dashboard; kubectl commands otherwise."
+        default=None,
+        max_length=URL_MAX,
+        description="Base URL for links, e.g. a Kubernetes dashboard; kubectl commands otherwise.",
     )
 
 

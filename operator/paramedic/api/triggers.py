@@ -13,6 +13,11 @@ from pydantic import ConfigDict, Field
 
 from .common import Duration, Model
 
+#: Bounds on tenant text: a URL, a PromQL query, a label matcher's value or pattern.
+URL_MAX = 2048
+QUERY_MAX = 8192
+PATTERN_MAX = 1024
+
 TRIGGER_FIELDS = (
     "manual",
     "podCrashLoop",
@@ -85,16 +90,27 @@ class TargetLabels(Model):
 class Prometheus(Model):
     """A PromQL condition, evaluated periodically; each result series is one target."""
 
-    url: str | None = Field(default=None, description="Prometheus base URL; defaults to the operator's setting.")
-    query: str = Field(min_length=1, description="PromQL expression; every series it returns is failing.")
+    url: str | None = Field(
+        default=None,
+        max_length=URL_MAX,
+        description="Prometheus base URL; defaults to the operator's setting. In a Runbook (not a ClusterRunbook) it "
+        "must match the operator's --allowed-url-prefix list.",
+    )
+    query: str = Field(
+        min_length=1, max_length=QUERY_MAX, description="PromQL expression; every series it returns is failing."
+    )
     for_: Duration = Field(default="1m", alias="for", description="A series must keep failing this long.")
     interval: Duration = Field(default="30s", description="How often the query is evaluated.")
     target_labels: TargetLabels = Field(default_factory=TargetLabels, description="How a series names its target.")
 
 
 class LabelMatcher(Model):
-    name: str = Field(description="Label name.")
-    value: str = Field(description="Value, or regular expression when isRegex.")
+    name: str = Field(max_length=256, description="Label name.")
+    value: str = Field(
+        max_length=PATTERN_MAX,
+        description="Value, or regular expression when isRegex: RE2 syntax (as Alertmanager), matching the whole "
+        "value.",
+    )
     is_regex: bool = Field(default=False, description="Match value as a regular expression.")
     is_equal: bool = Field(default=True, description="False negates the match.")
 

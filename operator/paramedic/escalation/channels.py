@@ -1,6 +1,9 @@
 """Sending an incident to a channel: generic JSON webhook, Slack incoming
 webhook, PagerDuty Events API v2. A failing channel (5xx, timeout) is retried
-with backoff and reported; it never blocks the other channels."""
+with backoff and reported; it never blocks the other channels. Every post is
+timed out and goes through ``outbound`` (the URL's permit is checked again on
+the resolved address); a failure is reported by status code and reason
+phrase only, since the notification lands in a tenant-readable status."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from paramedic import outbound
 from paramedic.api.policies import Channel
 
 from .render import Incident
@@ -60,6 +64,7 @@ def request(
 
 async def send(
     session: aiohttp.ClientSession,
+    permit: outbound.Permit,
     url: str,
     body: dict[str, Any],
     attempts: int = 4,
@@ -67,16 +72,19 @@ async def send(
     request_timeout: float = 5.0,
 ) -> Delivery:
     error = ""
+    timeout = aiohttp.ClientTimeout(total=request_timeout)
     for attempt in range(1, attempts + 1):
         try:
-            async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=request_timeout)) as response:
+            async with outbound.request(session, permit, "POST", url, json=body, timeout=timeout) as response:
                 if response.status < 300:
                     return Delivery(True, attempt)
-                error = f"HTTP {response.status}: {(await response.text())[:200]}"
-                if 400 <= response.status < 500 and response.status != 429:
+                error, _ = await outbound.failure(response, url)
+                if 300 <= response.status < 500 and response.status != 429:
                     return Delivery(False, attempt, error)  # the request itself is wrong: retrying will not help
+        except outbound.Refused as exc:
+            return Delivery(False, attempt, outbound.describe(exc, url))
         except (aiohttp.ClientError, TimeoutError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+            error = outbound.describe(exc, url)
         if attempt < attempts:
             await asyncio.sleep(backoff * 2 ** (attempt - 1))
     return Delivery(False, attempts, error)

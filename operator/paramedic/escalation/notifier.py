@@ -5,6 +5,10 @@ succeeds or a human marks it resolved.
 Progress is recorded in ``status.escalation`` (with a resourceVersion
 precondition), so a restarted operator neither re-pages a level nor skips
 one.
+
+Channel URLs (in Secrets, or a PagerDuty ``url``) of a policy in a tenant's
+namespace must be on the admin's allow-list; a refused URL is a Failed
+notification with the reason, never a request.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from paramedic import outbound
 from paramedic.api.common import GROUP, VERSION, parse_duration
 from paramedic.api.policies import Channel, EscalationPolicySpec
 from paramedic.api.remediation import EscalationStatus, Notification, RemediationStatus
@@ -32,15 +37,23 @@ log = logging.getLogger(__name__)
 
 
 class Notifier:
-    def __init__(self, clients: Clients, executor: Executor) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        executor: Executor,
+        egress: outbound.Egress | None = None,
+        operator_namespace: str = "paramedic-system",
+    ) -> None:
         self.clients = clients
         self.executor = executor
+        self.egress = egress or outbound.Egress()
+        self.operator_namespace = operator_namespace
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def drive(self, namespace: str, name: str, stopped: Callable[[], bool]) -> None:
-        async with aiohttp.ClientSession() as session:
+        async with outbound.session(self.egress) as session:
             while not stopped():
                 try:
                     rem = await self._run(records.read, self.clients, namespace, name)
@@ -168,7 +181,14 @@ class Notifier:
             delivery = channels.Delivery(False, 1, f"cannot read Secret {namespace}/{ref.name} key {ref.key}: {reason}")
         else:
             url, body = channels.request(channel, secret, incident, rem["metadata"]["uid"], level_name)
-            delivery = await channels.send(session, url, body)
+            # The operator's own namespace is the admin's; so is the public PagerDuty endpoint.
+            trusted = namespace == self.operator_namespace or (channel.pagerduty is not None and not channel.url)
+            try:
+                permit = self.egress.admit(url, trusted)
+            except outbound.Refused as exc:
+                delivery = channels.Delivery(False, 1, outbound.describe(exc, url))
+            else:
+                delivery = await channels.send(session, permit, url, body)
         metrics.ESCALATIONS.labels(channels.kind_of(channel), "Sent" if delivery.ok else "Failed").inc()
         if not delivery.ok:
             log.warning(

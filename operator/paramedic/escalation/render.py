@@ -12,7 +12,7 @@ ETA: ...
 from __future__ import annotations
 
 import dataclasses
-import string
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,15 +20,27 @@ from paramedic.api.policies import Template
 
 FIELDS = ("INCIDENT", "STATUS", "IMPACT", "START TIME (UTC)", "SERVICES", "UPDATE", "ETA")
 
+#: The only names a template may use. Templates come from tenants (a namespaced EscalationPolicy),
+#: so they get plain substitution, never ``str.format``: a format spec such as ``{reason:>600000000}``
+#: would allocate 600 MB, and ``{x.__class__}`` would walk attributes.
+VARIABLES = ("runbook", "target", "remediation", "namespace", "reason", "phase")
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(VARIABLES) + r")\}")
+#: A substituted value, and a rendered field, are cut to these lengths (the schema bounds the template).
+MAX_VALUE = 512
+MAX_OUTPUT = 2048
 
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def fill(text: str, values: Mapping[str, str]) -> str:
-    """str.format with unknown placeholders left as they are (a typo must not lose the page)."""
-    return string.Formatter().vformat(text, (), _Blank(values))
+    """Replace ``{name}`` for the known names; everything else (specs, typos, braces) stays literal.
+
+    The output is bounded whatever the input: at most MAX_OUTPUT characters. Never raises."""
+    text = text[:MAX_OUTPUT]  # the schema already bounds it; a stored object from before the bound is cut here
+    rendered = _PLACEHOLDER.sub(lambda m: _cut(str(values.get(m.group(1), m.group(0))), MAX_VALUE), text)
+    return _cut(rendered, MAX_OUTPUT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +85,7 @@ def incident(
         "IMPACT": fill(template.impact, values),
         "START TIME (UTC)": started_at,
         "SERVICES": fill(template.services, values),
-        "UPDATE": status.get("message") or reason,
+        "UPDATE": _cut(str(status.get("message") or reason), MAX_OUTPUT),
         "ETA": "resolved" if resolved else fill(template.eta, values),
     }
     kind = (spec.get("runbookRef") or {}).get("kind", "Runbook")

@@ -6,27 +6,38 @@ parsed and checked before anything is created, so a malformed payload is
 rejected whole (4xx with the reason) and nothing is half-applied.
 Requests must carry ``Authorization: Bearer <token>``, the token being read
 from a Secret; without a configured token the webhook is not served.
+
+Matching alerts against runbooks' patterns is tenant-driven work, so it runs
+off the event loop, in a small executor of its own, under a time bound: the
+watches and the leader Lease keep running whatever a payload or a pattern
+costs. A runbook with an invalid pattern is skipped (its status says why);
+the rest of the batch is decided as usual, and the webhook never answers 500
+for a decision.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .dispatcher import Dispatcher
-from .matching import Fire, scope
+from .matching import Entry, Fire, scope
 from .series import matches, target_from
 
 log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 1024 * 1024
 PATH = "/alertmanager"
+#: How long matching one payload may take before the webhook gives up on it (503, Alertmanager retries).
+DECIDE_TIMEOUT = 10.0
 
 
 class Alert(BaseModel):
@@ -55,37 +66,63 @@ class Decision:
     resolved: int
 
 
-def decide(payload: Payload, dispatcher: Dispatcher) -> Decision:
-    """Which runbooks the payload's firing alerts start, against which targets. Pure apart from the indexes."""
-    fires: list[Fire] = []
-    skipped: list[str] = []
-    resolved = 0
+def match(payload: Payload, entries: Iterable[Entry]) -> tuple[list[tuple[Alert, Entry]], list[str]]:
+    """The (firing alert, runbook) pairs whose alertname and matchers agree; pure, the CPU-bound part.
+
+    A runbook with a problem (an invalid pattern) is skipped and named; it never fails the batch."""
+    pairs: list[tuple[Alert, Entry]] = []
+    usable = []
+    skipped = []
+    for entry in entries:
+        if entry.problem:
+            skipped.append(f"{entry.key} is not ready: {entry.problem}")
+        else:
+            usable.append(entry)
     for alert in payload.alerts:
         if alert.status != "firing":
-            resolved += 1
             continue
         alertname = alert.labels.get("alertname", "")
-        for entry in dispatcher.runbooks("alertmanager"):
+        for entry in usable:
             trigger = entry.spec.trigger.alertmanager
             assert trigger is not None
-            if alertname not in trigger.alertnames or not matches(trigger.matchers, alert.labels):
-                continue
-            target = target_from(alert.labels, trigger.target_labels)
-            if isinstance(target, str):
-                skipped.append(f"{alertname} -> {entry.key}: {target}")
-                continue
-            home = scope(entry, target.namespace, dispatcher.namespace_labels, dispatcher.operator_namespace)
-            if home is None:
-                skipped.append(f"{alertname} -> {entry.key}: {target.describe()} is out of its scope")
-                continue
-            evidence = {f"label.{k}": v for k, v in sorted(alert.labels.items())}
-            evidence.update({"alertname": alertname, "startsAt": alert.starts_at, "object": target.describe()})
-            occurrence = f"{alert.fingerprint or sorted(alert.labels.items())}/{alert.starts_at}"
-            fires.append(Fire(entry, target, home, occurrence, evidence))
+            if alertname in trigger.alertnames and matches(entry.matchers, alert.labels):
+                pairs.append((alert, entry))
+    return pairs, skipped
+
+
+def decide(payload: Payload, dispatcher: Dispatcher, matched: list[tuple[Alert, Entry]] | None = None) -> Decision:
+    """Which runbooks the payload's firing alerts start, against which targets. Pure apart from the indexes."""
+    skipped: list[str] = []
+    if matched is None:
+        matched, skipped = match(payload, dispatcher.runbooks("alertmanager"))
+    fires: list[Fire] = []
+    resolved = sum(1 for alert in payload.alerts if alert.status != "firing")
+    for alert, entry in matched:
+        alertname = alert.labels.get("alertname", "")
+        trigger = entry.spec.trigger.alertmanager
+        assert trigger is not None
+        target = target_from(alert.labels, trigger.target_labels)
+        if isinstance(target, str):
+            skipped.append(f"{alertname} -> {entry.key}: {target}")
+            continue
+        home = scope(entry, target.namespace, dispatcher.namespace_labels, dispatcher.operator_namespace)
+        if home is None:
+            skipped.append(f"{alertname} -> {entry.key}: {target.describe()} is out of its scope")
+            continue
+        evidence = {f"label.{k}": v for k, v in sorted(alert.labels.items())}
+        evidence.update({"alertname": alertname, "startsAt": alert.starts_at, "object": target.describe()})
+        occurrence = f"{alert.fingerprint or sorted(alert.labels.items())}/{alert.starts_at}"
+        fires.append(Fire(entry, target, home, occurrence, evidence))
     return Decision(fires, skipped, resolved)
 
 
-def application(dispatcher: Dispatcher, token: Callable[[], Awaitable[str | None]]) -> web.Application:
+def application(
+    dispatcher: Dispatcher, token: Callable[[], Awaitable[str | None]], decide_timeout: float = DECIDE_TIMEOUT
+) -> web.Application:
+    # Two threads: one payload being matched cannot hold the next; the API worker pool is not shared.
+    matcher_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="paramedic-webhook")
+    busy = asyncio.Semaphore(2)
+
     async def receive(request: web.Request) -> web.Response:
         expected = await token()
         given = request.headers.get("Authorization", "")
@@ -100,8 +137,30 @@ def application(dispatcher: Dispatcher, token: Callable[[], Awaitable[str | None
         except ValidationError as exc:
             fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
             return web.json_response({"error": f"not an Alertmanager v4 payload: {fields}"}, status=422)
-        decision = decide(payload, dispatcher)
-        created = [name for fire in decision.fires if (name := await dispatcher.fire(fire))]
+        entries = list(dispatcher.runbooks("alertmanager"))  # a snapshot, taken on the loop
+        loop = asyncio.get_running_loop()
+        try:
+            async with busy:
+                matched, skipped = await asyncio.wait_for(
+                    loop.run_in_executor(matcher_pool, match, payload, entries), decide_timeout
+                )
+        except TimeoutError:
+            log.warning("alertmanager webhook: matching %d alerts took over %.0fs", len(payload.alerts), decide_timeout)
+            return web.json_response({"error": "matching took too long, try again later"}, status=503)
+        try:
+            decision = decide(payload, dispatcher, matched)
+        except Exception:  # a bug, not the payload's fault: Alertmanager retries a 503, never a 500 loop
+            log.exception("alertmanager webhook: deciding failed")
+            return web.json_response({"error": "the operator could not decide, see its log"}, status=503)
+        decision.skipped[:0] = skipped
+        created = []
+        for fire in decision.fires:
+            try:
+                if name := await dispatcher.fire(fire):
+                    created.append(name)
+            except Exception:  # one runbook's failure must not fail the others in the batch
+                log.exception("alertmanager webhook: starting %s failed", fire.entry.key)
+                decision.skipped.append(f"{fire.entry.key}: could not start, see the operator log")
         log.info(
             "alertmanager webhook: %d alerts, %d firing matched, %d resolved ignored, %d remediations created",
             len(payload.alerts),
@@ -119,8 +178,12 @@ def application(dispatcher: Dispatcher, token: Callable[[], Awaitable[str | None
             }
         )
 
+    async def close_pool(_: web.Application) -> None:
+        matcher_pool.shutdown(wait=False, cancel_futures=True)
+
     app = web.Application(client_max_size=MAX_PAYLOAD)
     app.router.add_post(PATH, receive)
+    app.on_cleanup.append(close_pool)
     return app
 
 

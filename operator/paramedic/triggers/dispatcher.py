@@ -262,10 +262,24 @@ class Dispatcher:
         except ApiException as exc:
             log.debug("could not record the fire on %s: %s", entry.key, exc.reason)
 
-    def mark_armed(self, plural: str, body: Mapping[str, Any], trigger: str) -> None:
-        """Record on the runbook which trigger the operator now watches for it."""
+    def mark_armed(self, plural: str, body: Mapping[str, Any], trigger: str, problem: str = "") -> None:
+        """Record on the runbook which trigger the operator now watches for it. An Alertmanager runbook
+        also gets its Ready condition: False, with the problem (an invalid pattern), when it is skipped."""
         meta = body["metadata"]
-        patch = {"status": {"triggerKind": trigger, "observedGeneration": meta.get("generation")}}
+        status: dict[str, Any] = {"triggerKind": trigger, "observedGeneration": meta.get("generation")}
+        if trigger == "alertmanager":
+            status["lastError"] = problem
+            status["conditions"] = [
+                {
+                    "type": "Ready",
+                    "status": "False" if problem else "True",
+                    "reason": "InvalidPattern" if problem else "Armed",
+                    "message": problem or "alerts from the webhook are matched",
+                    "lastTransitionTime": now(),
+                    "observedGeneration": meta.get("generation"),
+                }
+            ]
+        patch = {"status": status}
         try:
             if meta.get("namespace"):
                 self.clients.custom.patch_namespaced_custom_object_status(

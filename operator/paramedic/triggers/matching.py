@@ -17,6 +17,7 @@ from paramedic.api.common import ObjectRef, parse_duration
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 from paramedic.policy.selectors import matches
 
+from .series import Matcher
 from .symptoms import Symptom
 
 #: Workload kinds a pod symptom may be lifted to when a runbook does not accept Pods.
@@ -31,6 +32,10 @@ class Entry:
     name: str
     namespace: str | None
     spec: RunbookSpec
+    #: The Alertmanager trigger's matchers, compiled once when the runbook is indexed.
+    matchers: tuple[Matcher, ...] = ()
+    #: Why the runbook cannot be used (an invalid pattern); it is skipped, and its status says so.
+    problem: str = ""
 
     @property
     def key(self) -> str:

@@ -4,19 +4,27 @@ Every series the query returns is a failing target; once a series has kept
 failing for the trigger's ``for`` duration, the runbook fires for it. When
 Prometheus cannot be reached or the query fails, the error goes to the
 runbook's status and nothing happens: missing data is never a reason to act.
+
+Queries go through ``outbound``: a Runbook's own ``url`` must be on the
+admin's allow-list, TLS is verified (``--prometheus-ca-file`` for a private
+CA), every query has a timeout, and a failed answer is reported by its
+status code and reason phrase, never its body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_api_client import PrometheusConnect
+import aiohttp
 
+from paramedic import outbound
 from paramedic.api.common import GROUP, VERSION, parse_duration
 from paramedic.kube import ApiException, now
 from paramedic.records import metrics
@@ -28,31 +36,74 @@ from .series import target_from
 log = logging.getLogger(__name__)
 
 
+#: Prometheus's own error types: a fixed vocabulary, safe to show (the error text is not).
+_ERROR_TYPES = frozenset({"timeout", "canceled", "execution", "bad_data", "internal", "unavailable", "not_found"})
+
+
+class QueryFailed(Exception):
+    """Prometheus answered, but not with a vector; the message is safe for a status."""
+
+
 class Poller:
-    def __init__(self, dispatcher: Dispatcher, default_url: str | None) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        default_url: str | None,
+        egress: outbound.Egress | None = None,
+        ca_file: str | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
         self.default_url = default_url
+        self.egress = egress or outbound.Egress()
+        self.ca_file = ca_file
+        self._session: aiohttp.ClientSession | None = None
+        self._running: dict[str, asyncio.Task[None]] = {}
         self._next_at: dict[str, float] = {}
         self._failing_since: dict[tuple[str, str], datetime] = {}
         self._errors: dict[str, str] = {}
 
     async def run_forever(self, tick: float = 0.5) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("prometheus trigger evaluation failed")
-            await asyncio.sleep(tick)
+        try:
+            while True:
+                try:
+                    await self.tick()
+                except Exception:
+                    log.exception("prometheus trigger evaluation failed")
+                await asyncio.sleep(tick)
+        finally:
+            for task in list(self._running.values()):
+                task.cancel()
+            if self._session is not None:
+                await self._session.close()
+
+    def trusted(self, entry: Entry) -> bool:
+        """An admin's URL: the operator's default, a ClusterRunbook's, or a Runbook's in the operator's namespace."""
+        trigger = entry.spec.trigger.prometheus
+        return (
+            trigger is None
+            or not trigger.url
+            or entry.kind == "ClusterRunbook"
+            or entry.namespace == self.dispatcher.operator_namespace
+        )
 
     async def tick(self) -> None:
+        """Start the due evaluations, each in a task of its own: a slow Prometheus (bounded by the timeout)
+        delays only its own runbook, and a runbook is never evaluated twice at once."""
         moment = time.monotonic()
         for entry in list(self.dispatcher.runbooks("prometheus")):
             trigger = entry.spec.trigger.prometheus
             assert trigger is not None
-            if self._next_at.get(entry.key, 0.0) > moment:
+            if self._next_at.get(entry.key, 0.0) > moment or entry.key in self._running:
                 continue
             self._next_at[entry.key] = moment + parse_duration(trigger.interval).total_seconds()
-            await self.evaluate(entry)
+            task = asyncio.create_task(self.evaluate(entry), name=f"prometheus {entry.key}")
+            self._running[entry.key] = task
+            task.add_done_callback(functools.partial(self._finished, entry.key))
+
+    def _finished(self, key: str, task: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("prometheus trigger %s: evaluation failed", key, exc_info=task.exception())
 
     async def evaluate(self, entry: Entry) -> None:
         trigger = entry.spec.trigger.prometheus
@@ -64,10 +115,19 @@ class Poller:
             )
             return
         try:
-            result = await self.dispatcher.run_blocking(_query, url, trigger.query)
+            permit = self.egress.admit(url, self.trusted(entry))
+        except outbound.Refused as exc:
+            metrics.TRIGGER_ERRORS.labels("prometheus").inc()
+            await self._report(entry, f"not acting: prometheus.url {outbound.describe(exc, url)}")
+            return
+        if self._session is None:
+            self._session = outbound.session(self.egress, self.ca_file)
+        try:
+            result = await _query(self._session, permit, url, trigger.query)
         except Exception as exc:  # unreachable, timeout, bad PromQL: all are "no data", never "act"
             metrics.TRIGGER_ERRORS.labels("prometheus").inc()
-            await self._report(entry, f"query failed, not acting: {type(exc).__name__}: {exc}"[:1000])
+            reason = str(exc) if isinstance(exc, QueryFailed) else outbound.describe(exc, url)
+            await self._report(entry, f"query failed, not acting: {reason}"[:1000])
             return
         await self._report(entry, "")
         failing = datetime.now(UTC)
@@ -108,10 +168,36 @@ class Poller:
         await self.dispatcher.run_blocking(_write_error, self.dispatcher, entry, error)
 
 
-def _query(url: str, query: str) -> list[dict[str, Any]]:
-    client = PrometheusConnect(url=url, disable_ssl=True, retry=None)
-    result: list[dict[str, Any]] = client.custom_query(query=query, params={"timeout": "10s"})
+async def _query(session: aiohttp.ClientSession, permit: outbound.Permit, url: str, query: str) -> list[dict[str, Any]]:
+    """GET /api/v1/query: the vector's series, or QueryFailed/aiohttp errors."""
+    endpoint = url.rstrip("/") + "/api/v1/query"
+    async with outbound.request(
+        session, permit, "GET", endpoint, params={"query": query, "timeout": "10s"}
+    ) as response:
+        if response.status != 200:
+            failed, body = await outbound.failure(response, url)
+            raise QueryFailed(failed + (f" ({kind})" if (kind := _error_type(body)) else ""))
+        try:
+            answer = json.loads(await outbound.read(response))
+        except ValueError:
+            raise QueryFailed("the answer is not JSON") from None
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not isinstance(data, dict) or answer.get("status") != "success":
+        error_type = answer.get("errorType") if isinstance(answer, dict) else None
+        raise QueryFailed(f"Prometheus error {error_type if error_type in _ERROR_TYPES else 'unknown'}")
+    if data.get("resultType") != "vector" or not isinstance(data.get("result"), list):
+        raise QueryFailed(f"the query returns a {str(data.get('resultType'))[:20]}, not an instant vector")
+    result: list[dict[str, Any]] = data["result"]
     return result
+
+
+def _error_type(body: bytes) -> str:
+    """Prometheus's errorType when the body names one of its own (never the error text: that is the body)."""
+    try:
+        kind = json.loads(body).get("errorType")
+    except (ValueError, AttributeError):
+        return ""
+    return kind if kind in _ERROR_TYPES else ""
 
 
 def _write_error(dispatcher: Dispatcher, entry: Entry, error: str) -> None:

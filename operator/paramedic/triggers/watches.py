@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 
-from . import symptoms
+from . import series, symptoms
 from .dispatcher import Dispatcher, Known, known_from
 from .matching import Entry
 
@@ -36,7 +36,28 @@ def _entry(kind: str, name: str, namespace: str | None, spec: Any) -> Entry | No
         return None
     if parsed.trigger.kind == "manual":
         return None
-    return Entry(kind, name, namespace, parsed)
+    return Entry(kind, name, namespace, parsed, *compiled(parsed))
+
+
+def compiled(spec: RunbookSpec) -> tuple[tuple[series.Matcher, ...], str]:
+    """The trigger's matchers compiled, or the problem that makes the runbook unusable."""
+    trigger = spec.trigger.alertmanager
+    if trigger is None:
+        return (), ""
+    try:
+        return series.compile_matchers(trigger.matchers, "spec.trigger.alertmanager.matchers"), ""
+    except series.PatternError as exc:
+        return (), str(exc)
+
+
+def _problem(plural: str, spec: Any) -> str:
+    """The problem that keeps a valid runbook from being armed (its patterns come from the compile cache)."""
+    model = ClusterRunbookSpec if plural == "clusterrunbooks" else RunbookSpec
+    try:
+        parsed = model.model_validate(dict(spec or {}))
+    except ValidationError:
+        return ""  # the API server rejects invalid specs; the index logs the rest
+    return compiled(parsed)[1]
 
 
 def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> None:
@@ -93,9 +114,14 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> None:
             return
         trigger = next(iter((spec or {}).get("trigger") or {"manual": {}}))
         generation = body["metadata"].get("generation")
-        if (status or {}).get("triggerKind") != trigger or (status or {}).get("observedGeneration") != generation:
-            # Say the trigger is armed: our own resource, written only when it changed.
-            await dispatcher.run_blocking(dispatcher.mark_armed, resource.plural, body, trigger)
+        problem = _problem(resource.plural, spec) if trigger == "alertmanager" else ""
+        if (
+            (status or {}).get("triggerKind") != trigger
+            or (status or {}).get("observedGeneration") != generation
+            or (trigger == "alertmanager" and (status or {}).get("lastError", "") != problem)
+        ):
+            # Say the trigger is armed (or why not): our own resource, written only when it changed.
+            await dispatcher.run_blocking(dispatcher.mark_armed, resource.plural, body, trigger, problem)
         if trigger != "manual":
             await dispatcher.runbook_changed(trigger)
 
