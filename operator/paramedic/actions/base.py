@@ -86,6 +86,8 @@ class Context:
     step_index: int
     #: Earlier steps of this Remediation, as recorded: {"action", "phase", "target": {...}}.
     history: tuple[Mapping[str, Any], ...] = ()
+    #: Runbook or ClusterRunbook: what a namespaced Runbook asks for is held to tighter rules (runJob).
+    runbook_kind: str = "Runbook"
 
     @property
     def key(self) -> str:

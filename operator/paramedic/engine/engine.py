@@ -200,7 +200,9 @@ class Engine:
                 ref = self._step_target(rem, spec, status, step, ref)
             target = targets.resolve(self.clients, ref, REGISTRY[step.action].kinds, step.action)
         history = tuple(s.dump() for s in status.steps[:index])
-        return Context(self.clients, target, meta["name"], meta["namespace"], meta["uid"], index, history)
+        return Context(
+            self.clients, target, meta["name"], meta["namespace"], meta["uid"], index, history, spec.runbook_ref.kind
+        )
 
     def _plan(
         self,
@@ -420,7 +422,7 @@ class Engine:
             status.conditions, "Ready", succeeded, reason, message, rem["metadata"].get("generation")
         )
         if status.escalation is None:
-            cause = escalation_cause(phase, reason, self._recorded_runbook(status))
+            cause = escalation_cause(phase, reason, self._recorded_runbook(rem, status))
             if cause is not None:
                 self._start_escalation(rem, status, cause)
         records.write(self.clients, rem, status)
@@ -452,16 +454,17 @@ class Engine:
 
     # -- escalation ----------------------------------------------------------------------
 
-    def _recorded_runbook(self, status: RemediationStatus) -> RunbookSpec | None:
+    def _recorded_runbook(self, rem: dict[str, Any], status: RemediationStatus) -> RunbookSpec | None:
+        """The runbook snapshot, read with its own kind's model (a ClusterRunbook's runJob is a full JobSpec)."""
+        cluster = ((rem.get("spec") or {}).get("runbookRef") or {}).get("kind") == "ClusterRunbook"
+        model = ClusterRunbookSpec if cluster else RunbookSpec
         try:
-            return RunbookSpec.model_validate(
-                {k: v for k, v in (status.runbook_spec or {}).items() if k != "allowedNamespaces"}
-            )
+            return model.model_validate(status.runbook_spec or {})
         except ValidationError:
             return None
 
     def _policy(self, rem: dict[str, Any], status: RemediationStatus) -> tuple[str, EscalationPolicySpec] | None:
-        runbook = self._recorded_runbook(status)
+        runbook = self._recorded_runbook(rem, status)
         if runbook is None or runbook.escalation_policy_ref is None:
             return None
         cluster = (rem.get("spec") or {}).get("runbookRef", {}).get("kind") == "ClusterRunbook"
