@@ -42,17 +42,13 @@ def problems(job_spec: Mapping[str, Any]) -> list[str]:
     if pod.get("nodeName"):
         found.append(f"{POD}.nodeName: a Runbook's Job may not bypass the scheduler")
     for i, volume in enumerate(pod.get("volumes") or []):
-        kinds = set(volume) - {"name"}
-        if not kinds <= VOLUME_SOURCES:
-            found.append(
-                f"{POD}.volumes[{i}]: {', '.join(sorted(kinds - VOLUME_SOURCES))} is not allowed "
-                f"(only {', '.join(sorted(VOLUME_SOURCES))})"
-            )
+        for kind in sorted(set(volume) - VOLUME_SOURCES - {"name"}):
+            found.append(f"{POD}.volumes[{i}].{kind}: a Runbook's Job mounts only {', '.join(sorted(VOLUME_SOURCES))}")
         for j, source in enumerate((volume.get("projected") or {}).get("sources") or []):
-            if not set(source) <= PROJECTED_SOURCES:
+            for kind in sorted(set(source) - PROJECTED_SOURCES):
                 found.append(
-                    f"{POD}.volumes[{i}].projected.sources[{j}]: {', '.join(sorted(set(source) - PROJECTED_SOURCES))}"
-                    " is not allowed"
+                    f"{POD}.volumes[{i}].projected.sources[{j}].{kind}: a Runbook's Job projects only "
+                    + ", ".join(sorted(PROJECTED_SOURCES))
                 )
     for kind in CONTAINER_LISTS:
         for i, container in enumerate(pod.get(kind) or []):

@@ -32,8 +32,8 @@ REMEDIATION_LABEL = "paramedic.dev/remediation"
 
 LabelMap = tenant_job.LabelMap
 AnnotationMap = Annotated[
-    dict[Annotated[str, StringConstraints(max_length=317)], Annotated[str, StringConstraints(max_length=4096)]],
-    Field(max_length=16),
+    dict[Annotated[str, StringConstraints(max_length=317)], Annotated[str, StringConstraints(max_length=512)]],
+    Field(max_length=8),
 ]
 
 

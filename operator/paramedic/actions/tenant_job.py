@@ -31,14 +31,16 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 """The name of an object (Secret, ConfigMap) or of a key in one."""
 ShortName = Annotated[str, StringConstraints(min_length=1, max_length=63)]
 """A DNS label: a container's or a volume's name."""
-Path = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-Text = Annotated[str, StringConstraints(max_length=2048)]
-"""One command-line argument or environment value."""
+Path = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Argument = Annotated[str, StringConstraints(max_length=1024)]
+"""One command-line argument: a longer script belongs in a ConfigMap mounted as a volume."""
+Word = Annotated[str, StringConstraints(max_length=256)]
+"""An entrypoint word or an environment value."""
 Quantity = Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN, max_length=32)]
 
 LabelMap = Annotated[
     dict[Annotated[str, StringConstraints(max_length=317)], Annotated[str, StringConstraints(max_length=63)]],
-    Field(max_length=16),
+    Field(max_length=8),
 ]
 """Labels or a node selector: a prefixed key (253 + / + 63) and a label value."""
 
@@ -54,7 +56,7 @@ class KeyToPath(Model):
 class ConfigMapFiles(Model):
     name: Name = Field(description="Name of a ConfigMap in the Remediation's namespace.")
     items: list[KeyToPath] | None = Field(
-        default=None, max_length=32, description="Only these keys, at these paths; unset: every key."
+        default=None, max_length=4, description="Only these keys, at these paths; unset: every key."
     )
     optional: bool | None = Field(default=None, description="Start the pod even if the ConfigMap is missing.")
     default_mode: FileMode | None = Field(default=None, description="Permission bits of the files (0-0777).")
@@ -63,7 +65,7 @@ class ConfigMapFiles(Model):
 class SecretFiles(Model):
     secret_name: Name = Field(description="Name of a Secret in the Remediation's namespace.")
     items: list[KeyToPath] | None = Field(
-        default=None, max_length=32, description="Only these keys, at these paths; unset: every key."
+        default=None, max_length=4, description="Only these keys, at these paths; unset: every key."
     )
     optional: bool | None = Field(default=None, description="Start the pod even if the Secret is missing.")
     default_mode: FileMode | None = Field(default=None, description="Permission bits of the files (0-0777).")
@@ -72,7 +74,7 @@ class SecretFiles(Model):
 class ProjectedFiles(Model):
     name: Name = Field(description="Name of a ConfigMap or Secret in the Remediation's namespace.")
     items: list[KeyToPath] | None = Field(
-        default=None, max_length=32, description="Only these keys, at these paths; unset: every key."
+        default=None, max_length=4, description="Only these keys, at these paths; unset: every key."
     )
     optional: bool | None = Field(default=None, description="Start the pod even if the object is missing.")
 
@@ -102,7 +104,7 @@ class ProjectionSource(Model):
 
 
 class ProjectedVolume(Model):
-    sources: list[ProjectionSource] = Field(min_length=1, max_length=8, description="The ConfigMaps and Secrets.")
+    sources: list[ProjectionSource] = Field(min_length=1, max_length=2, description="The ConfigMaps and Secrets.")
     default_mode: FileMode | None = Field(default=None, description="Permission bits of the files (0-0777).")
 
 
@@ -149,15 +151,34 @@ class KeyRef(Model):
 
 
 class EnvVarSource(Model):
+    """A ConfigMap's or a Secret's key (no field of the pod, no resource of the container)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.configMapKeyRef) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) == 1",
+                    "message": "valueFrom sets exactly one of configMapKeyRef, secretKeyRef",
+                }
+            ]
+        }
+    )
+
     config_map_key_ref: KeyRef | None = Field(default=None, description="A key of a ConfigMap.")
     secret_key_ref: KeyRef | None = Field(default=None, description="A key of a Secret.")
 
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvVarSource:
+        if (self.config_map_key_ref is None) == (self.secret_key_ref is None):
+            raise ValueError("valueFrom sets exactly one of configMapKeyRef, secretKeyRef")
+        return self
+
 
 class EnvVar(Model):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="Name of the environment variable."
     )
-    value: Text | None = Field(default=None, description="The value; $(VAR) refers to an earlier variable.")
+    value: Word | None = Field(default=None, description="The value; $(VAR) refers to an earlier variable.")
     value_from: EnvVarSource | None = Field(default=None, description="Read the value from a ConfigMap or Secret.")
 
 
@@ -167,7 +188,7 @@ class ObjectName(Model):
 
 
 class EnvFromSource(Model):
-    prefix: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+    prefix: Annotated[str, StringConstraints(max_length=32)] | None = Field(
         default=None, description="Prepended to every key."
     )
     config_map_ref: ObjectName | None = Field(default=None, description="Every key of a ConfigMap.")
@@ -188,8 +209,8 @@ class Resources(Model):
 
 
 class Capabilities(Model):
-    drop: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None = Field(
-        default=None, max_length=48, description="Linux capabilities to drop, e.g. ALL. None may be added."
+    drop: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] | None = Field(
+        default=None, max_length=8, description="Linux capabilities to drop, e.g. ALL. None may be added."
     )
 
 
@@ -228,23 +249,23 @@ class VolumeMount(Model):
 
 class Container(Model):
     name: ShortName = Field(description="Name of the container.")
-    image: Annotated[str, StringConstraints(min_length=1, max_length=512)] = Field(description="The image to run.")
+    image: Annotated[str, StringConstraints(min_length=1, max_length=256)] = Field(description="The image to run.")
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
         default=None, description="When the kubelet pulls the image."
     )
-    command: list[Text] | None = Field(default=None, max_length=8, description="The entrypoint, replacing the image's.")
-    args: list[Text] | None = Field(default=None, max_length=16, description="Arguments to the entrypoint.")
+    command: list[Word] | None = Field(default=None, max_length=8, description="The entrypoint, replacing the image's.")
+    args: list[Argument] | None = Field(default=None, max_length=8, description="Arguments to the entrypoint.")
     working_dir: Path | None = Field(default=None, description="The directory the command starts in.")
     env: list[EnvVar] | None = Field(
         default=None,
-        max_length=32,
+        max_length=12,
         description="Environment variables (PARAMEDIC_REMEDIATION and PARAMEDIC_TARGET_* are added).",
     )
     env_from: list[EnvFromSource] | None = Field(
-        default=None, max_length=8, description="Environment variables from every key of ConfigMaps or Secrets."
+        default=None, max_length=4, description="Environment variables from every key of ConfigMaps or Secrets."
     )
     resources: Resources | None = Field(default=None, description="CPU, memory and scratch space.")
-    volume_mounts: list[VolumeMount] | None = Field(default=None, max_length=8, description="Volumes to mount.")
+    volume_mounts: list[VolumeMount] | None = Field(default=None, max_length=4, description="Volumes to mount.")
     security_context: ContainerSecurityContext | None = Field(
         default=None, description="Run with fewer privileges (never more)."
     )
@@ -257,7 +278,7 @@ class LocalObjectReference(Model):
 class PodSpec(Model):
     """The pod of a tenant's Job. It runs as the namespace's default ServiceAccount, without its token."""
 
-    containers: list[Container] = Field(min_length=1, max_length=4, description="The containers to run.")
+    containers: list[Container] = Field(min_length=1, max_length=2, description="The containers to run.")
     restart_policy: Literal["Never", "OnFailure"] | None = Field(
         default=None, description="Never (the default): a failed container fails the pod."
     )
@@ -266,9 +287,9 @@ class PodSpec(Model):
     )
     node_selector: LabelMap | None = Field(default=None, description="Labels the pod's node must carry.")
     security_context: PodSecurityContext | None = Field(default=None, description="Users and groups of the pod.")
-    volumes: list[Volume] | None = Field(default=None, max_length=8, description="ConfigMaps, Secrets, scratch space.")
+    volumes: list[Volume] | None = Field(default=None, max_length=4, description="ConfigMaps, Secrets, scratch space.")
     image_pull_secrets: list[LocalObjectReference] | None = Field(
-        default=None, max_length=4, description="Secrets holding registry credentials."
+        default=None, max_length=2, description="Secrets holding registry credentials."
     )
 
 
