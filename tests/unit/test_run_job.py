@@ -182,12 +182,14 @@ def test_a_runbook_job_runs_as_default_without_a_token() -> None:
     assert {e["name"] for e in pod_spec["containers"][0]["env"]} >= {"PARAMEDIC_TARGET_NAME", "MODE"}
 
 
-def test_guard_names_init_and_ephemeral_containers() -> None:
+def test_guard_looks_at_every_container_and_volume_source() -> None:
     spec = {
         "template": {
             "spec": {
                 "initContainers": [{"name": "i", "securityContext": {"privileged": True}}],
                 "ephemeralContainers": [{"name": "e", "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}],
+                "containers": [{"name": "c", "securityContext": {"windowsOptions": {"hostProcess": True}}}],
+                "securityContext": {"windowsOptions": {"hostProcess": True}},
                 "volumes": [{"name": "p", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}],
             }
         }
@@ -196,6 +198,8 @@ def test_guard_names_init_and_ephemeral_containers() -> None:
     assert any("initContainers[0].securityContext.privileged" in p for p in found)
     assert any("ephemeralContainers[0].securityContext.capabilities.add" in p for p in found)
     assert any("volumes[0].projected.sources[0].serviceAccountToken" in p for p in found)
+    assert any("containers[0].securityContext.windowsOptions.hostProcess" in p for p in found)
+    assert any("spec.template.spec.securityContext.windowsOptions.hostProcess" in p for p in found)
 
 
 UNSAFE_POD_FIELDS: dict[str, st.SearchStrategy[Any]] = {

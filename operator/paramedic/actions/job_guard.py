@@ -50,6 +50,8 @@ def problems(job_spec: Mapping[str, Any]) -> list[str]:
                     f"{POD}.volumes[{i}].projected.sources[{j}].{kind}: a Runbook's Job projects only "
                     + ", ".join(sorted(PROJECTED_SOURCES))
                 )
+    if ((pod.get("securityContext") or {}).get("windowsOptions") or {}).get("hostProcess"):
+        found.append(f"{POD}.securityContext.windowsOptions.hostProcess: a Runbook's Job may not run on the host")
     for kind in CONTAINER_LISTS:
         for i, container in enumerate(pod.get(kind) or []):
             found += _container_problems(f"{POD}.{kind}[{i}].securityContext", container.get("securityContext") or {})
@@ -60,6 +62,8 @@ def _container_problems(where: str, context: Mapping[str, Any]) -> list[str]:
     found = []
     if context.get("privileged"):
         found.append(f"{where}.privileged: a Runbook's Job may not run privileged containers")
+    if (context.get("windowsOptions") or {}).get("hostProcess"):
+        found.append(f"{where}.windowsOptions.hostProcess: a Runbook's Job may not run on the host")
     if context.get("allowPrivilegeEscalation"):
         found.append(f"{where}.allowPrivilegeEscalation: only false is allowed")
     if (context.get("capabilities") or {}).get("add"):
