@@ -269,3 +269,19 @@ def test_the_guard_passes_what_the_schema_allows() -> None:
     assert isinstance(params, TenantParams)
     assert job_guard.problems(params.job_spec()) == []
     assert job_guard.problems({"template": {"spec": pod(serviceAccountName="default")}}) == []
+
+
+def test_the_engine_reads_a_cluster_runbook_snapshot_with_its_own_model() -> None:
+    """The escalation policy of a ClusterRunbook whose Job names a ServiceAccount is still found."""
+    from paramedic.api.remediation import RemediationStatus
+    from paramedic.engine.engine import Engine
+
+    spec = {"escalationPolicyRef": {"name": "oncall"}, "steps": [run_job(pod(serviceAccountName="runner"))]}
+    status = RemediationStatus(runbook_spec=ClusterRunbookSpec.model_validate(spec).dump())
+    engine = Engine(None)  # type: ignore[arg-type]  # reading the snapshot needs no API
+    cluster = {"spec": {"runbookRef": {"kind": "ClusterRunbook", "name": "jobs"}}}
+    recorded = engine._recorded_runbook(cluster, status)
+    assert recorded is not None
+    assert recorded.escalation_policy_ref is not None
+    assert recorded.escalation_policy_ref.name == "oncall"
+    assert engine._recorded_runbook({"spec": {"runbookRef": {"kind": "Runbook", "name": "jobs"}}}, status) is None
