@@ -61,13 +61,29 @@ FORBIDDEN: list[tuple[str, dict[str, Any], tuple[str | int, ...]]] = [
 ALLOWED_POD: dict[str, Any] = {
     "restartPolicy": "OnFailure",
     "activeDeadlineSeconds": 600,
-    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 1000},
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+    "securityContext": {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "fsGroup": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    },
     "imagePullSecrets": [{"name": "registry"}],
     "volumes": [
-        {"name": "scratch", "emptyDir": {"sizeLimit": "64Mi"}},
-        {"name": "conf", "configMap": {"name": "jobs", "optional": True}},
+        {"name": "scratch", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        {"name": "conf", "configMap": {"name": "jobs", "optional": True, "items": [{"key": "a", "path": "a.sql"}]}},
         {"name": "creds", "secret": {"secretName": "db", "optional": True, "defaultMode": 0o400}},
-        {"name": "both", "projected": {"sources": [{"secret": {"name": "db", "optional": True}}]}},
+        {
+            "name": "both",
+            "projected": {
+                "defaultMode": 0o440,
+                "sources": [
+                    {"secret": {"name": "db", "optional": True, "items": [{"key": "u", "path": "url", "mode": 0o400}]}},
+                    {"configMap": {"name": "jobs", "optional": True}},
+                ],
+            },
+        },
     ],
     "containers": [
         {
@@ -86,9 +102,19 @@ ALLOWED_POD: dict[str, Any] = {
                 {"secretRef": {"name": "db", "optional": True}},
                 {"prefix": "J_", "configMapRef": {"name": "jobs", "optional": True}},
             ],
-            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": 1, "memory": "128Mi"}},
-            "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}, {"name": "conf", "mountPath": "/etc/j"}],
+            "resources": {
+                "requests": {"cpu": "100m", "memory": "64Mi"},
+                "limits": {"cpu": 1, "memory": "128Mi"},
+            },
+            "volumeMounts": [
+                {"name": "scratch", "mountPath": "/scratch"},
+                {"name": "conf", "mountPath": "/etc/j", "readOnly": True},
+                {"name": "both", "mountPath": "/etc/db/url", "subPath": "url"},
+            ],
             "securityContext": {
+                "runAsUser": 1001,
+                "runAsGroup": 1001,
+                "runAsNonRoot": True,
                 "allowPrivilegeEscalation": False,
                 "readOnlyRootFilesystem": True,
                 "capabilities": {"drop": ["ALL"]},
@@ -100,7 +126,23 @@ ALLOWED_POD: dict[str, Any] = {
 
 
 def allowed_step() -> dict[str, Any]:
-    return run_job(copy.deepcopy(ALLOWED_POD), backoffLimit=1, activeDeadlineSeconds=900)
+    step = run_job(copy.deepcopy(ALLOWED_POD), backoffLimit=1, activeDeadlineSeconds=900)
+    template = step["runJob"]["template"]
+    template["spec"]["template"]["metadata"] = {"labels": {"team": "db"}}
+    template["labels"] = {"purpose": "maintenance"}
+    template["annotations"] = {"example.com/ticket": "OPS-1"}
+    step["runJob"]["ttlSecondsAfterFinished"] = 3600
+    return step
+
+
+def contains(actual: Any, expected: Any) -> bool:
+    """Whether ``actual`` (an object the API server returned) holds everything ``expected`` sets;
+    a number may come back as a quantity string (cpu: 1 -> "1")."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and contains(actual[k], v) for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(actual) >= len(expected) and all(map(contains, actual, expected))
+    return bool(actual == expected or (isinstance(expected, int) and actual == str(expected)))
 
 
 def api_path(path: tuple[str | int, ...], step: int = 0) -> str:

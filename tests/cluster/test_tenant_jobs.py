@@ -16,7 +16,7 @@ from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.cli import main
 from paramedic.kube import ApiException
 from tests.kit import Kit
-from tests.tenant_jobs import FORBIDDEN, allowed_step, api_path, lint_path, pod, run_job
+from tests.tenant_jobs import FORBIDDEN, allowed_step, api_path, contains, lint_path, pod, run_job
 
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment"}
 
@@ -102,6 +102,12 @@ def test_a_runbook_job_runs_as_the_namespace_default_without_a_token(tenant: Kit
 
     job = tenant.clients.batch.read_namespaced_job(status["steps"][0]["changes"]["job"], tenant.namespace)
     assert job.metadata.labels[REMEDIATION_LABEL] == rem
+    # Every field the Runbook set reached the Job.
+    template = allowed_step()["runJob"]["template"]
+    plain = tenant.clients.plain(job)
+    assert contains(plain["spec"], template["spec"]), plain["spec"]
+    assert contains(plain["metadata"], {"labels": template["labels"], "annotations": template["annotations"]})
+    assert plain["spec"]["ttlSecondsAfterFinished"] == 3600
     pod_spec = job.spec.template.spec
     assert pod_spec.automount_service_account_token is False
     assert pod_spec.service_account_name == "default"

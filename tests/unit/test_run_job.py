@@ -74,6 +74,16 @@ def test_quantities_are_checked(quantity: str) -> None:
         RunbookSpec.model_validate({"steps": [step]})
 
 
+def test_ephemeral_storage_keeps_its_kubernetes_name() -> None:
+    """(Not in the end-to-end Job: the simulated nodes have no ephemeral storage to schedule on.)"""
+    step = run_job(pod())
+    resources = {"limits": {"ephemeral-storage": "1Gi"}}
+    step["runJob"]["template"]["spec"]["template"]["spec"]["containers"][0]["resources"] = resources
+    params = RunbookSpec.model_validate({"steps": [step]}).steps[0].params
+    assert isinstance(params, TenantParams)
+    assert params.job_spec()["template"]["spec"]["containers"][0]["resources"] == resources
+
+
 def test_a_volume_has_exactly_one_source() -> None:
     step = run_job(pod(volumes=[{"name": "v", "emptyDir": {}, "secret": {"secretName": "s"}}]))
     with pytest.raises(ValidationError, match="a volume sets exactly one of"):
