@@ -14,7 +14,9 @@ import yaml
 from paramedic.actions.run_job import REMEDIATION_LABEL
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.cli import main
+from paramedic.devcluster.cluster import DevCluster
 from paramedic.kube import ApiException
+from tests.cluster.conftest import TENANT_GROUP, kubectl
 from tests.kit import Kit
 from tests.tenant_jobs import FORBIDDEN, allowed_step, api_path, contains, lint_path, pod, run_job
 
@@ -84,6 +86,16 @@ def test_a_volume_mounts_exactly_one_source(tenant: Kit) -> None:
         _create(tenant, _runbook(run_job(two)), field_validation="Strict")
     assert "spec.steps[0].runJob.template.spec.template.spec.volumes[0]: " in caught.value.body
     assert "a volume sets exactly one of configMap, secret, emptyDir, projected" in caught.value.body
+
+
+def test_kubectl_refuses_a_forbidden_field_by_default(cluster: DevCluster, tenant: Kit, tmp_path: Path) -> None:
+    """kubectl asks for strict field validation unless told otherwise: the namespace user sees the field."""
+    file = tmp_path / "runbook.yaml"
+    file.write_text(yaml.safe_dump(_runbook(run_job(pod(hostNetwork=True)))))
+    user = ("--as", f"alice@{tenant.namespace}", "--as-group", TENANT_GROUP)
+    applied = kubectl(cluster, "apply", "-n", tenant.namespace, "-f", str(file), *user)
+    assert applied.returncode != 0
+    assert 'unknown field "spec.steps[0].runJob.template.spec.template.spec.hostNetwork"' in applied.stderr
 
 
 def test_without_strict_validation_a_forbidden_field_is_dropped(tenant: Kit) -> None:
