@@ -53,7 +53,8 @@ def test_schemas_are_structural(resource: crdgen.Resource) -> None:
 
     def walk(node: dict[str, object], path: str) -> None:
         assert not {"$ref", "anyOf", "oneOf", "allOf", "const"} & node.keys(), path
-        assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
+        untyped = ("x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string")
+        assert "type" in node or any(node.get(k) for k in untyped), path
         for name, child in (node.get("properties") or {}).items():  # type: ignore[attr-defined]
             walk(child, f"{path}.{name}")
         if isinstance(node.get("items"), dict):

@@ -89,6 +89,8 @@ class Context:
     #: This Remediation plans without changing anything. Only then may a dry-run step stand in
     #: for a prerequisite (a snapshot, a drain): a real action never follows a pretend one.
     dry_run: bool = False
+    #: Runbook or ClusterRunbook: what a namespaced Runbook asks for is held to tighter rules (runJob).
+    runbook_kind: str = "Runbook"
 
     @property
     def key(self) -> str:

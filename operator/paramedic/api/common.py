@@ -81,11 +81,6 @@ class LabelSelector(Model):
         default=None,
         max_length=64,
         description="Labels that must all be present with these values.",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": "self.all(k, size(k) <= 317)", "message": "a label key is at most 317 characters"}
-            ]
-        },
     )
     match_expressions: list[LabelSelectorRequirement] | None = Field(
         default=None, max_length=32, description="Requirements that must all hold."

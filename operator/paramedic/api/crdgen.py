@@ -21,7 +21,7 @@ import yaml
 from .common import GROUP, VERSION, Model
 from .resources import RESOURCES, Resource
 
-_DROP = {"title", "additionalProperties", "$defs", "propertyNames"}  # propertyNames: not structural
+_DROP = {"title", "additionalProperties", "$defs"}
 _FORMATS = {"date-time", "int32", "int64", "double", "float"}
 
 
@@ -36,6 +36,9 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
     for union in ("anyOf", "oneOf"):
         if union in node:
             options = [o for o in node.pop(union) if o.get("type") != "null"]
+            if sorted(o.get("type", "") for o in options) == ["integer", "string"]:
+                node = {**node, **_int_or_string(options)}
+                continue
             if len(options) != 1:
                 raise ValueError(f"cannot express a union of {options} in a structural schema")
             inner = structural(options[0], defs)
@@ -56,6 +59,12 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
             out[key] = structural(value, defs)
         elif key == "format" and value not in _FORMATS:
             continue
+        elif key == "propertyNames":
+            # Kubernetes schemas have no propertyNames: the key length becomes a CEL rule.
+            limit = value["maxLength"]
+            out.setdefault("x-kubernetes-validations", []).append(
+                {"rule": f"self.all(k, size(k) <= {limit})", "message": f"keys must be at most {limit} characters"}
+            )
         elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
             out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
             out[key] = True
@@ -68,6 +77,21 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
     if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
         out.setdefault("properties", {})
     return out
+
+
+def _int_or_string(options: list[dict[str, Any]]) -> dict[str, Any]:
+    """``int | str`` (a quantity such as 1 or 500m): Kubernetes' int-or-string, keeping the string's rules."""
+    text = next(o for o in options if o.get("type") == "string")
+    number = next(o for o in options if o.get("type") == "integer")
+    rules = {k: v for k, v in text.items() if k in ("pattern", "maxLength")}
+    if "minimum" in number:
+        rules["x-kubernetes-validations"] = [
+            {
+                "rule": f"type(self) != int || self >= {number['minimum']}",
+                "message": f"must be at least {number['minimum']}",
+            }
+        ]
+    return {"x-kubernetes-int-or-string": True, **rules}
 
 
 def model_schema(model: type[Model]) -> dict[str, Any]:

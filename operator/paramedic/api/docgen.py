@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .crdgen import crd
@@ -10,7 +11,9 @@ from .resources import RESOURCES
 
 def _type(node: dict[str, Any]) -> str:
     if "enum" in node:
-        return " \\| ".join(f"`{v}`" for v in node["enum"])
+        return " \\| ".join(f"`{v if isinstance(v, str) else json.dumps(v)}`" for v in node["enum"])
+    if node.get("x-kubernetes-int-or-string"):
+        return "integer or string"
     kind = str(node.get("type", "object"))
     if kind == "array":
         return f"list of {_type(node.get('items') or {})}"

@@ -8,6 +8,7 @@ Issuer/ClusterIssuer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -28,6 +29,7 @@ from paramedic.actions.rds_snapshot import Params as RdsSnapshotParams
 from paramedic.actions.rollback import Params as RollbackParams
 from paramedic.actions.rollout_restart import Params as RolloutRestartParams
 from paramedic.actions.run_job import Params as RunJobParams
+from paramedic.actions.run_job import TenantParams as TenantRunJobParams
 from paramedic.actions.scale import Params as ScaleParams
 
 from .common import Condition, Duration, LabelSelector, Model, ObjectRef
@@ -116,7 +118,11 @@ class Step(Model):
     drain: DrainParams | None = Field(
         default=None, description="Cordon a node and evict its pods through the Eviction API (ClusterRunbook only)."
     )
-    run_job: RunJobParams | None = Field(default=None, description="Run a Job and wait for its result.")
+    run_job: TenantRunJobParams | None = Field(
+        default=None,
+        description="Run a Job and wait for its result. In a Runbook, a safe subset of JobSpec: the pod runs as the "
+        "namespace's default ServiceAccount without its token.",
+    )
     rds_snapshot: RdsSnapshotParams | None = Field(
         default=None, description="Snapshot an RDS instance, named after the Remediation (ClusterRunbook only)."
     )
@@ -170,6 +176,16 @@ class Step(Model):
         return value
 
 
+class ClusterStep(Step):
+    """A ClusterRunbook's step: its runJob takes a full JobSpec, since cluster administrators write it."""
+
+    # A full JobSpec is not a subtype of the tenant's subset, so mypy sees an incompatible override;
+    # pydantic, which builds the schema, takes the subclass's field as intended.
+    run_job: RunJobParams | None = Field(  # type: ignore[assignment]
+        default=None, description="Run a Job and wait for its result (a full batch/v1 JobSpec)."
+    )
+
+
 class TargetSelector(Model):
     """Which objects the runbook may act on (and, for triggers, which failures it reacts to)."""
 
@@ -199,7 +215,7 @@ class RunbookSpec(Model):
         description="What starts this runbook. Default: manual (only Remediations created by people).",
     )
     target: TargetSelector = Field(default_factory=TargetSelector, description="Which objects it may act on.")
-    steps: list[Step] = Field(min_length=1, max_length=20, description="The procedure, in order.")
+    steps: Sequence[Step] = Field(min_length=1, max_length=20, description="The procedure, in order.")
     mode: Literal["AllInOrder", "UntilVerified"] = Field(
         default="AllInOrder",
         description=(
@@ -226,6 +242,7 @@ class RunbookSpec(Model):
 
 
 class ClusterRunbookSpec(RunbookSpec):
+    steps: Sequence[ClusterStep] = Field(min_length=1, max_length=20, description="The procedure, in order.")
     allowed_namespaces: LabelSelector | None = Field(
         default=None,
         description="Namespaces whose Remediations may use this ClusterRunbook. Unset: only the operator's own "

@@ -239,7 +239,15 @@ class Engine:
         history = tuple(s.dump() for s in status.steps[:index])
         dry_run = spec.dry_run or bool((status.runbook_spec or {}).get("dryRun"))
         return Context(
-            self.clients, target, meta["name"], meta["namespace"], meta["uid"], index, history, dry_run=dry_run
+            self.clients,
+            target,
+            meta["name"],
+            meta["namespace"],
+            meta["uid"],
+            index,
+            history,
+            dry_run=dry_run,
+            runbook_kind=spec.runbook_ref.kind,
         )
 
     def _plan(
@@ -460,7 +468,7 @@ class Engine:
             status.conditions, "Ready", succeeded, reason, message, rem["metadata"].get("generation")
         )
         if status.escalation is None:
-            cause = escalation_cause(phase, reason, self._recorded_runbook(status))
+            cause = escalation_cause(phase, reason, self._recorded_runbook(rem, status))
             if cause is not None:
                 self._start_escalation(rem, status, cause)
         records.write(self.clients, rem, status)
@@ -495,16 +503,17 @@ class Engine:
 
     # -- escalation ----------------------------------------------------------------------
 
-    def _recorded_runbook(self, status: RemediationStatus) -> RunbookSpec | None:
+    def _recorded_runbook(self, rem: dict[str, Any], status: RemediationStatus) -> RunbookSpec | None:
+        """The runbook snapshot, read with its own kind's model (a ClusterRunbook's runJob is a full JobSpec)."""
+        cluster = ((rem.get("spec") or {}).get("runbookRef") or {}).get("kind") == "ClusterRunbook"
+        model = ClusterRunbookSpec if cluster else RunbookSpec
         try:
-            return RunbookSpec.model_validate(
-                {k: v for k, v in (status.runbook_spec or {}).items() if k != "allowedNamespaces"}
-            )
+            return model.model_validate(status.runbook_spec or {})
         except ValidationError:
             return None
 
     def _policy(self, rem: dict[str, Any], status: RemediationStatus) -> tuple[str, EscalationPolicySpec] | None:
-        runbook = self._recorded_runbook(status)
+        runbook = self._recorded_runbook(rem, status)
         if runbook is None or runbook.escalation_policy_ref is None:
             return None
         cluster = (rem.get("spec") or {}).get("runbookRef", {}).get("kind") == "ClusterRunbook"
