@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -19,11 +20,13 @@ from typing import Any
 
 import aiohttp
 
-from paramedic.api.common import GROUP, VERSION, parse_duration
+from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration
 from paramedic.api.policies import Channel, EscalationPolicySpec
-from paramedic.api.remediation import EscalationStatus, Notification, RemediationStatus
+from paramedic.api.remediation import ApprovalRecord, EscalationStatus, Notification, RemediationStatus
 from paramedic.kube import ApiException, Clients, now, parse_time
-from paramedic.records import metrics
+from paramedic.policy import approvals
+from paramedic.policy.admission import AdmissionGuard
+from paramedic.records import events, metrics
 from paramedic.records import status as records
 
 from . import channels, render
@@ -31,10 +34,19 @@ from . import channels, render
 log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True)
+class Resolver:
+    by: str
+    message: str
+
+
 class Notifier:
-    def __init__(self, clients: Clients, executor: Executor) -> None:
+    def __init__(self, clients: Clients, executor: Executor, guard: AdmissionGuard | None = None) -> None:
         self.clients = clients
         self.executor = executor
+        self.guard = guard or AdmissionGuard(clients)
+        #: The last refused resolution per Remediation, so it is reported once, not every second.
+        self._refused: dict[str, str] = {}
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -79,7 +91,8 @@ class Notifier:
         policy = EscalationPolicySpec.model_validate(obj.get("spec") or {})
         moment = datetime.now(UTC)
         started = parse_time(escalation.started_at)
-        resolved = status.phase == "Succeeded" or bool((rem.get("spec") or {}).get("resolved"))
+        resolver = await self._resolver(rem, status) if status.phase != "Succeeded" else None
+        resolved = status.phase == "Succeeded" or resolver is not None
 
         if resolved:
             reached = policy.levels[: escalation.level + 1]
@@ -121,10 +134,35 @@ class Notifier:
         meta = rem["metadata"]
 
         def record(fresh: RemediationStatus) -> None:
-            fresh.escalation = escalation  # the notifier alone writes this part
+            fresh.escalation = escalation  # the notifier alone writes this part (and who resolved it)
+            if resolver is not None:
+                fresh.approval = (fresh.approval or ApprovalRecord()).model_copy(
+                    update={"resolved_by": resolver.by, "resolved_at": escalation.resolved_at}
+                )
 
         await self._run(records.update, self.clients, meta["namespace"], meta["name"], record)
+        if resolver is not None:
+            await self._run(self._event, rem, "Resolved", resolver.message)
         return None if escalation.state == "Resolved" else 0.5
+
+    async def _resolver(self, rem: dict[str, Any], status: RemediationStatus) -> Resolver | None:
+        """Who resolved the incident through spec.resolved, if approvals.judge honours it."""
+        spec = rem.get("spec") or {}
+        if not spec.get("resolved"):
+            return None
+        installed = await self._run(self.guard.installed)
+        verdict = approvals.judge("resolve", spec.get("resolvedBy"), status.approval, installed)
+        if verdict.honoured:
+            return Resolver(str(spec["resolvedBy"]), verdict.message)
+        key = f"{rem['metadata']['namespace']}/{rem['metadata']['name']}"
+        if self._refused.get(key) != verdict.message:
+            self._refused[key] = verdict.message
+            log.warning("remediation %s: %s", key, verdict.message)
+            await self._run(self._event, rem, verdict.reason, verdict.message, True)
+        return None
+
+    def _event(self, rem: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
+        events.post(self.clients, events.involved(rem, "Remediation", API_VERSION), reason, message, warning=warning)
 
     async def _notify(
         self,
