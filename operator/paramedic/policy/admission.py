@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 
 
 class AdmissionGuard:
-    def __init__(self, clients: Clients, ttl: float = 30.0) -> None:
+    def __init__(self, clients: Clients, ttl: float = 30.0, name: str = ADMISSION_POLICY) -> None:
         self.clients = clients
         self.ttl = ttl
+        self.name = name
         self._lock = threading.Lock()
         self._checked_at = -float("inf")
         self._installed = False
@@ -38,22 +39,21 @@ class AdmissionGuard:
 
     def _read(self) -> bool:
         try:
-            self.clients.admission.read_validating_admission_policy(ADMISSION_POLICY)
-            binding = self.clients.admission.read_validating_admission_policy_binding(ADMISSION_POLICY)
+            self.clients.admission.read_validating_admission_policy(self.name)
+            binding = self.clients.admission.read_validating_admission_policy_binding(self.name)
         except ApiException as exc:
             if exc.status != 404:
-                log.error("cannot read the admission policy %s: %s %s", ADMISSION_POLICY, exc.status, exc.reason)
+                log.error("cannot read the admission policy %s: %s %s", self.name, exc.status, exc.reason)
             return False
         spec = binding.spec
-        return bool(spec and spec.policy_name == ADMISSION_POLICY and "Deny" in (spec.validation_actions or []))
+        return bool(spec and spec.policy_name == self.name and "Deny" in (spec.validation_actions or []))
 
-    @staticmethod
-    def _report(installed: bool) -> None:
+    def _report(self, installed: bool) -> None:
         if installed:
-            log.info("admission policy %s is installed: approvals and resolutions are honoured", ADMISSION_POLICY)
+            log.info("admission policy %s is installed: approvals and resolutions are honoured", self.name)
         else:
             log.error(
                 "the ValidatingAdmissionPolicy and binding %s (deploy/base/admission.yaml) are not installed: "
                 "no approval or resolution is honoured until they are, since nothing proves who made them",
-                ADMISSION_POLICY,
+                self.name,
             )
