@@ -140,7 +140,12 @@ def admission(cluster: DevCluster, clients: Clients, crds: None, tenant_roles: N
     def enforced() -> bool:
         try:
             as_probe.custom.create_namespaced_custom_object(
-                "paramedic.dev", "v1alpha1", probe, "remediations", {**body, "spec": {**body["spec"], "approved": True}}
+                "paramedic.dev",
+                "v1alpha1",
+                probe,
+                "remediations",
+                {**body, "spec": {**body["spec"], "approved": True, "approvedBy": "probe"}},
+                dry_run="All",
             )
         except ApiException as exc:
             return exc.status == 403 and "paramedic-remediations" in (exc.body or "")

@@ -25,6 +25,7 @@ from tests.waiting import wait_until
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment"}
 GATED = {"requiresApproval": True, "approvers": {"groups": [APPROVER_GROUP]}}
+RECORDED = {"groups": [APPROVER_GROUP], "users": []}
 
 
 def refused(call: Any, *args: Any, status: int = 403, **kwargs: Any) -> str:
@@ -85,7 +86,8 @@ def test_helm_chart_ships_the_same_policy_for_its_service_account(cluster: DevCl
 
 def test_operator_may_read_the_policy_and_nothing_else_there(cluster: DevCluster, rbac: None) -> None:  # noqa: F811
     def can(verb: str, what: str) -> str:
-        resource = f"validatingadmission{what}.admissionregistration.k8s.io"
+        kind, name = what.split("/")
+        resource = f"validatingadmission{kind}.admissionregistration.k8s.io/{name}"
         return kubectl(cluster, "auth", "can-i", verb, resource, "--as", SA).stdout.strip()
 
     assert can("get", "policybindings/paramedic-remediations") == "yes"
@@ -167,7 +169,7 @@ def test_tenant_cannot_write_remediation_status(tenant: Kit, paramedic: Kit) -> 
     forged = {"status": {"approval": {"requestedBy": "x", "approvers": {"users": [tenant.user]}}}}
     patch = tenant.clients.custom.patch_namespaced_custom_object_status
     refused(patch, GROUP, VERSION, tenant.namespace, "remediations", rem, forged)
-    assert tenant.status(rem)["approval"]["approvers"] == {"groups": [APPROVER_GROUP]}
+    assert tenant.status(rem)["approval"] == {"requestedBy": tenant.user, "approvers": RECORDED}
 
 
 def test_a_manual_remediation_is_approved_by_an_approver_only(
@@ -177,7 +179,7 @@ def test_a_manual_remediation_is_approved_by_an_approver_only(
     runbook = tenant.runbook({**GATED, "steps": [{"scale": {"replicas": 2}}]})
     rem = tenant.remediation(runbook, {**DEPLOYMENT, "name": "api"})
     status = paramedic.wait_phase(rem, "AwaitingApproval")
-    assert status["approval"] == {"requestedBy": tenant.user, "approvers": {"groups": [APPROVER_GROUP]}}
+    assert status["approval"] == {"requestedBy": tenant.user, "approvers": RECORDED}
 
     error = refused(tenant.approve, rem)
     assert f"spec.approved: {tenant.user} requested this Remediation and cannot approve it" in error
