@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import yaml
 from paramedic.api.common import GROUP, VERSION
 from paramedic.devcluster import simulate
 from paramedic.devcluster.cluster import DevCluster
+from paramedic.engine.engine import Engine
 from paramedic.kube import ApiException, Clients
 from paramedic.policy.admission import AdmissionGuard
 from tests.cluster.conftest import APPROVER_GROUP, TENANT_GROUP, _bind
@@ -288,3 +290,103 @@ def test_cluster_admin_is_not_checked_but_still_named(paramedic: Kit) -> None:
     rem = paramedic.remediation(runbook, {**DEPLOYMENT, "name": "api"}, approved=True, approvedBy=me)
     status = paramedic.wait_phase(rem, "Succeeded")
     assert status["approval"]["approvedBy"] == me
+
+
+# -- the operator's own check ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "field", "message"),
+    [
+        ("Runbook", {"requiresApproval": True}, "spec.approvers", "approvers must name who may approve"),
+        ("Runbook", {"approvers": {}}, "spec.approvers", "approvers name at least one user or group"),
+        ("Remediation", {"approved": True}, "spec.approvedBy", "spec.approvedBy must name who approves"),
+        ("Remediation", {"resolved": True}, "spec.resolvedBy", "spec.resolvedBy must name who resolves"),
+    ],
+)
+def test_schema_names_the_missing_person(
+    clients: Clients, crds: None, namespace: str, kind: str, spec: dict[str, Any], field: str, message: str
+) -> None:
+    """Even a cluster admin, whom the admission policy does not check, cannot leave them out."""
+    base = {"steps": [{"rolloutRestart": {}}]} if kind == "Runbook" else {"runbookRef": {"name": "x"}}
+    target = {} if kind == "Runbook" else {"target": {"kind": "Pod", "name": "p"}}
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": "x"}}
+    create = clients.custom.create_namespaced_custom_object
+    error = refused(
+        create, GROUP, VERSION, namespace, kind.lower() + "s", {**body, "spec": {**base, **target, **spec}}, status=422
+    )
+    assert f"{field}: Invalid value" in error
+    assert message in error
+
+
+@pytest.fixture
+def operator_stopped(paramedic: Kit) -> Iterator[Engine]:
+    """The operator's engine in this process, with the operator stopped, to drive one Remediation by hand."""
+    paramedic.operator.stop()
+    try:
+        yield Engine(paramedic.clients, "paramedic-system")
+    finally:
+        paramedic.operator.start_and_wait()
+
+
+def drive(engine: Engine, kit: Kit, name: str, until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    def step() -> dict[str, Any] | None:
+        engine.reconcile(kit.get(name))
+        status = kit.status(name)
+        return status if until(status) else None
+
+    return wait_until(step, 30, f"{name} to get there")
+
+
+def approved_condition(status: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in status.get("conditions", []) if c["type"] == "Approved")
+
+
+def test_without_the_admission_policy_no_approval_is_honoured(paramedic: Kit, operator_stopped: Engine) -> None:
+    """spec.approvedBy could be anyone's word: the engine waits, and says why, until the policy is there."""
+    paramedic.deploy("api", replicas=1)
+    runbook = paramedic.runbook({**GATED, "steps": [{"scale": {"replicas": 2}}]})
+    rem = paramedic.remediation(runbook, {**DEPLOYMENT, "name": "api"}, requestedBy="alice")
+    engine = operator_stopped
+    engine.guard = AdmissionGuard(paramedic.clients, name="paramedic-not-installed")
+    drive(engine, paramedic, rem, lambda s: s.get("phase") == "AwaitingApproval")
+    paramedic.approve(rem, by="bob")
+
+    status = drive(engine, paramedic, rem, lambda s: approved_condition(s)["reason"] == "AdmissionPolicyMissing")
+    assert status["phase"] == "AwaitingApproval"
+    assert "the ValidatingAdmissionPolicyBinding paramedic-remediations is not installed" in status["message"]
+    events = paramedic.events("Remediation", rem)
+    assert any(e.startswith("AdmissionPolicyMissing: approval not honoured") for e in events), events
+    assert paramedic.deployment("api")["spec"]["replicas"] == 1
+
+    engine.guard = AdmissionGuard(paramedic.clients)
+    status = drive(engine, paramedic, rem, lambda s: s.get("phase") == "Succeeded")
+    assert status["approval"]["approvedBy"] == "bob"
+    assert paramedic.deployment("api")["spec"]["replicas"] == 2
+
+
+def test_engine_refuses_an_approver_it_can_tell_is_not_listed(paramedic: Kit, operator_stopped: Engine) -> None:
+    """A cluster admin is not checked by the policy; with a list of users the engine still checks the name,
+    and the requester's own name."""
+    paramedic.deploy("api", replicas=1)
+    runbook = paramedic.runbook(
+        {"requiresApproval": True, "approvers": {"users": ["bob", "alice"]}, "steps": [{"scale": {"replicas": 2}}]}
+    )
+    rem = paramedic.remediation(runbook, {**DEPLOYMENT, "name": "api"}, requestedBy="alice")
+    engine = operator_stopped
+    drive(engine, paramedic, rem, lambda s: s.get("phase") == "AwaitingApproval")
+
+    paramedic.approve(rem, by="mallory")
+    status = drive(engine, paramedic, rem, lambda s: approved_condition(s)["reason"] == "NotAnApprover")
+    message = "spec.approvedBy mallory is not among the approvers in status.approval (users bob, alice)"
+    assert message in status["message"]
+    paramedic.approve(rem, by="alice")
+    status = drive(engine, paramedic, rem, lambda s: approved_condition(s)["reason"] == "SelfApproval")
+    assert status["phase"] == "AwaitingApproval"
+    assert paramedic.deployment("api")["spec"]["replicas"] == 1
+    events = paramedic.events("Remediation", rem)
+    assert any(e.startswith("NotAnApprover: approval not honoured") for e in events), events
+
+    paramedic.approve(rem, by="bob")
+    drive(engine, paramedic, rem, lambda s: s.get("phase") == "Succeeded")
+    assert paramedic.deployment("api")["spec"]["replicas"] == 2

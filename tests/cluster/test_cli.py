@@ -32,7 +32,9 @@ def test_approve_then_history(paramedic: Kit, cluster: DevCluster) -> None:
     assert "404" in missing.stderr
     approved = cli(cluster, "approve", "-n", paramedic.namespace, rem)
     assert approved.returncode == 0, approved.stderr
-    paramedic.wait_phase(rem, "Succeeded")
+    me = paramedic.clients.whoami()  # the CLI asked the API server who it is
+    assert approved.stdout.strip() == f"remediation {paramedic.namespace}/{rem} approved by {me}"
+    assert paramedic.wait_phase(rem, "Succeeded")["approval"]["approvedBy"] == me
 
     table = cli(cluster, "history", "-n", paramedic.namespace)
     assert table.returncode == 0
