@@ -140,9 +140,10 @@ class Notifier:
                     update={"resolved_by": resolver.by, "resolved_at": escalation.resolved_at}
                 )
 
-        await self._run(records.update, self.clients, meta["namespace"], meta["name"], record)
         if resolver is not None:
+            # Before the write, like the Resolve message: once the state is Resolved, Kopf cancels this daemon.
             await self._run(self._event, rem, "Resolved", resolver.message)
+        await self._run(records.update, self.clients, meta["namespace"], meta["name"], record)
         return None if escalation.state == "Resolved" else 0.5
 
     async def _resolver(self, rem: dict[str, Any], status: RemediationStatus) -> Resolver | None:
