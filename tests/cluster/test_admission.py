@@ -99,9 +99,15 @@ def test_operator_may_read_the_policy_and_nothing_else_there(cluster: DevCluster
     assert can("update", "policies/paramedic-remediations") == "no"
 
 
-def test_guard_sees_whether_the_policy_is_installed(clients: Clients, admission: None) -> None:
+def test_guard_sees_whether_the_policy_is_installed(
+    clients: Clients, admission: None, caplog: pytest.LogCaptureFixture
+) -> None:
     assert AdmissionGuard(clients).installed()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
     assert not AdmissionGuard(clients, name="paramedic-not-installed").installed()
+    [error] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "paramedic-not-installed (deploy/base/admission.yaml) are not installed" in error
+    assert "no approval or resolution is honoured" in error
 
 
 # -- creating --------------------------------------------------------------------------------
