@@ -61,6 +61,8 @@ class Kit:
     clients: Clients
     namespace: str
     operator: OperatorProcess
+    #: The impersonated user (empty: the cluster admin); Remediations it creates name it in spec.requestedBy.
+    user: str = ""
 
     def at(self, namespace: str) -> Kit:
         """The same helpers in another namespace, e.g. the operator's, where node Remediations live."""
@@ -90,8 +92,24 @@ class Kit:
             "metadata": {"name": name},
             "spec": {"runbookRef": {"kind": kind, "name": runbook}, "target": target, **spec},
         }
+        if self.user:
+            body["spec"].setdefault("requestedBy", self.user)
         self.clients.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, "remediations", body)
         return name
+
+    def approve(self, name: str, by: str | None = None) -> dict[str, Any]:
+        """Approve as this Kit's identity (``by`` names someone else, which the admission policy refuses)."""
+        return self.patch(name, {"approved": True, "approvedBy": by or self.clients.whoami()})
+
+    def resolve(self, name: str, by: str | None = None) -> dict[str, Any]:
+        return self.patch(name, {"resolved": True, "resolvedBy": by or self.clients.whoami()})
+
+    def patch(self, name: str, spec: dict[str, Any], metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"spec": spec, **({"metadata": metadata} if metadata else {})}
+        obj: dict[str, Any] = self.clients.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "remediations", name, body
+        )
+        return obj
 
     def deploy(self, name: str, replicas: int = 2, **kwargs: Any) -> dict[str, Any]:
         self.clients.apps.create_namespaced_deployment(self.namespace, deployment(name, replicas, **kwargs))

@@ -71,14 +71,26 @@ def _approve(args: argparse.Namespace) -> int:
 
     clients = _clients(args)
     try:
+        # The admission policy accepts only the caller's own name; ask the API server what that is.
+        me = clients.whoami()
         clients.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, args.namespace, "remediations", args.name, {"spec": {"approved": True}}
+            GROUP, VERSION, args.namespace, "remediations", args.name, {"spec": {"approved": True, "approvedBy": me}}
         )
     except ApiException as exc:
-        print(f"cannot approve {args.namespace}/{args.name}: {exc.status} {exc.reason}", file=sys.stderr)
+        print(f"cannot approve {args.namespace}/{args.name}: {exc.status} {exc.reason}: {_why(exc)}", file=sys.stderr)
         return 1
-    print(f"remediation {args.namespace}/{args.name} approved")
+    print(f"remediation {args.namespace}/{args.name} approved by {me}")
     return 0
+
+
+def _why(exc: Any) -> str:
+    """The API server's message (which names the field and the rule), not just its status line."""
+    import json
+
+    try:
+        return str(json.loads(exc.body or "{}").get("message", ""))
+    except ValueError:
+        return str(exc.body or "")
 
 
 def _history(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from paramedic.devcluster.install import OperatorProcess, apply_crds, ensure_nam
 from paramedic.kube import Clients
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ADMISSION = EXAMPLES.parent / "deploy" / "base" / "admission.yaml"
 OPERATOR_NAMESPACE = "paramedic-system"
 
 
@@ -64,9 +65,10 @@ def main(nodes: int = 3) -> int:
     say("Starting a local Kubernetes control plane (etcd, kube-apiserver, controllers, scheduler, KWOK nodes)")
     with DevCluster(nodes=nodes) as cluster:
         clients = Clients(cluster.api_client())
-        say("Installing the paramedic CRDs and starting the operator")
+        say("Installing the paramedic CRDs, its admission policy and starting the operator")
         apply_crds(clients)
         ensure_namespace(clients, OPERATOR_NAMESPACE)
+        apply_file(cluster, ADMISSION)  # without it the operator honours no approval (docs/security.md)
         operator = OperatorProcess(cluster.kubeconfig, cluster.workdir / "logs" / "operator.log", OPERATOR_NAMESPACE)
         operator.start_and_wait()
         try:

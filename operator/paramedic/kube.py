@@ -68,6 +68,21 @@ class Clients:
         return client.CustomObjectsApi(self.api_client)
 
     @functools.cached_property
+    def admission(self) -> client.AdmissionregistrationV1Api:
+        return client.AdmissionregistrationV1Api(self.api_client)
+
+    @functools.cached_property
+    def authentication(self) -> client.AuthenticationV1Api:
+        return client.AuthenticationV1Api(self.api_client)
+
+    def whoami(self) -> str:
+        """The username the API server authenticates these credentials as (SelfSubjectReview)."""
+        review = self.authentication.create_self_subject_review(
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        )
+        return str(review.status.user_info.username)
+
+    @functools.cached_property
     def events(self) -> client.EventsV1Api:
         return client.EventsV1Api(self.api_client)
 

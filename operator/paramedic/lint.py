@@ -54,7 +54,7 @@ def lint_document(file: str, index: int, doc: Any) -> list[Problem]:
         return [
             Problem(file, index, what, "spec." + ".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()
         ]
-    problems = []
+    problems = [Problem(file, index, what, f, m) for f, m in _identity_rules(spec)]
     if isinstance(spec, RunbookSpec) and spec.trigger.alertmanager is not None:
         # The API server cannot check RE2 syntax; the operator would skip the runbook (not Ready).
         for i, matcher in enumerate(spec.trigger.alertmanager.matchers):
@@ -101,3 +101,17 @@ def lint_file(path: Path) -> list[Problem]:
     except (OSError, yaml.YAMLError) as exc:
         return [Problem(str(path), 0, "-", "-", f"cannot read: {exc}")]
     return [p for i, doc in enumerate(documents) for p in lint_document(str(path), i, doc)]
+
+
+def _identity_rules(spec: BaseModel) -> list[tuple[str, str]]:
+    """The CRD's CEL rules on who approves, resolves and requests (not model validators: the engine must still
+    parse runbook snapshots and Remediations recorded before these fields existed)."""
+    found = []
+    if isinstance(spec, RunbookSpec) and spec.requires_approval and spec.approvers is None:
+        found.append(("spec.approvers", "approvers must name who may approve when requiresApproval is true"))
+    if isinstance(spec, RemediationSpec):
+        if spec.approved and not spec.approved_by:
+            found.append(("spec.approvedBy", "spec.approvedBy must name who approves when spec.approved is true"))
+        if spec.resolved and not spec.resolved_by:
+            found.append(("spec.resolvedBy", "spec.resolvedBy must name who resolves when spec.resolved is true"))
+    return found

@@ -130,6 +130,16 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
     runners: list[Any] = []
 
     @kopf.on.startup(registry=registry)
+    async def check_identity(**_: Any) -> None:
+        """Log whether approvals can be honoured, and record who creates trigger Remediations."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(pool, engine.guard.installed)
+        try:
+            dispatcher.requester = await loop.run_in_executor(pool, clients.whoami)
+        except ApiException as exc:
+            log.warning("cannot tell who the operator is (SelfSubjectReview: %s); requestedBy stays 'paramedic'", exc)
+
+    @kopf.on.startup(registry=registry)
     async def start_triggers(**_: Any) -> None:
         background.append(asyncio.create_task(dispatcher.sweep_forever(), name="trigger-sweep"))
         background.append(asyncio.create_task(poller.run_forever(), name="prometheus-triggers"))
@@ -180,7 +190,7 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
             if delay:
                 await asyncio.sleep(delay)
 
-    notifier = Notifier(clients, pool, egress, config.namespace)
+    notifier = Notifier(clients, pool, egress, config.namespace, engine.guard)
 
     def _escalating(status: Any, **_: Any) -> bool:
         return bool(((status or {}).get("escalation") or {}).get("state") == "Active")

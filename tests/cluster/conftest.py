@@ -13,8 +13,9 @@ import pytest
 
 from paramedic.devcluster.cluster import DevCluster, free_port
 from paramedic.devcluster.install import OperatorProcess, apply_crds, ensure_namespace
-from paramedic.kube import Clients
+from paramedic.kube import ApiException, Clients
 from tests import kit
+from tests.waiting import wait_until
 
 OPERATOR_NAMESPACE = "paramedic-system"
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -72,7 +73,13 @@ def metrics_port() -> int:
 
 @pytest.fixture(scope="session")
 def operator(
-    cluster: DevCluster, crds: None, clients: Clients, webhook_port: int, moto_server: str, metrics_port: int
+    cluster: DevCluster,
+    crds: None,
+    admission: None,
+    clients: Clients,
+    webhook_port: int,
+    moto_server: str,
+    metrics_port: int,
 ) -> Iterator[OperatorProcess]:
     """The operator, as its own process, with the Alertmanager webhook on loopback.
     Tests that kill it leave it running again."""
@@ -119,25 +126,76 @@ def tenant_roles(cluster: DevCluster, crds: None) -> None:
     assert applied.returncode == 0, applied.stderr
 
 
-@pytest.fixture
-def tenant(paramedic: kit.Kit, cluster: DevCluster, clients: Clients, tenant_roles: None) -> kit.Kit:
-    """The test's namespace as its owner sees it: a user bound to the built-in ``edit`` role and
-    ``paramedic-edit`` in this namespace only, with a Kit whose clients impersonate that user."""
+@pytest.fixture(scope="session")
+def admission(cluster: DevCluster, clients: Clients, crds: None, tenant_roles: None) -> None:
+    """deploy/base/admission.yaml, enforced: waits until the API server denies with it (policies load
+    asynchronously), probing as a namespace user with a server-side dry run."""
+    applied = kubectl(cluster, "apply", "-f", str(DEPLOY / "base" / "admission.yaml"))
+    assert applied.returncode == 0, applied.stderr
+    probe = "paramedic-admission-probe"
+    ensure_namespace(clients, probe)
+    _bind(clients, probe, "probe", "paramedic-edit")
+    as_probe = kit.impersonating(str(cluster.kubeconfig), "probe", TENANT_GROUP)
+    body = {
+        "apiVersion": "paramedic.dev/v1alpha1",
+        "kind": "Remediation",
+        "metadata": {"name": "probe"},
+        "spec": {"runbookRef": {"name": "x"}, "target": {"kind": "Pod", "name": "x"}, "requestedBy": "probe"},
+    }
+
+    def enforced() -> bool:
+        try:
+            as_probe.custom.create_namespaced_custom_object(
+                "paramedic.dev",
+                "v1alpha1",
+                probe,
+                "remediations",
+                {**body, "spec": {**body["spec"], "approved": True, "approvedBy": "probe"}},
+                dry_run="All",
+            )
+        except ApiException as exc:
+            return exc.status == 403 and "paramedic-remediations" in (exc.body or "")
+        return False
+
+    wait_until(enforced, 30, "the admission policy paramedic-remediations to be enforced", every=0.5)
+
+
+def _bind(clients: Clients, namespace: str, user: str, role: str) -> None:
     from kubernetes import client
 
-    rbac = client.RbacAuthorizationV1Api(clients.api_client)
-    user = f"alice@{paramedic.namespace}"
-    for role in ("edit", "paramedic-edit"):
-        rbac.create_namespaced_role_binding(
-            paramedic.namespace,
+    try:
+        client.RbacAuthorizationV1Api(clients.api_client).create_namespaced_role_binding(
+            namespace,
             {
-                "metadata": {"name": f"tenant-{role}"},
+                "metadata": {"name": f"{user.split('@')[0]}-{role}"},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
             },
         )
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+@pytest.fixture
+def tenant(paramedic: kit.Kit, cluster: DevCluster, clients: Clients, tenant_roles: None) -> kit.Kit:
+    """The test's namespace as its owner sees it: a user bound to the built-in ``edit`` role and
+    ``paramedic-edit`` in this namespace only, with a Kit whose clients impersonate that user
+    (and whose Remediations name that user in spec.requestedBy, as the admission policy requires)."""
+    user = f"alice@{paramedic.namespace}"
+    for role in ("edit", "paramedic-edit"):
+        _bind(clients, paramedic.namespace, user, role)
     as_tenant = kit.impersonating(str(cluster.kubeconfig), user, TENANT_GROUP)
-    return kit.Kit(as_tenant, paramedic.namespace, paramedic.operator)
+    return kit.Kit(as_tenant, paramedic.namespace, paramedic.operator, user=user)
+
+
+@pytest.fixture
+def approver(paramedic: kit.Kit, cluster: DevCluster, clients: Clients, tenant_roles: None) -> kit.Kit:
+    """Another person with ``paramedic-edit`` in the test's namespace, in the group APPROVER_GROUP."""
+    user = f"bob@{paramedic.namespace}"
+    _bind(clients, paramedic.namespace, user, "paramedic-edit")
+    as_approver = kit.impersonating(str(cluster.kubeconfig), user, APPROVER_GROUP)
+    return kit.Kit(as_approver, paramedic.namespace, paramedic.operator, user=user)
 
 
 @pytest.hookimpl(hookwrapper=True)

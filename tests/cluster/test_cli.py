@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from paramedic.devcluster.cluster import DevCluster
+from tests.cluster.conftest import APPROVER_GROUP
 from tests.kit import Kit
 
 
@@ -19,7 +20,10 @@ def cli(cluster: DevCluster, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_approve_then_history(paramedic: Kit, cluster: DevCluster) -> None:
     paramedic.deploy("api", replicas=1)
-    runbook = paramedic.runbook({"requiresApproval": True, "steps": [{"scale": {"replicas": 2}}]}, name="gated")
+    runbook = paramedic.runbook(
+        {"requiresApproval": True, "approvers": {"groups": [APPROVER_GROUP]}, "steps": [{"scale": {"replicas": 2}}]},
+        name="gated",
+    )
     rem = paramedic.remediation(runbook, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"})
     paramedic.wait_phase(rem, "AwaitingApproval")
 
@@ -28,7 +32,9 @@ def test_approve_then_history(paramedic: Kit, cluster: DevCluster) -> None:
     assert "404" in missing.stderr
     approved = cli(cluster, "approve", "-n", paramedic.namespace, rem)
     assert approved.returncode == 0, approved.stderr
-    paramedic.wait_phase(rem, "Succeeded")
+    me = paramedic.clients.whoami()  # the CLI asked the API server who it is
+    assert approved.stdout.strip() == f"remediation {paramedic.namespace}/{rem} approved by {me}"
+    assert paramedic.wait_phase(rem, "Succeeded")["approval"]["approvedBy"] == me
 
     table = cli(cluster, "history", "-n", paramedic.namespace)
     assert table.returncode == 0

@@ -42,6 +42,8 @@ def test_kustomize_base_passes_server_side_dry_run(cluster: DevCluster, crds: No
         "poddisruptionbudget.policy/paramedic",
         "networkpolicy.networking.k8s.io/paramedic",
         "clusterrole.rbac.authorization.k8s.io/paramedic",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/paramedic-remediations",
+        "validatingadmissionpolicybinding.admissionregistration.k8s.io/paramedic-remediations",
     ):
         assert kind in result.stdout
     assert "(server dry run)" in result.stdout

@@ -12,6 +12,7 @@ import pytest
 from paramedic.api.common import GROUP, VERSION
 from paramedic.devcluster import simulate
 from paramedic.devcluster.cluster import DevCluster
+from tests.cluster.conftest import APPROVER_GROUP
 from tests.kit import Kit, gated_job
 from tests.waiting import wait_until
 
@@ -143,15 +144,15 @@ def test_dry_run_records_the_plan_and_writes_nothing(paramedic: Kit) -> None:
 
 def test_approval_gates_the_action(paramedic: Kit) -> None:
     paramedic.deploy("api", replicas=1)
-    runbook = paramedic.runbook({"requiresApproval": True, "steps": [{"scale": {"replicas": 3}}]})
+    runbook = paramedic.runbook(
+        {"requiresApproval": True, "approvers": {"groups": [APPROVER_GROUP]}, "steps": [{"scale": {"replicas": 3}}]}
+    )
     rem = paramedic.remediation(runbook, {**DEPLOYMENT, "name": "api"})
     status = paramedic.wait_phase(rem, "AwaitingApproval")
     assert _condition(status, "Approved")["status"] == "False"
     assert paramedic.deployment("api")["spec"]["replicas"] == 1
 
-    paramedic.clients.custom.patch_namespaced_custom_object(
-        GROUP, VERSION, paramedic.namespace, "remediations", rem, {"spec": {"approved": True}}
-    )
+    paramedic.approve(rem)
     status = paramedic.wait_phase(rem, "Succeeded")
     assert _condition(status, "Approved")["status"] == "True"
     assert paramedic.deployment("api")["spec"]["replicas"] == 3
@@ -293,7 +294,9 @@ def test_kubectl_get_rem_shows_a_readable_history(paramedic: Kit, cluster: DevCl
 def test_remediation_identity_is_immutable(paramedic: Kit, field: str) -> None:
     from paramedic.kube import ApiException
 
-    runbook = paramedic.runbook({"requiresApproval": True, "steps": [{"scale": {"replicas": 2}}]})
+    runbook = paramedic.runbook(
+        {"requiresApproval": True, "approvers": {"groups": [APPROVER_GROUP]}, "steps": [{"scale": {"replicas": 2}}]}
+    )
     paramedic.deploy("api", replicas=1)
     rem = paramedic.remediation(runbook, {**DEPLOYMENT, "name": "api"})
     change = {"runbookRef": {"name": "other"}, "target": {"name": "other"}}[field]

@@ -14,6 +14,7 @@ import pytest
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.devcluster import simulate
+from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_safety import all_finished, policy
 from tests.cluster.test_triggers import pods
 from tests.kit import Kit
@@ -155,9 +156,7 @@ def test_levels_fire_in_order_with_their_delays_then_resolve(paramedic: Kit, rec
     assert "HTTP 500" in notes["broken"]["error"]
     assert status["phase"] == "Failed"
 
-    paramedic.clients.custom.patch_namespaced_custom_object(
-        GROUP, VERSION, paramedic.namespace, "remediations", rem, {"spec": {"resolved": True}}
-    )
+    paramedic.resolve(rem)
     wait_until(lambda: paramedic.status(rem)["escalation"]["state"] == "Resolved", 30, "the resolution")
     assert receivers["pagerduty"].received[-1][2]["event_action"] == "resolve"
     assert receivers["primary"].received[-1][2]["status"] == "resolved"
@@ -206,15 +205,18 @@ def test_waiting_too_long_for_approval_escalates(paramedic: Kit, receivers: dict
     paramedic.deploy("api", replicas=1)
     oncall = escalation_policy(paramedic, receivers, approvalTimeout="2s")
     runbook = paramedic.runbook(
-        {"requiresApproval": True, "escalationPolicyRef": {"name": oncall}, "steps": [{"scale": {"replicas": 2}}]}
+        {
+            "requiresApproval": True,
+            "approvers": {"groups": [APPROVER_GROUP]},
+            "escalationPolicyRef": {"name": oncall},
+            "steps": [{"scale": {"replicas": 2}}],
+        }
     )
     rem = paramedic.remediation(runbook, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"})
     paramedic.wait_phase(rem, "AwaitingApproval")
     received = wait_until(lambda: receivers["primary"].received, 30, "the page")
     assert received[0][2]["incident"]["STATUS"] == "ESCALATED (ApprovalTimeout)"
-    paramedic.clients.custom.patch_namespaced_custom_object(
-        GROUP, VERSION, paramedic.namespace, "remediations", rem, {"spec": {"approved": True}}
-    )
+    paramedic.approve(rem)
     paramedic.wait_phase(rem, "Succeeded")
     wait_until(lambda: paramedic.status(rem)["escalation"]["state"] == "Resolved", 30, "the resolution message")
     assert receivers["primary"].received[-1][2]["status"] == "resolved"

@@ -125,8 +125,9 @@ def test_candlefish_jobs(seeds: None, clients: Any, operator: OperatorProcess) -
 
     queries = run(clients, "candlefish", "terminate-long-queries", target, "queries-drill")
     phase(clients, "candlefish", queries, "AwaitingApproval")
+    approval = {"approved": True, "approvedBy": clients.whoami()}
     clients.custom.patch_namespaced_custom_object(
-        GROUP, VERSION, "candlefish", "remediations", queries, {"spec": {"approved": True}}
+        GROUP, VERSION, "candlefish", "remediations", queries, {"spec": approval}
     )
     status = phase(clients, "candlefish", queries, "Succeeded", "Failed")
     assert status["phase"] == "Succeeded", status["message"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.devcluster import simulate
+from tests.cluster.conftest import APPROVER_GROUP
 from tests.kit import Kit
 from tests.waiting import wait_until
 
@@ -50,6 +51,7 @@ def test_crash_loop_fires_once_and_counts_repeats(paramedic: Kit) -> None:
             "trigger": {"podCrashLoop": {"minRestarts": 3}},
             "target": {"kinds": ["Pod", "Deployment"]},
             "requiresApproval": True,  # keep it open, so repeats are counted on it
+            "approvers": {"groups": [APPROVER_GROUP]},
             "steps": [{"rolloutRestart": {}}],
         },
         name="crashloop",
@@ -244,7 +246,12 @@ def test_hpa_at_max_raises_the_cap(paramedic: Kit) -> None:
 def test_restarted_operator_does_not_fire_twice(paramedic: Kit) -> None:
     paramedic.deploy("api", replicas=1)
     runbook = paramedic.runbook(
-        {"trigger": {"podCrashLoop": {"minRestarts": 1}}, "requiresApproval": True, "steps": [{"deletePod": {}}]},
+        {
+            "trigger": {"podCrashLoop": {"minRestarts": 1}},
+            "requiresApproval": True,
+            "approvers": {"groups": [APPROVER_GROUP]},
+            "steps": [{"deletePod": {}}],
+        },
         name="once",
     )
     pod = pods(paramedic, "api")[0].metadata.name

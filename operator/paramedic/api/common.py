@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "paramedic.dev"
@@ -116,6 +116,40 @@ class ObjectRef(Model):
 
     def describe(self) -> str:
         return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+
+Username = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+"""A Kubernetes username or group name as the API server authenticates it (request.userInfo)."""
+
+
+class Approvers(Model):
+    """The people who may approve (and resolve) a Remediation, by username or group.
+
+    Checked by the ValidatingAdmissionPolicy ``paramedic-remediations`` against
+    ``request.userInfo``, so only the API server's word on who someone is counts.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.users) ? size(self.users) : 0) + (has(self.groups) ? size(self.groups) : 0) > 0",
+                    "message": "approvers name at least one user or group",
+                }
+            ]
+        }
+    )
+
+    users: list[Username] = Field(
+        default_factory=list, max_length=50, description="Usernames, exactly as the API server knows them."
+    )
+    groups: list[Username] = Field(default_factory=list, max_length=50, description="Groups; any member may approve.")
+
+    @model_validator(mode="after")
+    def _someone(self) -> Approvers:
+        if not self.users and not self.groups:
+            raise ValueError("approvers name at least one user or group")
+        return self
 
 
 class Condition(Model):

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from .common import Condition, Model, ObjectRef
+from .common import Approvers, Condition, Model, ObjectRef, Username
 
 Phase = Literal[
     "Pending",
@@ -28,6 +28,11 @@ Phase = Literal[
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Skipped", "DryRun", "RateLimited", "Escalated"})
 
 StepPhase = Literal["Applying", "Verifying", "Succeeded", "Failed", "DryRun"]
+
+
+def _same(field: str) -> str:
+    """A CEL transition rule: ``field`` keeps its value (or its absence) across updates."""
+    return f"has(self.{field}) == has(oldSelf.{field}) && (!has(self.{field}) || self.{field} == oldSelf.{field})"
 
 
 class RunbookRef(Model):
@@ -61,6 +66,32 @@ class RemediationSpec(Model):
                     "message": "spec.target is immutable",
                     "fieldPath": ".target",
                 },
+                # Switching dry run off half-way would act without approval or rate limit.
+                {
+                    "rule": _same("dryRun"),
+                    "message": "spec.dryRun is immutable: create a new Remediation to act for real",
+                    "fieldPath": ".dryRun",
+                },
+                {
+                    "rule": _same("trigger"),
+                    "message": "spec.trigger is immutable: it records what created the Remediation",
+                    "fieldPath": ".trigger",
+                },
+                {
+                    "rule": _same("requestedBy"),
+                    "message": "spec.requestedBy is immutable: it records who asked, whom approvals exclude",
+                    "fieldPath": ".requestedBy",
+                },
+                {
+                    "rule": "!self.approved || has(self.approvedBy)",
+                    "message": "spec.approvedBy must name who approves when spec.approved is true",
+                    "fieldPath": ".approvedBy",
+                },
+                {
+                    "rule": "!self.resolved || has(self.resolvedBy)",
+                    "message": "spec.resolvedBy must name who resolves when spec.resolved is true",
+                    "fieldPath": ".resolvedBy",
+                },
             ]
         }
     )
@@ -68,13 +99,33 @@ class RemediationSpec(Model):
     runbook_ref: RunbookRef = Field(description="The runbook to run.")
     target: ObjectRef = Field(description="The object to act on.")
     reason: str = Field(default="", max_length=1024, description="Why this remediation was started, for humans.")
-    dry_run: bool = Field(default=False, description="Plan and record every step, change nothing.")
-    approved: bool = Field(default=False, description="Set to true to let a runbook that requires approval proceed.")
-    trigger: TriggerRecord | None = Field(default=None, description="Set when a trigger created this Remediation.")
+    dry_run: bool = Field(
+        default=False, description="Plan and record every step, change nothing. Immutable after creation."
+    )
+    requested_by: Username | None = Field(
+        default=None,
+        description="Who asks for this Remediation: the creator's own username (the admission policy checks it), "
+        "set by the operator for trigger-created ones. Immutable; this person cannot approve or resolve it.",
+    )
+    approved: bool = Field(
+        default=False,
+        description="Set to true, with approvedBy, to let a runbook that requires approval proceed. Only one of "
+        "the approvers recorded in status.approval may; never at creation.",
+    )
+    approved_by: Username | None = Field(
+        default=None, description="The approver's own username, set together with approved."
+    )
+    trigger: TriggerRecord | None = Field(
+        default=None,
+        description="Set by the operator when a trigger created this Remediation; nobody else may set it. Immutable.",
+    )
     resolved: bool = Field(
         default=False,
-        description="Set to true once a human has resolved the incident: escalation stops and a resolution "
-        "message is sent.",
+        description="Set to true, with resolvedBy, once a human has resolved the incident: escalation stops and a "
+        "resolution message is sent. Only one of the approvers recorded in status.approval may.",
+    )
+    resolved_by: Username | None = Field(
+        default=None, description="The resolver's own username, set together with resolved."
     )
 
 
@@ -137,6 +188,20 @@ class EscalationStatus(Model):
     notifications: list[Notification] = Field(default_factory=list, description="Every message sent, newest last.")
 
 
+class ApprovalRecord(Model):
+    """Who asked, who may approve, and who approved and resolved: the admission policy reads the approvers here,
+    in the status that only the operator can write."""
+
+    requested_by: str = Field(default="", description="spec.requestedBy when the Remediation was accepted.")
+    approvers: Approvers | None = Field(
+        default=None, description="The runbook's approvers when the Remediation was accepted (none: only admins)."
+    )
+    approved_by: str | None = Field(default=None, description="Who approved it, once the operator honoured it.")
+    approved_at: str | None = Field(default=None, description="When the approval was honoured (RFC 3339).")
+    resolved_by: str | None = Field(default=None, description="Who marked the incident resolved.")
+    resolved_at: str | None = Field(default=None, description="When the resolution was honoured (RFC 3339).")
+
+
 class RemediationStatus(Model):
     phase: Phase = Field(default="Pending", description="Where the remediation is.")
     message: str = Field(default="", description="The latest human-readable summary.")
@@ -165,6 +230,9 @@ class RemediationStatus(Model):
     target_summary: str = Field(default="", description="The target as kind/namespace/name, for printing.")
     conditions: list[Condition] = Field(default_factory=list, description="Accepted, Approved and Ready.")
     escalation: EscalationStatus | None = Field(default=None, description="Set once humans are being notified.")
+    approval: ApprovalRecord | None = Field(
+        default=None, description="Requester, approvers, approver and resolver, recorded at acceptance and after."
+    )
     occurrences: int = Field(default=1, ge=1, description="How often its trigger fired while it was open.")
     last_triggered_at: str | None = Field(default=None, description="When its trigger last fired.")
     last_trigger_fingerprint: str | None = Field(

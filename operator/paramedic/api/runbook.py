@@ -32,7 +32,7 @@ from paramedic.actions.run_job import Params as RunJobParams
 from paramedic.actions.run_job import TenantParams as TenantRunJobParams
 from paramedic.actions.scale import Params as ScaleParams
 
-from .common import Condition, Duration, LabelSelector, Model, ObjectRef
+from .common import Approvers, Condition, Duration, LabelSelector, Model, ObjectRef
 from .triggers import Trigger
 
 Check = Literal["RolloutComplete", "PodsHealthy", "NodeReady", "None"]
@@ -209,6 +209,19 @@ class PolicyRef(Model):
 class RunbookSpec(Model):
     """What to do, for which targets, and under which safety rules."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    # Not a model validator: snapshots recorded before approvers existed must still parse.
+                    "rule": "!has(self.requiresApproval) || !self.requiresApproval || has(self.approvers)",
+                    "message": "approvers must name who may approve when requiresApproval is true",
+                    "fieldPath": ".approvers",
+                }
+            ]
+        }
+    )
+
     description: str = Field(default="", description="What this runbook fixes, for humans.")
     trigger: Trigger = Field(
         default_factory=lambda: Trigger(manual={}),
@@ -226,7 +239,15 @@ class RunbookSpec(Model):
     )
     dry_run: bool = Field(default=False, description="Plan every step and record it, change nothing.")
     requires_approval: bool = Field(
-        default=False, description="Wait for spec.approved=true on the Remediation before acting."
+        default=False,
+        description="Wait for an approver (see approvers) to set spec.approved=true and spec.approvedBy on the "
+        "Remediation before acting.",
+    )
+    approvers: Approvers | None = Field(
+        default=None,
+        description="Who may approve this runbook's Remediations and mark them resolved (never the person who "
+        "requested one). Required with requiresApproval. Recorded in each Remediation's status.approval when it "
+        "is accepted.",
     )
     rate_limit_policy_ref: PolicyRef | None = Field(
         default=None, description="The RateLimitPolicy that bounds how often this runbook acts."

@@ -27,6 +27,7 @@ from paramedic.api.common import API_VERSION, GROUP, VERSION, ObjectRef, parse_d
 from paramedic.api.policies import EscalationPolicySpec
 from paramedic.api.remediation import (
     TERMINAL_PHASES,
+    ApprovalRecord,
     EscalationStatus,
     RemediationSpec,
     RemediationStatus,
@@ -37,7 +38,8 @@ from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec, Step, Verify
 from paramedic.escalation.causes import CONFIGURATION
 from paramedic.escalation.causes import cause as escalation_cause
 from paramedic.kube import ApiException, Clients, now, parse_time
-from paramedic.policy import access
+from paramedic.policy import access, approvals
+from paramedic.policy.admission import AdmissionGuard
 from paramedic.policy.gate import Gate
 from paramedic.records import events, metrics
 from paramedic.records import status as records
@@ -59,6 +61,7 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.gate = Gate(self.clients, self.operator_namespace)
+        self.guard = AdmissionGuard(self.clients)
 
     @functools.cached_property
     def _key(self) -> bytes:
@@ -127,6 +130,7 @@ class Engine:
             f"{runbook.kind} {runbook.name} may act on {target.describe()}",
             status.observed_generation,
         )
+        status.approval = ApprovalRecord(requested_by=spec.requested_by or "", approvers=runbook.spec.approvers)
         dry_run = spec.dry_run or runbook.spec.dry_run
         shared = runbook.cluster_scoped and namespace != self.operator_namespace
         if (spec.trigger is not None or shared) and not dry_run:
@@ -135,44 +139,61 @@ class Engine:
             decision = self.gate.admit(rem, runbook, target)
             if not decision.admitted:
                 return self._finish(rem, status, decision.phase, decision.reason, decision.message)
-        if runbook.spec.requires_approval and not spec.approved and not dry_run:
+        if runbook.spec.requires_approval and not dry_run:
+            # Even when created approved (only cluster admins may): _await_approval judges who approved.
+            requester = status.approval.requested_by or "unknown"
+            who = approvals.describe(runbook.spec.approvers)
             status.phase = "AwaitingApproval"
-            status.message = "waiting for spec.approved=true"
+            status.message = f"requested by {requester}; waiting for approval (spec.approved, spec.approvedBy) by {who}"
             status.conditions = records.set_condition(
                 status.conditions,
                 "Approved",
                 False,
                 "AwaitingApproval",
-                f"{runbook.kind} {runbook.name} requires approval: set spec.approved to true",
+                f"{runbook.kind} {runbook.name} requires approval by {who}: set spec.approved to true and "
+                "spec.approvedBy to your username",
                 status.observed_generation,
             )
             records.write(self.clients, rem, status)
             self._event(rem, "AwaitingApproval", status.message)
-            return APPROVAL_POLL
+            return 0.0 if spec.approved else APPROVAL_POLL
         status.phase = "Running"
         status.message = f"running {len(runbook.spec.steps)} steps of {runbook.kind} {runbook.name}"
         records.write(self.clients, rem, status)
         return 0.0
 
     def _await_approval(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float:
-        if not spec.approved:
+        verdict = None
+        if spec.approved:
+            verdict = approvals.judge("approve", spec.approved_by, status.approval, self.guard.installed())
+        generation = rem["metadata"].get("generation")
+        if verdict is not None and not verdict.honoured:
+            # Said once (condition and Event) per distinct refusal; the approver can still correct it.
+            current = next((c for c in status.conditions if c.type == "Approved"), None)
+            if current is None or current.message != verdict.message:
+                status.message = verdict.message
+                status.conditions = records.set_condition(
+                    status.conditions, "Approved", False, verdict.reason, verdict.message, generation
+                )
+                records.write(self.clients, rem, status)
+                self._event(rem, verdict.reason, verdict.message, warning=True)
+                return APPROVAL_POLL
+        if verdict is None or not verdict.honoured:
             if status.escalation is None and self._waited_too_long(rem, status):
                 self._start_escalation(rem, status, "ApprovalTimeout")
                 if status.escalation is not None:
                     records.write(self.clients, rem, status)
             return APPROVAL_POLL
+        status.approval = (status.approval or ApprovalRecord()).model_copy(
+            update={"approved_by": spec.approved_by, "approved_at": now()}
+        )
         status.phase = "Running"
-        status.message = "approved"
+        status.message = verdict.message
         status.conditions = records.set_condition(
-            status.conditions,
-            "Approved",
-            True,
-            "Approved",
-            "spec.approved is true",
-            rem["metadata"].get("generation"),
+            status.conditions, "Approved", True, "Approved", verdict.message, generation
         )
         records.write(self.clients, rem, status)
-        self._event(rem, "Approved", "approved; running the steps")
+        self._event(rem, "Approved", f"{verdict.message}; running the steps")
         return 0.0
 
     def _run_step(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float | None:

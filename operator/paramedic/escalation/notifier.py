@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -24,16 +25,24 @@ from typing import Any
 import aiohttp
 
 from paramedic import outbound
-from paramedic.api.common import GROUP, VERSION, parse_duration
+from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration
 from paramedic.api.policies import Channel, EscalationPolicySpec
-from paramedic.api.remediation import EscalationStatus, Notification, RemediationStatus
+from paramedic.api.remediation import ApprovalRecord, EscalationStatus, Notification, RemediationStatus
 from paramedic.kube import ApiException, Clients, now, parse_time
-from paramedic.records import metrics
+from paramedic.policy import approvals
+from paramedic.policy.admission import AdmissionGuard
+from paramedic.records import events, metrics
 from paramedic.records import status as records
 
 from . import channels, render
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolver:
+    by: str
+    message: str
 
 
 class Notifier:
@@ -43,11 +52,15 @@ class Notifier:
         executor: Executor,
         egress: outbound.Egress | None = None,
         operator_namespace: str = "paramedic-system",
+        guard: AdmissionGuard | None = None,
     ) -> None:
         self.clients = clients
         self.executor = executor
         self.egress = egress or outbound.Egress()
         self.operator_namespace = operator_namespace
+        self.guard = guard or AdmissionGuard(clients)
+        #: The last refused resolution per Remediation, so it is reported once, not every second.
+        self._refused: dict[str, str] = {}
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -92,7 +105,8 @@ class Notifier:
         policy = EscalationPolicySpec.model_validate(obj.get("spec") or {})
         moment = datetime.now(UTC)
         started = parse_time(escalation.started_at)
-        resolved = status.phase == "Succeeded" or bool((rem.get("spec") or {}).get("resolved"))
+        resolver = await self._resolver(rem, status) if status.phase != "Succeeded" else None
+        resolved = status.phase == "Succeeded" or resolver is not None
 
         if resolved:
             reached = policy.levels[: escalation.level + 1]
@@ -134,10 +148,36 @@ class Notifier:
         meta = rem["metadata"]
 
         def record(fresh: RemediationStatus) -> None:
-            fresh.escalation = escalation  # the notifier alone writes this part
+            fresh.escalation = escalation  # the notifier alone writes this part (and who resolved it)
+            if resolver is not None:
+                fresh.approval = (fresh.approval or ApprovalRecord()).model_copy(
+                    update={"resolved_by": resolver.by, "resolved_at": escalation.resolved_at}
+                )
 
+        if resolver is not None:
+            # Before the write, like the Resolve message: once the state is Resolved, Kopf cancels this daemon.
+            await self._run(self._event, rem, "Resolved", resolver.message)
         await self._run(records.update, self.clients, meta["namespace"], meta["name"], record)
         return None if escalation.state == "Resolved" else 0.5
+
+    async def _resolver(self, rem: dict[str, Any], status: RemediationStatus) -> Resolver | None:
+        """Who resolved the incident through spec.resolved, if approvals.judge honours it."""
+        spec = rem.get("spec") or {}
+        if not spec.get("resolved"):
+            return None
+        installed = await self._run(self.guard.installed)
+        verdict = approvals.judge("resolve", spec.get("resolvedBy"), status.approval, installed)
+        if verdict.honoured:
+            return Resolver(str(spec["resolvedBy"]), verdict.message)
+        key = f"{rem['metadata']['namespace']}/{rem['metadata']['name']}"
+        if self._refused.get(key) != verdict.message:
+            self._refused[key] = verdict.message
+            log.warning("remediation %s: %s", key, verdict.message)
+            await self._run(self._event, rem, verdict.reason, verdict.message, True)
+        return None
+
+    def _event(self, rem: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
+        events.post(self.clients, events.involved(rem, "Remediation", API_VERSION), reason, message, warning=warning)
 
     async def _notify(
         self,

@@ -97,6 +97,8 @@ class Dispatcher:
         self._counted: dict[str, str] = {}
         self._fire_counts: dict[str, int] = {}
         self.fired = 0
+        #: spec.requestedBy of the Remediations triggers create: the operator's username, found at start-up.
+        self.requester = "paramedic"
 
     # -- events ----------------------------------------------------------------------------
 
@@ -194,6 +196,7 @@ class Dispatcher:
                 "target": fire.target.dump(),
                 "reason": f"{entry.spec.trigger.kind} on {fire.evidence.get('object', fire.target.describe())}",
                 "trigger": {"kind": entry.spec.trigger.kind, "evidence": dict(fire.evidence), "firedAt": now()},
+                "requestedBy": self.requester,
             },
         }
         try:
