@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -109,3 +110,31 @@ def test_in_and_notin_are_complements_when_the_key_is_present(
     else:
         assert not matches(selector_in, present)
         assert matches(selector_out, present)
+
+
+def _unbounded(node: dict[str, Any], path: str) -> list[str]:
+    """Every string, list and map below ``node`` that the schema lets grow without limit."""
+    if node.get("x-kubernetes-preserve-unknown-fields") and not node.get("properties"):
+        return [f"{path} (free-form)"]
+    kind, found = node.get("type"), []
+    if (kind == "string" or node.get("x-kubernetes-int-or-string")) and "maxLength" not in node and "enum" not in node:
+        found.append(path)
+    if kind == "array":
+        found += [] if "maxItems" in node else [path]
+        found += _unbounded(node["items"], path + "[]")
+    for name, child in (node.get("properties") or {}).items():
+        found += _unbounded(child, f"{path}.{name}")
+    if isinstance(node.get("additionalProperties"), dict):
+        keys = any(r["rule"].startswith("self.all(k, size(k)") for r in node.get("x-kubernetes-validations", []))
+        found += [] if "maxProperties" in node and keys else [f"{path} (map)"]
+        found += _unbounded(node["additionalProperties"], path + "{}")
+    return found
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.kind)
+def test_every_spec_field_is_bounded(resource: Any) -> None:
+    """What people write is copied into every Remediation's status: no field's size is theirs to choose.
+    The one exception is a ClusterRunbook's full JobSpec, written by cluster admins."""
+    schema = crdgen.crd(resource)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    allowed = {"spec.steps[].runJob.template.spec (free-form)"} if resource.kind == "ClusterRunbook" else set()
+    assert set(_unbounded(schema, "spec")) == allowed

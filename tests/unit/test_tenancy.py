@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from paramedic.actions import ec2_terminate_node_instance, rds_reboot
 from paramedic.actions.base import Context, Target
+from paramedic.api.remediation import TriggerRecord, bounded_evidence
 from paramedic.engine import snapshot
 from paramedic.lint import lint_document
 
@@ -75,3 +76,12 @@ def test_lint_wants_node_in_kinds_for_node_actions() -> None:
     ]
     doc["spec"]["target"]["kinds"] = ["Pod", "Node"]
     assert lint_document("f.yaml", 0, doc) == []
+
+
+@given(st.dictionaries(st.text(max_size=400), st.text(max_size=3000), max_size=100))
+def test_any_trigger_evidence_is_cut_to_what_the_schema_admits(evidence: dict[str, str]) -> None:
+    """Alert labels are the sender's to choose; the Remediation the trigger creates must still be valid."""
+    kept = bounded_evidence(evidence)
+    TriggerRecord(kind="alertmanager", evidence=kept)  # raises if anything is over the bounds
+    assert len(kept) == min(len(evidence), 64)
+    assert all(evidence[k][:1024] == v for k, v in kept.items() if k in evidence)

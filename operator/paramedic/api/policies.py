@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from .common import Condition, Duration, Model
+from .common import Condition, Duration, Label, Model, Name, Text
 
 Scope = Literal["Runbook", "Target", "Namespace", "Cluster"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -72,15 +72,22 @@ class FreezeWindow(Model):
         }
     )
 
-    name: str = Field(default="", description="Shown in the reason, e.g. 'Black Friday'.")
-    start: str | None = Field(default=None, description="Absolute start (RFC 3339).")
-    end: str | None = Field(default=None, description="Absolute end (RFC 3339).")
-    days: list[Weekday] | None = Field(default=None, description="Weekly: the days it applies (UTC).")
+    name: Text = Field(default="", max_length=253, description="Shown in the reason, e.g. 'Black Friday'.")
+    start: str | None = Field(default=None, max_length=64, description="Absolute start (RFC 3339).")
+    end: str | None = Field(default=None, max_length=64, description="Absolute end (RFC 3339).")
+    days: list[Weekday] | None = Field(default=None, max_length=7, description="Weekly: the days it applies (UTC).")
     from_: str | None = Field(
-        default=None, alias="from", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Weekly: HH:MM (UTC)."
+        default=None,
+        alias="from",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        max_length=5,
+        description="Weekly: HH:MM (UTC).",
     )
     to: str | None = Field(
-        default=None, pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$", description="Weekly: HH:MM (UTC), after from."
+        default=None,
+        pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$",
+        max_length=5,
+        description="Weekly: HH:MM (UTC), after from.",
     )
 
 
@@ -89,6 +96,7 @@ class RateLimitPolicySpec(Model):
 
     windows: list[RateWindow] = Field(
         default_factory=lambda: [RateWindow(max=10, per="1h", scope="Runbook")],
+        max_length=8,
         description="Sliding windows; all of them must allow the action.",
     )
     cooldown: Duration = Field(default="5m", description="After a Remediation on a target ends, wait this long.")
@@ -96,7 +104,9 @@ class RateLimitPolicySpec(Model):
         default_factory=lambda: InFlight(max=5, scope="Cluster"), description="Concurrency bound."
     )
     storm_breaker: StormBreaker = Field(default_factory=StormBreaker, description="The storm breaker (on by default).")
-    freeze_windows: list[FreezeWindow] = Field(default_factory=list, description="No automatic actions in these.")
+    freeze_windows: list[FreezeWindow] = Field(
+        default_factory=list, max_length=32, description="No automatic actions in these."
+    )
     escalate_when_rate_limited: bool = Field(
         default=False,
         description="Notify the escalation policy for rate-limited Remediations too (not only storms and freezes).",
@@ -125,8 +135,8 @@ class RateLimitPolicyStatus(Model):
 
 
 class SecretKeyRef(Model):
-    name: str = Field(description="Secret name, in the policy's namespace.")
-    key: str = Field(description="Key within the Secret.")
+    name: Name = Field(description="Secret name, in the policy's namespace.")
+    key: Name = Field(description="Key within the Secret.")
 
 
 class Channel(Model):
@@ -144,7 +154,7 @@ class Channel(Model):
         }
     )
 
-    name: str = Field(description="Shown in status, e.g. primary-oncall.")
+    name: Label = Field(description="Shown in status, e.g. primary-oncall.")
     webhook: SecretKeyRef | None = Field(default=None, description="Generic JSON POST; the URL is in the Secret.")
     slack: SecretKeyRef | None = Field(default=None, description="Slack incoming webhook; the URL is in the Secret.")
     pagerduty: SecretKeyRef | None = Field(
@@ -159,9 +169,9 @@ class Channel(Model):
 
 
 class Level(Model):
-    name: str = Field(description="e.g. primary on-call, secondary on-call, platform lead, CTO.")
+    name: Label = Field(description="e.g. primary on-call, secondary on-call, platform lead, CTO.")
     after: Duration = Field(default="0s", description="Since the incident started.")
-    channels: list[Channel] = Field(min_length=1, description="Notified together.")
+    channels: list[Channel] = Field(min_length=1, max_length=10, description="Notified together.")
 
 
 class Template(Model):
@@ -198,6 +208,7 @@ class EscalationPolicySpec(Model):
     repeat_interval: Duration = Field(default="30m", description="Re-send the current level this often while it lasts.")
     escalate_on: list[Trigger] = Field(
         default_factory=_default_escalate_on,
+        max_length=16,
         description="Which outcomes page humans.",
     )
     approval_timeout: Duration = Field(

@@ -7,11 +7,12 @@ written to ``status.steps[i]`` (phase Applying); after, the outcome.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 
-from .common import Approvers, Condition, Model, ObjectRef, Username
+from .common import Approvers, Condition, Label, Model, Name, ObjectRef, Text, Username
 
 Phase = Literal[
     "Pending",
@@ -39,17 +40,34 @@ class RunbookRef(Model):
     kind: Literal["Runbook", "ClusterRunbook"] = Field(
         default="Runbook", description="Runbook (same namespace) or ClusterRunbook."
     )
-    name: str = Field(min_length=1, description="Name of the runbook.")
+    name: Name = Field(description="Name of the runbook.")
+
+
+#: How much trigger evidence a Remediation keeps: alert labels are the sender's to choose.
+EVIDENCE_ITEMS = 64
+EVIDENCE_KEY = 317
+EVIDENCE_VALUE = 1024
+
+
+def bounded_evidence(evidence: Mapping[str, str]) -> dict[str, str]:
+    """The evidence cut to what the schema admits: the first items by key, each key and value cut short."""
+    kept = sorted(evidence.items())[:EVIDENCE_ITEMS]
+    return {k[:EVIDENCE_KEY]: v[:EVIDENCE_VALUE] for k, v in kept}
 
 
 class TriggerRecord(Model):
     """Which trigger created this Remediation, and the evidence it saw."""
 
-    kind: str = Field(description="The trigger kind, e.g. podCrashLoop or alertmanager.")
-    evidence: dict[str, str] = Field(
-        default_factory=dict, description="What the trigger saw: restart count, PromQL value, alert labels."
+    kind: Label = Field(description="The trigger kind, e.g. podCrashLoop or alertmanager.")
+    evidence: dict[Annotated[str, StringConstraints(max_length=EVIDENCE_KEY)], Text] = Field(
+        default_factory=dict,
+        max_length=EVIDENCE_ITEMS,
+        description="What the trigger saw: restart count, PromQL value, alert labels "
+        f"(at most {EVIDENCE_ITEMS} items of {EVIDENCE_VALUE} characters).",
     )
-    fired_at: str | None = Field(default=None, description="When the trigger fired (RFC 3339).")
+    fired_at: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="When the trigger fired (RFC 3339)."
+    )
 
 
 class RemediationSpec(Model):

@@ -32,7 +32,7 @@ from paramedic.actions.run_job import Params as RunJobParams
 from paramedic.actions.run_job import TenantParams as TenantRunJobParams
 from paramedic.actions.scale import Params as ScaleParams
 
-from .common import Approvers, Condition, Duration, LabelSelector, Model, ObjectRef
+from .common import Approvers, Condition, Duration, LabelSelector, Model, Name, ObjectRef
 from .triggers import Trigger
 
 Check = Literal["RolloutComplete", "PodsHealthy", "NodeReady", "None"]
@@ -190,7 +190,11 @@ class TargetSelector(Model):
     """Which objects the runbook may act on (and, for triggers, which failures it reacts to)."""
 
     kinds: list[Literal["Pod", "Deployment", "StatefulSet", "DaemonSet", "HorizontalPodAutoscaler", "Node", "Job"]] = (
-        Field(default_factory=list, description="Kinds of target accepted; empty accepts every kind the steps support.")
+        Field(
+            default_factory=list,
+            max_length=7,
+            description="Kinds of target accepted; empty accepts every kind the steps support.",
+        )
     )
     selector: LabelSelector | None = Field(
         default=None, description="Labels the target (for a Pod: the pod) must have."
@@ -203,7 +207,7 @@ class TargetSelector(Model):
 
 
 class PolicyRef(Model):
-    name: str = Field(description="Name of the policy object.")
+    name: Name = Field(description="Name of the policy object.")
 
 
 class RunbookSpec(Model):
@@ -222,7 +226,7 @@ class RunbookSpec(Model):
         }
     )
 
-    description: str = Field(default="", description="What this runbook fixes, for humans.")
+    description: str = Field(default="", max_length=2048, description="What this runbook fixes, for humans.")
     trigger: Trigger = Field(
         default_factory=lambda: Trigger(manual={}),
         description="What starts this runbook. Default: manual (only Remediations created by people).",

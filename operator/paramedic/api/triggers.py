@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from .common import Duration, Model
+from .common import Duration, Label, LabelKey, Model, Name
 
 #: Bounds on tenant text: a URL, a PromQL query, a label matcher's value or pattern.
 URL_MAX = 2048
@@ -37,18 +37,23 @@ class Manual(Model):
 class PodCrashLoop(Model):
     """A container is waiting to be restarted after crashing."""
 
-    reasons: list[str] = Field(
+    reasons: list[Label] = Field(
+        max_length=16,
         default_factory=lambda: ["CrashLoopBackOff"],
         description="Container waiting reasons that count as a crash loop.",
     )
     min_restarts: int = Field(default=3, ge=0, description="Only once restartCount has reached this.")
-    containers: list[str] = Field(default_factory=list, description="Only these containers; empty means any.")
+    containers: list[Label] = Field(
+        default_factory=list, max_length=32, description="Only these containers; empty means any."
+    )
 
 
 class PodOOMKilled(Model):
     """A container was OOM-killed (its last termination reason is OOMKilled)."""
 
-    containers: list[str] = Field(default_factory=list, description="Only these containers; empty means any.")
+    containers: list[Label] = Field(
+        default_factory=list, max_length=32, description="Only these containers; empty means any."
+    )
     within: Duration = Field(
         default="10m",
         description="Only kills that ended this recently count: an OOM kill from yesterday on a pod that is "
@@ -60,8 +65,8 @@ class PodPending(Model):
     """A pod could not be scheduled for a while."""
 
     for_: Duration = Field(default="5m", alias="for", description="How long PodScheduled has been False.")
-    reasons: list[str] = Field(
-        default_factory=lambda: ["Unschedulable"], description="PodScheduled reasons that count."
+    reasons: list[Label] = Field(
+        max_length=16, default_factory=lambda: ["Unschedulable"], description="PodScheduled reasons that count."
     )
 
 
@@ -83,8 +88,8 @@ class TargetLabels(Model):
     kind: Literal["Deployment", "StatefulSet", "DaemonSet", "Pod", "Node"] = Field(
         default="Deployment", description="Kind of the target the labels name."
     )
-    name: str = Field(default="deployment", description="Label holding the target's name.")
-    namespace: str = Field(default="namespace", description="Label holding the target's namespace (not for Node).")
+    name: LabelKey = Field(default="deployment", description="Label holding the target's name.")
+    namespace: LabelKey = Field(default="namespace", description="Label holding the target's namespace (not for Node).")
 
 
 class Prometheus(Model):
@@ -118,8 +123,10 @@ class LabelMatcher(Model):
 class Alertmanager(Model):
     """Firing alerts delivered to the operator's webhook (resolved alerts never trigger)."""
 
-    alertnames: list[str] = Field(min_length=1, description="Alert names that start this runbook.")
-    matchers: list[LabelMatcher] = Field(default_factory=list, description="Further label matchers, all required.")
+    alertnames: list[Name] = Field(min_length=1, max_length=32, description="Alert names that start this runbook.")
+    matchers: list[LabelMatcher] = Field(
+        default_factory=list, max_length=32, description="Further label matchers, all required."
+    )
     target_labels: TargetLabels = Field(default_factory=TargetLabels, description="How an alert names its target.")
 
 

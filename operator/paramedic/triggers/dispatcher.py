@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
-from paramedic.api.remediation import TERMINAL_PHASES
+from paramedic.api.remediation import TERMINAL_PHASES, bounded_evidence
 from paramedic.kube import ApiException, Clients, now
 from paramedic.records import metrics
 
@@ -195,7 +195,11 @@ class Dispatcher:
                 "runbookRef": {"kind": entry.kind, "name": entry.name},
                 "target": fire.target.dump(),
                 "reason": f"{entry.spec.trigger.kind} on {fire.evidence.get('object', fire.target.describe())}",
-                "trigger": {"kind": entry.spec.trigger.kind, "evidence": dict(fire.evidence), "firedAt": now()},
+                "trigger": {
+                    "kind": entry.spec.trigger.kind,
+                    "evidence": bounded_evidence(fire.evidence),
+                    "firedAt": now(),
+                },
                 "requestedBy": self.requester,
             },
         }
