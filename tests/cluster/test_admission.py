@@ -396,3 +396,22 @@ def test_engine_refuses_an_approver_it_can_tell_is_not_listed(paramedic: Kit, op
     paramedic.approve(rem, by="bob")
     drive(engine, paramedic, rem, lambda s: s.get("phase") == "Succeeded")
     assert paramedic.deployment("api")["spec"]["replicas"] == 2
+
+
+def test_tenant_cannot_forge_or_change_operator_annotations(tenant: Kit) -> None:
+    """The occurrence key decides what a trigger counts as a repeat: a forged one could hide a real failure."""
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Remediation",
+        "metadata": {"name": "annotated", "annotations": {"paramedic.dev/occurrence": "x", "team": "shop"}},
+        "spec": {"runbookRef": {"name": "x"}, "target": {"kind": "Pod", "name": "p"}, "requestedBy": tenant.user},
+    }
+    create = tenant.clients.custom.create_namespaced_custom_object
+    error = refused(create, GROUP, VERSION, tenant.namespace, "remediations", body)
+    assert "metadata.annotations: annotations with the paramedic.dev/ prefix are set only by the paramedic" in error
+    del body["metadata"]["annotations"]["paramedic.dev/occurrence"]  # type: ignore[attr-defined]
+    create(GROUP, VERSION, tenant.namespace, "remediations", body)  # other annotations are the tenant's own
+    forged = {"metadata": {"annotations": {"paramedic.dev/occurrence": "y"}}}
+    patch = tenant.clients.custom.patch_namespaced_custom_object
+    error = refused(patch, GROUP, VERSION, tenant.namespace, "remediations", "annotated", forged)
+    assert "metadata.annotations: annotations with the paramedic.dev/ prefix" in error
