@@ -20,6 +20,7 @@ import pytest
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.devcluster import simulate
 from paramedic.kube import ApiException
+from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_metric_triggers import payload, runbook_status, webhook
 from tests.cluster.test_triggers import one_remediation, pods, remediations
 from tests.kit import Kit
@@ -103,7 +104,12 @@ def escalate_by_approval_timeout(tenant: Kit, channels: list[dict[str, Any]], **
     create(tenant, "escalationpolicies", "EscalationPolicy", "oncall", spec)
     tenant.deploy("api", replicas=1)
     runbook = tenant.runbook(
-        {"requiresApproval": True, "escalationPolicyRef": {"name": "oncall"}, "steps": [{"scale": {"replicas": 2}}]}
+        {
+            "requiresApproval": True,
+            "approvers": {"groups": [APPROVER_GROUP]},
+            "escalationPolicyRef": {"name": "oncall"},
+            "steps": [{"scale": {"replicas": 2}}],
+        }
     )
     return tenant.remediation(runbook, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"})
 
@@ -117,7 +123,12 @@ def crash_loop_fires_within(tenant: Kit, admin: Kit, seconds: float) -> float:
     to open its Remediation."""
     tenant.deploy("probe", replicas=1)
     runbook = tenant.runbook(
-        {"trigger": {"podCrashLoop": {"minRestarts": 1}}, "requiresApproval": True, "steps": [{"rolloutRestart": {}}]}
+        {
+            "trigger": {"podCrashLoop": {"minRestarts": 1}},
+            "requiresApproval": True,
+            "approvers": {"groups": [APPROVER_GROUP]},
+            "steps": [{"rolloutRestart": {}}],
+        }
     )
     wait_until(lambda: runbook_status(tenant, runbook).get("triggerKind") == "podCrashLoop", 30, "the trigger armed")
     pod = pods(tenant, "probe")[0].metadata.name
