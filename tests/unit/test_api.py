@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from paramedic.api import crdgen
-from paramedic.api.common import LabelSelector, parse_duration
+from paramedic.api.common import LabelSelector, OneOf, parse_duration
+from paramedic.api.policies import Channel
 from paramedic.api.resources import RESOURCES
 from paramedic.api.runbook import RunbookSpec
+from paramedic.api.triggers import Trigger
 from paramedic.policy.selectors import matches
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
@@ -138,3 +141,32 @@ def test_every_spec_field_is_bounded(resource: Any) -> None:
     schema = crdgen.crd(resource)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     allowed = {"spec.steps[].runJob.template.spec (free-form)"} if resource.kind == "ClusterRunbook" else set()
     assert set(_unbounded(schema, "spec")) == allowed
+
+
+def _one_of_models() -> list[type[OneOf]]:
+    found, todo = [], list(OneOf.__subclasses__())
+    while todo:
+        model = todo.pop()
+        found.append(model)
+        todo += model.__subclasses__()
+    return found
+
+
+@pytest.mark.parametrize("model", _one_of_models(), ids=lambda m: m.__name__)
+def test_a_one_of_choice_is_one_rule_for_the_api_server_and_lint(model: type[OneOf]) -> None:
+    """The CEL rule and the validator are derived from the same fields, so the API server and lint agree."""
+    rules = model.model_json_schema(by_alias=True)["x-kubernetes-validations"]
+    assert {
+        "rule": " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in model.one_of) + " == 1",
+        "message": model.one_of_message,
+    } in rules
+    with pytest.raises(ValueError, match=re.escape(model.one_of_message) + "; this one sets none"):
+        model.model_construct()._exactly_one()  # the validator pydantic runs, on an empty choice
+
+
+def test_lint_rejects_two_trigger_kinds_and_two_channel_kinds_like_the_api_server() -> None:
+    with pytest.raises(ValidationError, match=r"trigger sets exactly one of.*this one sets manual, podCrashLoop"):
+        Trigger.model_validate({"manual": {}, "podCrashLoop": {}})
+    ref = {"name": "s", "key": "url"}
+    with pytest.raises(ValidationError, match="this one sets webhook, slack"):
+        Channel.model_validate({"name": "c", "webhook": ref, "slack": ref})

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
-from paramedic.api.common import Model
+from paramedic.api.common import Model, OneOf
 
 #: A Kubernetes resource quantity (``500m``, ``128Mi``, ``1``), as the API server parses it.
 QUANTITY_PATTERN = r"^[+]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$"
@@ -79,28 +79,14 @@ class ProjectedFiles(Model):
     optional: bool | None = Field(default=None, description="Start the pod even if the object is missing.")
 
 
-class ProjectionSource(Model):
+class ProjectionSource(OneOf):
     """One source of a projected volume: a ConfigMap or a Secret (no ServiceAccount token)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "(has(self.configMap) ? 1 : 0) + (has(self.secret) ? 1 : 0) == 1",
-                    "message": "a projected source sets exactly one of configMap, secret",
-                }
-            ]
-        }
-    )
+    one_of = ("configMap", "secret")
+    one_of_message = "a projected source sets exactly one of configMap, secret"
 
     config_map: ProjectedFiles | None = Field(default=None, description="Files from a ConfigMap.")
     secret: ProjectedFiles | None = Field(default=None, description="Files from a Secret.")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ProjectionSource:
-        if (self.config_map is None) == (self.secret is None):
-            raise ValueError("a projected source sets exactly one of configMap, secret")
-        return self
 
 
 class ProjectedVolume(Model):
@@ -116,32 +102,17 @@ class EmptyDirVolume(Model):
 _VOLUME_SOURCES = ("configMap", "secret", "emptyDir", "projected")
 
 
-class Volume(Model):
+class Volume(OneOf):
     """A volume of one of the kinds a tenant may mount: ConfigMap, Secret, emptyDir, projected (no hostPath)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": " + ".join(f"(has(self.{s}) ? 1 : 0)" for s in _VOLUME_SOURCES) + " == 1",
-                    "message": "a volume sets exactly one of " + ", ".join(_VOLUME_SOURCES),
-                }
-            ]
-        }
-    )
+    one_of = _VOLUME_SOURCES
+    one_of_message = "a volume sets exactly one of " + ", ".join(_VOLUME_SOURCES)
 
     name: ShortName = Field(description="The name volumeMounts refer to.")
     config_map: ConfigMapFiles | None = Field(default=None, description="Files from a ConfigMap.")
     secret: SecretFiles | None = Field(default=None, description="Files from a Secret.")
     empty_dir: EmptyDirVolume | None = Field(default=None, description="A scratch directory that lives with the pod.")
     projected: ProjectedVolume | None = Field(default=None, description="ConfigMaps and Secrets in one directory.")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Volume:
-        chosen = [s for s in _VOLUME_SOURCES if self.by_alias(s) is not None]
-        if len(chosen) != 1:
-            raise ValueError(f"a volume sets exactly one of {', '.join(_VOLUME_SOURCES)}")
-        return self
 
 
 class KeyRef(Model):
@@ -150,28 +121,14 @@ class KeyRef(Model):
     optional: bool | None = Field(default=None, description="Start the container even if the key is missing.")
 
 
-class EnvVarSource(Model):
+class EnvVarSource(OneOf):
     """A ConfigMap's or a Secret's key (no field of the pod, no resource of the container)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "(has(self.configMapKeyRef) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) == 1",
-                    "message": "valueFrom sets exactly one of configMapKeyRef, secretKeyRef",
-                }
-            ]
-        }
-    )
+    one_of = ("configMapKeyRef", "secretKeyRef")
+    one_of_message = "valueFrom sets exactly one of configMapKeyRef, secretKeyRef"
 
     config_map_key_ref: KeyRef | None = Field(default=None, description="A key of a ConfigMap.")
     secret_key_ref: KeyRef | None = Field(default=None, description="A key of a Secret.")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> EnvVarSource:
-        if (self.config_map_key_ref is None) == (self.secret_key_ref is None):
-            raise ValueError("valueFrom sets exactly one of configMapKeyRef, secretKeyRef")
-        return self
 
 
 class EnvVar(Model):

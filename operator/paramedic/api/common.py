@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 GROUP = "paramedic.dev"
 VERSION = "v1alpha1"
@@ -64,6 +66,40 @@ class Model(BaseModel):
     def dump(self) -> dict[str, Any]:
         """The wire form: camelCase, without unset optional fields."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class OneOf(Model):
+    """A choice: exactly one of the fields ``one_of`` (wire names) is set.
+
+    The API server's CEL rule and the validator that ``paramedic lint`` and
+    the engine run are both derived from ``one_of``, so the two cannot drift.
+    """
+
+    one_of: ClassVar[tuple[str, ...]] = ()
+    one_of_message: ClassVar[str] = ""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        rules = handler.resolve_ref_schema(schema).setdefault("x-kubernetes-validations", [])
+        rule = {
+            "rule": " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in cls.one_of) + " == 1",
+            "message": cls.one_of_message,
+        }
+        if rule not in rules:
+            rules.append(rule)
+        return schema
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        chosen = self.chosen()
+        if len(chosen) != 1:
+            raise ValueError(f"{self.one_of_message}; this one sets {', '.join(chosen) or 'none'}")
+        return self
+
+    def chosen(self) -> list[str]:
+        """The fields of ``one_of`` that are set (exactly one, once validated)."""
+        return [f for f in self.one_of if self.by_alias(f) is not None]
 
 
 class LabelSelectorRequirement(Model):

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from .common import Condition, Duration, Label, Model, Name, Text
+from .common import Condition, Duration, Label, Model, Name, OneOf, Text
 
 Scope = Literal["Runbook", "Target", "Namespace", "Cluster"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -139,20 +139,11 @@ class SecretKeyRef(Model):
     key: Name = Field(description="Key within the Secret.")
 
 
-class Channel(Model):
+class Channel(OneOf):
     """Where to send: exactly one of webhook, slack, pagerduty."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "(has(self.webhook) ? 1 : 0) + (has(self.slack) ? 1 : 0) + (has(self.pagerduty) ? 1 : 0)"
-                    " == 1",
-                    "message": "a channel is exactly one of webhook, slack, pagerduty",
-                }
-            ]
-        }
-    )
+    one_of = ("webhook", "slack", "pagerduty")
+    one_of_message = "a channel is exactly one of webhook, slack, pagerduty"
 
     name: Label = Field(description="Shown in status, e.g. primary-oncall.")
     webhook: SecretKeyRef | None = Field(default=None, description="Generic JSON POST; the URL is in the Secret.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from paramedic.actions import REGISTRY
 from paramedic.actions.checks import CHECKS
@@ -32,7 +32,7 @@ from paramedic.actions.run_job import Params as RunJobParams
 from paramedic.actions.run_job import TenantParams as TenantRunJobParams
 from paramedic.actions.scale import Params as ScaleParams
 
-from .common import Approvers, Condition, Duration, LabelSelector, Model, Name, ObjectRef
+from .common import Approvers, Condition, Duration, LabelSelector, Model, Name, ObjectRef, OneOf
 from .triggers import Trigger
 
 Check = Literal["RolloutComplete", "PodsHealthy", "NodeReady", "None"]
@@ -79,22 +79,12 @@ class Verify(Model):
 
 assert set(ACTION_FIELDS) == set(REGISTRY), "every registered action is a step field"
 
-_ONE_ACTION = " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in ACTION_FIELDS) + " == 1"
 
-
-class Step(Model):
+class Step(OneOf):
     """One action of the procedure: exactly one of the action fields is set."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": _ONE_ACTION,
-                    "message": "a step sets exactly one action: " + ", ".join(ACTION_FIELDS),
-                }
-            ]
-        }
-    )
+    one_of = ACTION_FIELDS
+    one_of_message = "a step sets exactly one action: " + ", ".join(ACTION_FIELDS)
 
     name: str | None = Field(default=None, max_length=63, description="A short name shown in the history.")
     rollout_restart: RolloutRestartParams | None = Field(
@@ -151,23 +141,10 @@ class Step(Model):
     verify: Verify | None = Field(default=None, description="What must hold after the action for the step to succeed.")
     timeout: Duration = Field(default="5m", description="Fail the step if its action has not finished within this.")
 
-    @model_validator(mode="after")
-    def _one_action(self) -> Step:
-        chosen = [f for f in ACTION_FIELDS if self.by_alias(f) is not None]
-        if len(chosen) != 1:
-            raise ValueError(
-                f"a step sets exactly one action ({', '.join(ACTION_FIELDS)}); this one sets "
-                f"{', '.join(chosen) or 'none'}"
-            )
-        return self
-
     @property
     def action(self) -> str:
         """The name of the action this step runs."""
-        for field in ACTION_FIELDS:
-            if self.by_alias(field) is not None:
-                return field
-        raise ValueError("step has no action")
+        return self.chosen()[0]
 
     @property
     def params(self) -> Model:

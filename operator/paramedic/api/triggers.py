@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from .common import Duration, Label, LabelKey, Model, Name
+from .common import Duration, Label, LabelKey, Model, Name, OneOf
 
 #: Bounds on tenant text: a URL, a PromQL query, a label matcher's value or pattern.
 URL_MAX = 2048
@@ -130,19 +130,11 @@ class Alertmanager(Model):
     target_labels: TargetLabels = Field(default_factory=TargetLabels, description="How an alert names its target.")
 
 
-class Trigger(Model):
+class Trigger(OneOf):
     """Exactly one of these is set."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in TRIGGER_FIELDS) + " == 1",
-                    "message": "trigger sets exactly one of: " + ", ".join(TRIGGER_FIELDS),
-                }
-            ]
-        }
-    )
+    one_of = TRIGGER_FIELDS
+    one_of_message = "trigger sets exactly one of: " + ", ".join(TRIGGER_FIELDS)
 
     manual: Manual | None = Field(default=None, description="Started only by Remediations created by hand.")
     pod_crash_loop: PodCrashLoop | None = Field(default=None, description="A container crash-loops.")
