@@ -154,8 +154,8 @@ def api_path(path: tuple[str | int, ...], step: int = 0) -> str:
 
 
 def lint_path(path: tuple[str | int, ...], step: int = 0) -> str:
-    """The field as `paramedic lint` names it: spec.steps.0.runJob.template..."""
-    return ".".join(str(p) for p in ("spec", "steps", step, "runJob", *path))
+    """The field as `paramedic lint` names it: as the API server does."""
+    return api_path(path, step)
 
 
 def job_path(path: tuple[str | int, ...]) -> str:

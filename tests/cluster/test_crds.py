@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from paramedic.api.common import GROUP, VERSION
+from paramedic.api.resources import RESOURCES
 from paramedic.devcluster.cluster import DevCluster
 from paramedic.kube import ApiException, Clients
+from tests.cel_cases import PARAMS
 
 
 def _create(clients: Clients, namespace: str, kind: str, spec: dict[str, Any]) -> ApiException:
@@ -119,3 +121,25 @@ def test_short_names_and_category(cluster: DevCluster, crds: None) -> None:
     assert " crb " in rows["clusterrunbooks"]
     assert " rem " in rows["remediations"]
     assert all("paramedic" in row for row in rows.values())
+
+
+_PLURALS = {r.kind: (r.plural, r.namespaced) for r in RESOURCES}
+
+
+@PARAMS
+def test_the_api_server_rejects_each_cel_counter_example_naming_the_field(
+    clients: Clients, crds: None, namespace: str, kind: str, spec: dict[str, Any], field: str, message: str
+) -> None:
+    """The same counter-examples `paramedic lint` rejects (tests/unit/test_cel_rules.py)."""
+    plural, namespaced = _PLURALS[kind]
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": "counter-example"}, "spec": spec}
+    create = (
+        (lambda: clients.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body))
+        if namespaced
+        else (lambda: clients.custom.create_cluster_custom_object(GROUP, VERSION, plural, body))
+    )
+    with pytest.raises(ApiException) as caught:
+        create()
+    assert caught.value.status == 422, caught.value.body
+    assert f"{field}:" in caught.value.body
+    assert message in caught.value.body

@@ -53,10 +53,10 @@ def test_lint_names_file_document_and_field(tmp_path: Path, capsys: pytest.Captu
     assert main(["lint", str(path)]) == 1
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 3
-    assert errors[0].startswith(f"{path}: document 1 (Runbook/two-actions): spec.steps.0:")
+    assert errors[0].startswith(f"{path}: document 1 (Runbook/two-actions): spec.steps[0]:")
     assert "exactly one action" in errors[0]
-    assert "document 2 (Runbook/drains): spec.steps[0].drain: node and cloud actions need a ClusterRunbook" in errors[1]
-    assert "document 3 (RateLimitPolicy/typo): spec.windows.0.per:" in errors[2]
+    assert "document 2 (Runbook/drains): spec.steps: node and cloud actions (cordon, " in errors[1]
+    assert "document 3 (RateLimitPolicy/typo): spec.windows[0].per:" in errors[2]
 
 
 def test_examples_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,6 +21,7 @@ from paramedic.api.common import API_VERSION
 from paramedic.api.resources import RUNBOOK
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 from paramedic.cli import main
+from paramedic.lint import field_path
 from tests.tenant_jobs import FORBIDDEN, allowed_step, job_path, lint_path, pod, run_job
 
 CASES = pytest.mark.parametrize(("what", "step", "path"), FORBIDDEN, ids=[c[0] for c in FORBIDDEN])
@@ -30,7 +31,7 @@ CASES = pytest.mark.parametrize(("what", "step", "path"), FORBIDDEN, ids=[c[0] f
 def test_runbook_model_rejects_each_forbidden_field(what: str, step: dict[str, Any], path: tuple[Any, ...]) -> None:
     with pytest.raises(ValidationError) as caught:
         RunbookSpec.model_validate({"steps": [step]})
-    where = {".".join(str(p) for p in ("spec", *e["loc"])) for e in caught.value.errors()}
+    where = {field_path(e["loc"]) for e in caught.value.errors()}
     assert lint_path(path) in where
 
 

@@ -70,8 +70,8 @@ def test_lint_wants_node_in_kinds_for_node_actions() -> None:
     assert [(p.field, p.message.split(":")[0]) for p in problems] == [
         (
             "spec.target.kinds",
-            "node actions (cordon, drain) need Node in target.kinds, so that target.selector is "
-            "checked on the node acted on",
+            "node actions (cordon, uncordon, drain, ec2TerminateNodeInstance) need Node in target.kinds, so that "
+            "target.selector is checked on the node acted on",
         )
     ]
     doc["spec"]["target"]["kinds"] = ["Pod", "Node"]
