@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hmac
+import json
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -116,6 +118,33 @@ def decide(payload: Payload, dispatcher: Dispatcher, matched: list[tuple[Alert, 
     return Decision(fires, skipped, resolved)
 
 
+class BadBody(ValueError):
+    """A body that is not one well-formed JSON document: the sender's fault, a 400, never a traceback."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        counts = Counter(k for k, _ in pairs)
+        raise BadBody(f"duplicate keys {sorted(k for k, n in counts.items() if n > 1)[:5]}")
+    return result
+
+
+def parse_body(body: bytes) -> Any:
+    """Strict JSON: UTF-8, one document, no duplicate keys; nesting deeper than the parser's recursion limit and
+    numbers longer than Python converts are refused, never an exception that escapes as a 500."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadBody(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except BadBody:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise BadBody(str(exc)[:200]) from None
+
+
 def application(
     dispatcher: Dispatcher, token: Callable[[], Awaitable[str | None]], decide_timeout: float = DECIDE_TIMEOUT
 ) -> web.Application:
@@ -129,8 +158,8 @@ def application(
         if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
         try:
-            raw: Any = await request.json()
-        except ValueError as exc:
+            raw = await asyncio.get_running_loop().run_in_executor(matcher_pool, parse_body, await request.read())
+        except BadBody as exc:
             return web.json_response({"error": f"body is not JSON: {exc}"}, status=400)
         try:
             payload = Payload.model_validate(raw)
