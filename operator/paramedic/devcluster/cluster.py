@@ -127,6 +127,14 @@ class DevCluster:
         self.stop_apiserver()
         self.start_apiserver()
 
+    def restart_etcd(self) -> None:
+        """Stop etcd under a running API server and start it again on the same data and ports."""
+        etcd = self.processes["etcd"]
+        etcd.stop()
+        etcd.start()
+        wait_for(self._etcd_healthy, 60, "etcd /health", [etcd])
+        wait_for(lambda: self._get("/readyz") == "ok", 90, "kube-apiserver /readyz", [self.processes["kube-apiserver"]])
+
     # -- clients ------------------------------------------------------------------
 
     def api_client(self) -> Any:
@@ -188,12 +196,11 @@ class DevCluster:
             ],
         )
         etcd.start()
+        wait_for(self._etcd_healthy, 60, "etcd /health", [etcd])
 
-        def healthy() -> bool:
-            with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as response:
-                return bool(json.load(response).get("health") == "true")
-
-        wait_for(healthy, 60, "etcd /health", [etcd])
+    def _etcd_healthy(self) -> bool:
+        with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as response:
+            return bool(json.load(response).get("health") == "true")
 
     def _apiserver_args(self) -> list[str]:
         return [
