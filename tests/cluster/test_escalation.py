@@ -201,6 +201,38 @@ def test_freeze_window_escalates_instead_of_acting(paramedic: Kit, receivers: di
     assert paramedic.deployment("shop")["metadata"]["generation"] == 1
 
 
+@pytest.mark.parametrize("escalate_on", [["RateLimited"], ["StepsExhausted"]], ids=["listed", "not-listed"])
+def test_rate_limited_pages_only_when_the_policy_escalates_on_it(
+    paramedic: Kit, receivers: dict[str, Receiver], escalate_on: list[str]
+) -> None:
+    """escalateOn: RateLimited is how a rate-limited Remediation reaches a human (the RateLimitPolicy field
+    escalateWhenRateLimited, which did nothing, is gone)."""
+    paramedic.deploy("shop", replicas=1)
+    oncall = escalation_policy(paramedic, receivers, escalateOn=escalate_on)
+    spent = policy(paramedic, "spent", {"windows": [{"max": 0, "per": "1h"}], "stormBreaker": {"enabled": False}})
+    runbook = paramedic.runbook(
+        {
+            "trigger": {"podCrashLoop": {"minRestarts": 1}},
+            "rateLimitPolicyRef": {"name": spent},
+            "escalationPolicyRef": {"name": oncall},
+            "target": {"kinds": ["Deployment"]},
+            "steps": [{"rolloutRestart": {}}],
+        },
+        name="shop-crash",
+    )
+    simulate.make_crashloop(
+        paramedic.clients.core, paramedic.namespace, pods(paramedic, "shop")[0].metadata.name, restarts=3
+    )
+    [rem] = all_finished(paramedic, runbook, 1)
+    assert rem["status"]["phase"] == "RateLimited"
+    if escalate_on == ["RateLimited"]:
+        received = wait_until(lambda: receivers["primary"].received, 30, "the page")
+        assert received[0][2]["incident"]["STATUS"] == "ESCALATED (RateLimited)"
+    else:
+        assert "escalation" not in paramedic.status(rem["metadata"]["name"])
+    assert paramedic.deployment("shop")["metadata"]["generation"] == 1
+
+
 def test_waiting_too_long_for_approval_escalates(paramedic: Kit, receivers: dict[str, Receiver]) -> None:
     paramedic.deploy("api", replicas=1)
     oncall = escalation_policy(paramedic, receivers, approvalTimeout="2s")

@@ -107,10 +107,6 @@ class RateLimitPolicySpec(Model):
     freeze_windows: list[FreezeWindow] = Field(
         default_factory=list, max_length=32, description="No automatic actions in these."
     )
-    escalate_when_rate_limited: bool = Field(
-        default=False,
-        description="Notify the escalation policy for rate-limited Remediations too (not only storms and freezes).",
-    )
 
 
 class LedgerEntry(Model):
