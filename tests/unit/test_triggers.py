@@ -139,6 +139,29 @@ def test_node_and_hpa_symptoms() -> None:
     assert hpa_symptoms({**hpa, "status": {"currentReplicas": 3}}, first_seen=NOW) == []
 
 
+def _limited(reason: str, current: int) -> dict[str, object]:
+    condition = {
+        "type": "ScalingLimited",
+        "status": "True",
+        "reason": reason,
+        "lastTransitionTime": stamp(-timedelta(1)),
+    }
+    return {
+        "metadata": {"name": "h", "namespace": "shop"},
+        "spec": {"minReplicas": 2, "maxReplicas": 5},
+        "status": {"currentReplicas": current, "conditions": [condition]},
+    }
+
+
+def test_hpa_at_max_only_when_limited_at_its_maximum() -> None:
+    """ScalingLimited also means "held at its minimum" (TooFewReplicas): that is not an HPA at max."""
+    assert hpa_symptoms(_limited("TooFewReplicas", 2), first_seen=NOW) == []
+    [wants_more] = hpa_symptoms(_limited("TooManyReplicas", 4), first_seen=NOW)
+    assert (wants_more.facts["reason"], wants_more.since) == ("TooManyReplicas", NOW - timedelta(1))
+    [at_max] = hpa_symptoms(_limited("TooFewReplicas", 5), first_seen=NOW)  # at maxReplicas all the same
+    assert at_max.facts["reason"] == "AtMaxReplicas"
+
+
 def test_series_labels_name_the_target() -> None:
     ref = target_from({"namespace": "shop", "deployment": "api"}, TargetLabels())
     assert not isinstance(ref, str)

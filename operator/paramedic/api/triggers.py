@@ -77,7 +77,8 @@ class NodeNotReady(Model):
 
 
 class HPAAtMax(Model):
-    """An HPA has been at maxReplicas (or ScalingLimited) for a while."""
+    """An HPA has been held at its maximum for a while: at maxReplicas, or ScalingLimited because it wants more
+    replicas (TooManyReplicas). Held at its minimum (TooFewReplicas) does not count."""
 
     for_: Duration = Field(default="10m", alias="for", description="How long it has been at its maximum.")
 

@@ -143,10 +143,16 @@ def node_symptoms(node: Mapping[str, Any]) -> list[Symptom]:
 
 
 def hpa_symptoms(hpa: Mapping[str, Any], first_seen: datetime) -> list[Symptom]:
-    """At maxReplicas, or ScalingLimited=True. ``first_seen`` stands in when no condition says since when."""
+    """Held at its maximum: at maxReplicas, or ScalingLimited=True because it wants more (TooManyReplicas).
+    ScalingLimited for TooFewReplicas is an HPA held at its *minimum*: no reason to raise the cap.
+    ``first_seen`` stands in when no condition says since when."""
     meta, spec, status = hpa["metadata"], hpa.get("spec") or {}, hpa.get("status") or {}
     limited = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "ScalingLimited" and c.get("status") == "True"),
+        (
+            c
+            for c in status.get("conditions") or []
+            if c.get("type") == "ScalingLimited" and c.get("status") == "True" and c.get("reason") == "TooManyReplicas"
+        ),
         None,
     )
     current, maximum = status.get("currentReplicas"), spec.get("maxReplicas")
