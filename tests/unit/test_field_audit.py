@@ -13,7 +13,6 @@ import pytest
 
 from paramedic.api import crdgen
 from paramedic.api.resources import RESOURCES
-from tests import field_audit
 from tests.field_audit import FIELDS, NoEffect
 from tests.unit import test_fields
 
@@ -116,12 +115,13 @@ NO_EFFECT = {key: coverage for key, coverage in FIELDS.items() if isinstance(cov
 
 @pytest.mark.parametrize(
     "key",
-    [pytest.param(key, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=str(no))) for key, no in NO_EFFECT.items()],
+    [
+        pytest.param(key, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=str(no)))
+        for key, no in NO_EFFECT.items()
+    ],
 )
 def test_no_field_is_without_effect(key: str) -> None:
     """Fields found doing nothing, reported: each entry's probe checks what the description promises.
     When a probe passes, this fails (strict xfail) until the entry names the tests that show the field works."""
     probe = getattr(test_fields, NO_EFFECT[key].probe)
     probe()
-
-

@@ -209,8 +209,10 @@ def test_storm_breaker_counts_failures_within_its_window() -> None:
     clients = SimpleNamespace(
         custom=SimpleNamespace(list_namespaced_custom_object=lambda *a, **kw: {"items": items}),
         core=SimpleNamespace(list_namespaced_pod=lambda ns, label_selector: SimpleNamespace(items=[1] * 7)),
-        apps=SimpleNamespace(),
-        autoscaling=SimpleNamespace(),
+        apps=SimpleNamespace(
+            list_namespaced_deployment=None, list_namespaced_stateful_set=None, list_namespaced_daemon_set=None
+        ),
+        autoscaling=SimpleNamespace(list_namespaced_horizontal_pod_autoscaler=None),
     )
     gate = Gate(clients, "paramedic-system")  # type: ignore[arg-type]
     runbook = LoadedRunbook("Runbook", "rb", 1, RunbookSpec.model_validate({"steps": [{"deletePod": {}}]}))
@@ -318,7 +320,7 @@ def probe_ec2_terminate_reason() -> None:
     some code must read ``params.reason``."""
     import inspect
 
-    from paramedic.actions import ec2_terminate_node_instance, base
+    from paramedic.actions import base, ec2_terminate_node_instance
 
     source = inspect.getsource(ec2_terminate_node_instance) + inspect.getsource(base)
     assert "params.reason" in source
