@@ -53,7 +53,9 @@ def test_a_manual_runbook_is_never_started_by_a_trigger(paramedic: Kit) -> None:
         {"trigger": {"podCrashLoop": {"minRestarts": 1}}, "dryRun": True, "steps": [{"deletePod": {}}]},
         name="canary",
     )
-    simulate.make_crashloop(paramedic.clients.core, paramedic.namespace, pods(paramedic, "api")[0].metadata.name, 3)
+    simulate.make_crashloop(
+        paramedic.clients.core, paramedic.namespace, pods(paramedic, "api")[0].metadata.name, restarts=3
+    )
     one_remediation(paramedic, canary)
     assert remediations(paramedic, manual) == []
     pod = pods(paramedic, "api")[0].metadata.name
@@ -87,7 +89,7 @@ def test_patch_hpa_sets_min_and_max_replicas(paramedic: Kit) -> None:
     """patchHPA.minReplicas and patchHPA.maxReplicas: the bounds to set."""
     paramedic.deploy("search", replicas=1)
     _hpa(paramedic, "search", "search", 1, 4)
-    runbook = paramedic.runbook({"steps": [{"patchHPA": {"minReplicas": 3, "maxReplicas": 7}}]})
+    runbook = paramedic.runbook({"steps": [{"patchHPA": {"minReplicas": 3, "maxReplicas": 7, "cap": 10}}]})
     paramedic.wait_phase(paramedic.remediation(runbook, _target("search")), "Succeeded")
     hpa = paramedic.clients.autoscaling.read_namespaced_horizontal_pod_autoscaler("search", paramedic.namespace)
     assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (3, 7)
@@ -115,8 +117,10 @@ class PodWatch:
         threading.Thread(target=run, daemon=True).start()
         started.wait(10)
 
-    def grace_periods(self) -> set[int]:
-        return {p.metadata.deletion_grace_period_seconds for p in self.seen if p.metadata.deletion_timestamp}
+    def grace_periods(self) -> list[int]:
+        """The grace period of each deletion seen, in order: the API server's answer to the delete first
+        (the simulated kubelet then finishes the pod with 0)."""
+        return [p.metadata.deletion_grace_period_seconds for p in self.seen if p.metadata.deletion_timestamp]
 
     def stop(self) -> None:
         self._watch.stop()
@@ -139,7 +143,7 @@ def test_delete_pod_uses_the_grace_period(paramedic: Kit, pod_watches: list[PodW
     runbook = paramedic.runbook({"steps": [{"deletePod": {"gracePeriodSeconds": 7}}]})
     paramedic.wait_phase(paramedic.remediation(runbook, {"kind": "Pod", "name": pod.metadata.name}), "Succeeded")
     wait_until(lambda: seen.grace_periods(), 30, "the pod's deletion to be seen")
-    assert seen.grace_periods() == {7}
+    assert seen.grace_periods()[0] == 7
 
 
 def test_drain_uses_the_grace_period(paramedic: Kit, pod_watches: list[PodWatch]) -> None:
@@ -158,7 +162,7 @@ def test_drain_uses_the_grace_period(paramedic: Kit, pod_watches: list[PodWatch]
         )
         assert [p for p in status["steps"][0]["changes"]["evicted"] if p.startswith(f"{paramedic.namespace}/")]
         wait_until(lambda: seen.grace_periods(), 30, "the eviction to be seen")
-        assert seen.grace_periods() == {5}
+        assert seen.grace_periods()[0] == 5
     finally:
         paramedic.clients.core.patch_node(node, {"spec": {"unschedulable": None}})
 
