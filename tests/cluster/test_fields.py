@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import urllib3
 from kubernetes import watch
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
@@ -111,8 +112,11 @@ class PodWatch:
                 core.list_namespaced_pod, ns, label_selector=selector, resource_version=version, timeout_seconds=120
             )
             started.set()
-            for event in stream:
-                self.seen.append(event["object"])
+            try:
+                for event in stream:
+                    self.seen.append(event["object"])
+            except urllib3.exceptions.ProtocolError:
+                pass  # the watch was stopped while it read
 
         threading.Thread(target=run, daemon=True).start()
         started.wait(10)
