@@ -160,7 +160,7 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.trigger.prometheus.url": (_PROMQL, _PROM_DOWN, _TENANT_PROM_URL),
     "*Runbook spec.trigger.prometheus.query": (_PROMQL,),
     "*Runbook spec.trigger.prometheus.for": (_PROMQL,),
-    "*Runbook spec.trigger.prometheus.interval": (_PROMQL,),
+    "*Runbook spec.trigger.prometheus.interval": (_NEW_U + "test_prometheus_interval_spaces_the_evaluations", _PROMQL),
     "*Runbook spec.trigger.prometheus.targetLabels": (_NEW_U + "test_target_labels_name_the_target_as_configured",),
     "*Runbook spec.trigger.prometheus.targetLabels.kind": (
         _NEW_U + "test_target_labels_name_the_target_as_configured",

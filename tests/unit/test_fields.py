@@ -4,9 +4,12 @@ found doing nothing promises; tests/unit/test_field_audit.py runs them as strict
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from paramedic.actions.base import Context, Target
 from paramedic.api.common import ObjectRef
@@ -144,6 +147,35 @@ def test_target_labels_name_the_target_as_configured() -> None:
     node = target_from({"instance": "n1"}, TargetLabels.model_validate({"kind": "Node", "name": "instance"}))
     assert isinstance(node, ObjectRef)
     assert (node.kind, node.name, node.namespace) == ("Node", "n1", None)
+
+
+def test_prometheus_interval_spaces_the_evaluations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """prometheus.interval: how often the query is evaluated."""
+    from paramedic.triggers import prometheus
+
+    spec = RunbookSpec.model_validate(
+        {"trigger": {"prometheus": {"query": "up == 0", "interval": "10s"}}, "steps": [{"rolloutRestart": {}}]}
+    )
+    entry = Entry("Runbook", "rb", "shop", spec)
+    dispatcher = SimpleNamespace(runbooks=lambda kind: [entry], operator_namespace="paramedic-system")
+    poller = prometheus.Poller(dispatcher, None)  # type: ignore[arg-type]
+    clock = [1000.0]
+    evaluated: list[float] = []
+
+    async def evaluate(_: Entry) -> None:
+        evaluated.append(clock[0])
+
+    monkeypatch.setattr(poller, "evaluate", evaluate)
+    monkeypatch.setattr(prometheus, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
+    async def run() -> None:
+        for second in range(31):
+            clock[0] = 1000.0 + second
+            await poller.tick()
+            await asyncio.sleep(0)
+
+    asyncio.run(run())
+    assert evaluated == [1000.0, 1010.0, 1020.0, 1030.0]
 
 
 # -- rate limits ---------------------------------------------------------------------------------------------
