@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from paramedic.actions.base import Context, Target
+from paramedic.actions.run_job import TenantParams
 from paramedic.api.common import ObjectRef
 from paramedic.api.policies import Channel, LedgerEntry, RateLimitPolicySpec, Template
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
@@ -302,7 +303,8 @@ def test_run_job_volume_items_modes_and_requests_reach_the_job() -> None:
         {"name": "both", "projected": {"sources": [{"configMap": {"name": "c", "items": items}}]}},
     ]
     params = RunbookSpec.model_validate({"steps": [step]}).steps[0].params
-    assert params.job_spec() == step["runJob"]["template"]["spec"]  # type: ignore[union-attr]
+    assert isinstance(params, TenantParams)
+    assert params.job_spec() == step["runJob"]["template"]["spec"]
 
 
 # -- probes of fields found doing nothing ---------------------------------------------------------------------
