@@ -131,11 +131,6 @@ _POD = "spec.steps[].runJob.template.spec.template"
 _JOB = _TENANT_JOB
 _JOB_DETAILS = (_NEW_U + "test_run_job_volume_items_modes_and_requests_reach_the_job",)
 
-_REASON_PROMISE = (
-    "description says 'Free text kept in the step's history'; the action's Params model accepts it, but no "
-    "code reads it: it is in neither the step's plan, message nor changes (status.steps[]), only in the "
-    "status.runbookSpec snapshot of the whole runbook"
-)
 
 FIELDS: dict[str, Coverage] = {
     # -- Runbook and ClusterRunbook -------------------------------------------------------------------------
@@ -211,7 +206,7 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.steps": (_ALL_IN_ORDER, _UNTIL_VERIFIED),
     "*Runbook spec.steps[].name": (_UNTIL_VERIFIED,),
     "*Runbook spec.steps[].rolloutRestart": (_ROLLOUT,),
-    "*Runbook spec.steps[].rolloutRestart.reason": NoEffect(_REASON_PROMISE, "probe_rollout_restart_reason"),
+    "*Runbook spec.steps[].rolloutRestart.reason": (_U + "test_fields.py::test_a_steps_reason_is_kept_in_its_history",),
     "*Runbook spec.steps[].scale": (_SCALE_BY,),
     "*Runbook spec.steps[].scale.replicas": (_APPROVAL, _SCALE_HPA),
     "*Runbook spec.steps[].scale.by": (_SCALE_BY, _DRY_RUN),
@@ -232,9 +227,9 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.steps[].raiseMemoryLimit.cap": (_MEMORY,),
     "*Runbook spec.steps[].raiseMemoryLimit.container": (_NEW_C + "test_raise_memory_limit_of_one_container",),
     "*Runbook spec.steps[].cordon": (_CORDON, _NODE_NOT_READY),
-    "*Runbook spec.steps[].cordon.reason": NoEffect(_REASON_PROMISE, "probe_cordon_reason"),
+    "*Runbook spec.steps[].cordon.reason": (_U + "test_fields.py::test_a_steps_reason_is_kept_in_its_history",),
     "*Runbook spec.steps[].uncordon": (_CORDON,),
-    "*Runbook spec.steps[].uncordon.reason": NoEffect(_REASON_PROMISE, "probe_uncordon_reason"),
+    "*Runbook spec.steps[].uncordon.reason": (_U + "test_fields.py::test_a_steps_reason_is_kept_in_its_history",),
     "*Runbook spec.steps[].drain": (_DRAIN, _EC2),
     "*Runbook spec.steps[].drain.deleteEmptyDirData": (_DRAIN_UNIT,),
     "*Runbook spec.steps[].drain.force": (_DRAIN_UNIT,),
@@ -369,7 +364,9 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.steps[].eksScaleNodegroup.maxDesired": (_EKS,),
     "*Runbook spec.steps[].eksScaleNodegroup.minDesired": (_NEW_C + "test_node_group_desired_size_and_floor",),
     "*Runbook spec.steps[].ec2TerminateNodeInstance": (_EC2, _EC2_UNDRAINED),
-    "*Runbook spec.steps[].ec2TerminateNodeInstance.reason": NoEffect(_REASON_PROMISE, "probe_ec2_terminate_reason"),
+    "*Runbook spec.steps[].ec2TerminateNodeInstance.reason": (
+        _U + "test_fields.py::test_a_steps_reason_is_kept_in_its_history",
+    ),
     "*Runbook spec.steps[].elasticacheSetReplicas": (_ELASTICACHE,),
     "*Runbook spec.steps[].elasticacheSetReplicas.replicationGroupId": (_ELASTICACHE,),
     "*Runbook spec.steps[].elasticacheSetReplicas.replicas": (_ELASTICACHE,),

@@ -307,54 +307,50 @@ def test_run_job_volume_items_modes_and_requests_reach_the_job() -> None:
     assert params.job_spec() == step["runJob"]["template"]["spec"]
 
 
-# -- probes of fields found doing nothing ---------------------------------------------------------------------
+# -- a step's free-text reason ------------------------------------------------------------------------------
 
 
-def _context(target: Target) -> Context:
+def _context(target: Target, history: tuple[dict[str, Any], ...] = ()) -> Context:
     return Context(
         clients=None,  # type: ignore[arg-type]
         target=target,
         remediation_name="r1",
         remediation_namespace="shop",
         remediation_uid="u1",
-        step_index=0,
+        step_index=len(history),
+        history=history,
     )
 
 
-def _planned_reason(action_name: str, target: Target) -> None:
-    """The free text of the step's ``reason`` is kept in what the step records (its plan)."""
-    spec = ClusterRunbookSpec.model_validate(
-        {"target": {"kinds": ["Node"]}, "steps": [{action_name: {"reason": "ticket OPS-42"}}]}
-    )
-    step = spec.steps[0]
+_NODE = Target(
+    "v1", "Node", "n1", None, {"metadata": {"name": "n1"}, "spec": {"providerID": "aws:///us-east-1a/i-0abc"}}
+)
+_DEPLOYMENT = Target("apps/v1", "Deployment", "api", "shop", {"metadata": {"name": "api"}, "spec": {}})
+_DRAINED = ({"action": "drain", "phase": "Succeeded", "target": {"kind": "Node", "name": "n1"}},)
+
+
+@pytest.mark.parametrize(
+    ("action", "target", "history"),
+    [
+        ("rolloutRestart", _DEPLOYMENT, ()),
+        ("cordon", _NODE, ()),
+        ("uncordon", _NODE, ()),
+        ("ec2TerminateNodeInstance", _NODE, _DRAINED),
+    ],
+)
+def test_a_steps_reason_is_kept_in_its_history(
+    action: str, target: Target, history: tuple[dict[str, Any], ...]
+) -> None:
+    """rolloutRestart/cordon/uncordon/ec2TerminateNodeInstance.reason: "free text kept in the step's history":
+    in the plan (status.steps[].plan) and the changes the step records."""
     from paramedic.actions import REGISTRY
 
-    plan = REGISTRY[step.action].plan(_context(target), step.params)
-    assert "ticket OPS-42" in plan.summary or "ticket OPS-42" in str(dict(plan.changes))
-
-
-_NODE = Target("v1", "Node", "n1", None, {"metadata": {"name": "n1"}, "spec": {}})
-_DEPLOYMENT = Target("apps/v1", "Deployment", "api", "shop", {"metadata": {"name": "api"}, "spec": {}})
-
-
-def probe_rollout_restart_reason() -> None:
-    _planned_reason("rolloutRestart", _DEPLOYMENT)
-
-
-def probe_cordon_reason() -> None:
-    _planned_reason("cordon", _NODE)
-
-
-def probe_uncordon_reason() -> None:
-    _planned_reason("uncordon", _NODE)
-
-
-def probe_ec2_terminate_reason() -> None:
-    """Its plan asks AWS for the node's instance, so the probe reads the action instead of running it:
-    some code must read ``params.reason``."""
-    import inspect
-
-    from paramedic.actions import base, ec2_terminate_node_instance
-
-    source = inspect.getsource(ec2_terminate_node_instance) + inspect.getsource(base)
-    assert "params.reason" in source
+    spec = ClusterRunbookSpec.model_validate(
+        {"target": {"kinds": ["Node"]}, "steps": [{action: {"reason": "ticket OPS-42"}}]}
+    )
+    step = spec.steps[0]
+    plan = REGISTRY[step.action].plan(_context(target, history), step.params)
+    assert plan.summary.endswith("(reason: ticket OPS-42)")
+    assert plan.changes["reason"] == "ticket OPS-42"
+    without = ClusterRunbookSpec.model_validate({"target": {"kinds": ["Node"]}, "steps": [{action: {}}]}).steps[0]
+    assert "reason" not in REGISTRY[action].plan(_context(target, history), without.params).changes

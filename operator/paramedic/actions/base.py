@@ -44,6 +44,13 @@ class Plan:
     changes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def noting(plan: Plan, reason: str | None) -> Plan:
+    """The plan with the step's free-text ``reason`` in what the step records (its plan and changes)."""
+    if not reason:
+        return plan
+    return Plan(f"{plan.summary} (reason: {reason})", {**plan.changes, "reason": reason})
+
+
 @dataclasses.dataclass(frozen=True)
 class Done:
     message: str

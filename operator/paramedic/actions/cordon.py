@@ -8,7 +8,7 @@ from pydantic import Field
 
 from paramedic.api.common import Model, Text
 
-from .base import Action, Context, Done, Plan
+from .base import Action, Context, Done, Plan, noting
 
 
 class Params(Model):
@@ -26,7 +26,8 @@ class Cordon(Action[Params]):
 
     def plan(self, ctx: Context, params: Params) -> Plan:
         was = bool(ctx.target.obj["spec"].get("unschedulable"))
-        return Plan(f"{self.name} {ctx.target.describe()}", {"unschedulable": {"from": was, "to": self.unschedulable}})
+        changes = {"unschedulable": {"from": was, "to": self.unschedulable}}
+        return noting(Plan(f"{self.name} {ctx.target.describe()}", changes), params.reason)
 
     def apply(self, ctx: Context, params: Params, plan: Plan) -> Done:
         # null removes the field, which is how kubectl uncordon leaves a node.

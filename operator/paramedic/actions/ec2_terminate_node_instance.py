@@ -12,7 +12,7 @@ from pydantic import Field
 from paramedic.api.common import Model, Text
 
 from . import aws
-from .base import Action, ActionFailed, Context, Done, InProgress, Plan
+from .base import Action, ActionFailed, Context, Done, InProgress, Plan, noting
 
 
 class Params(Model):
@@ -45,7 +45,8 @@ class Ec2TerminateNodeInstance(Action[Params]):
                 "NotDrained",
             )
         instance = aws.instance_id(ctx.target.obj["spec"].get("providerID"))
-        return Plan(f"terminate EC2 instance {instance} of {ctx.target.describe()}", {"instance": instance})
+        plan = Plan(f"terminate EC2 instance {instance} of {ctx.target.describe()}", {"instance": instance})
+        return noting(plan, params.reason)
 
     def dry_run(self, ctx: Context, params: Params, plan: Plan) -> str | None:
         return aws.dry_run_ok(aws.client("ec2").terminate_instances, InstanceIds=[plan.changes["instance"]])

@@ -13,7 +13,7 @@ from paramedic.api.common import Model, Text
 from paramedic.kube import now
 
 from . import workloads
-from .base import Action, Context, Done, Plan
+from .base import Action, Context, Done, Plan, noting
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 RESTARTED_BY = "paramedic.dev/restarted-by"
@@ -33,9 +33,11 @@ class RolloutRestart(Action[Params]):
 
     def plan(self, ctx: Context, params: Params) -> Plan:
         t = ctx.target
-        return Plan(
-            f"rollout restart {t.describe()}",
-            {"templateAnnotations": {RESTARTED_AT: now(), RESTARTED_BY: ctx.key}},
+        return noting(
+            Plan(
+                f"rollout restart {t.describe()}", {"templateAnnotations": {RESTARTED_AT: now(), RESTARTED_BY: ctx.key}}
+            ),
+            params.reason,
         )
 
     def apply(self, ctx: Context, params: Params, plan: Plan) -> Done:
