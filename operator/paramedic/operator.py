@@ -10,6 +10,7 @@ for watches.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +25,15 @@ from paramedic.engine.engine import Engine
 from paramedic.escalation.notifier import Notifier
 from paramedic.kube import ApiException, Clients
 from paramedic.leader import Elector
-from paramedic.records import metrics
-from paramedic.records import status as records
+from paramedic.policy import views
+from paramedic.records import metrics, requests
 from paramedic.triggers import alertmanager, prometheus, watches
 from paramedic.triggers.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
+
+#: Kopf's finalizer (settings.persistence.finalizer, left at its default): on every object with a daemon.
+KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +99,7 @@ def connect(config: Config) -> tuple[Clients, ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="paramedic")
     clients = Clients.from_environment(config.kubeconfig)
     clients.api_client.configuration.connection_pool_maxsize = config.workers * 2
+    requests.count(clients.api_client)
     return clients, pool
 
 
@@ -156,22 +161,55 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
             await runner.cleanup()
         pool.shutdown(wait=False, cancel_futures=True)
 
+    @kopf.index(GROUP, VERSION, "remediations", registry=registry, id="admission_index")
+    def admission_index(body: Any, **_: Any) -> dict[str, views.Seen]:
+        """Remediations by runbook, for the storm breaker and ledger settling (no LIST per admission)."""
+        return views.seen(body)
+
+    @kopf.index(GROUP, VERSION, "runbooks", registry=registry, id="runbook_bodies")
+    @kopf.index(GROUP, VERSION, "clusterrunbooks", registry=registry, id="clusterrunbook_bodies")
+    def runbook_bodies(name: str, namespace: str | None, body: Any, **_: Any) -> dict[str, dict[str, Any]]:
+        """Runbooks as the watch delivers them, so accepting a Remediation reads none from the API."""
+        meta = body["metadata"]
+        return {
+            f"{namespace or ''}/{name}": {
+                "metadata": {"name": name, "generation": meta.get("generation", 1)},
+                "spec": copy.deepcopy(dict(body.get("spec") or {})),
+            }
+        }
+
     @kopf.daemon(GROUP, VERSION, "remediations", registry=registry, when=_open, cancellation_timeout=10.0)
-    async def remediation(name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    async def remediation(
+        name: str, namespace: str | None, body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any
+    ) -> None:
         """Drive one Remediation until it reaches a final phase."""
+        if not engine.gate.remediations.bound:
+            engine.gate.remediations.bind(kwargs["admission_index"])
+            namespaced, clustered = kwargs["runbook_bodies"], kwargs["clusterrunbook_bodies"]
+
+            def known(kind: str, where: str, runbook: str) -> Any:
+                index = namespaced if kind == "Runbook" else clustered
+                return next(iter(index.get(f"{where}/{runbook}", ())), None)
+
+            engine.runbooks = known
         metrics.IN_FLIGHT.inc()
         try:
-            await _drive(name, namespace, stopped)
+            await _drive(name, namespace, body, stopped)
         finally:
             metrics.IN_FLIGHT.dec()
 
-    async def _drive(name: str, namespace: str | None, stopped: kopf.DaemonStopped) -> None:
+    async def _drive(name: str, namespace: str | None, live: kopf.Body, stopped: kopf.DaemonStopped) -> None:
+        """Each pass works from the latest body the watch delivered (Kopf keeps ``live`` current), or the
+        response of our own last write when the watch has not caught up with it: no GET per pass."""
         loop = asyncio.get_running_loop()
+        await _finalized(live, stopped)
         failures = 0
         while not stopped:
             try:
-                assert namespace is not None  # Remediations are namespaced
-                current = await loop.run_in_executor(pool, records.read, clients, namespace, name)
+                observed = copy.deepcopy(dict(live))
+                current = engine.latest(observed)
+                if current is None:
+                    current = await loop.run_in_executor(pool, engine.reread, observed)
                 delay = await loop.run_in_executor(pool, engine.reconcile, current)
                 failures = 0
             except ApiException as exc:
@@ -189,6 +227,19 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
                 return
             if delay:
                 await asyncio.sleep(delay)
+
+    async def _finalized(live: kopf.Body, stopped: kopf.DaemonStopped, patience: float = 5.0) -> None:
+        """Wait (in memory) until the watch shows Kopf's finalizer on a new Remediation.
+
+        Kopf spawns the daemon in the same cycle as it patches its finalizer on; a
+        first status write based on the body without it always conflicts, and the
+        pass (runbook read, target read, admission) is paid twice.
+        """
+        deadline = asyncio.get_running_loop().time() + patience
+        while not stopped and asyncio.get_running_loop().time() < deadline:
+            if KOPF_FINALIZER in (live.get("metadata", {}).get("finalizers") or ()):
+                return
+            await asyncio.sleep(0.01)
 
     notifier = Notifier(clients, pool, egress, config.namespace, engine.guard)
 

@@ -1,0 +1,125 @@
+"""Storms on the real control plane: 100 crash loops at once under one runbook whose budget is 5.
+
+Besides the outcome (exactly the budget acted on, everything else refused
+with a reason), these tests count the API requests the operator made (its
+own request counter, see paramedic.records.requests) and bound them per
+Remediation: an incident is the API server's worst moment to be hammered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from paramedic.api.common import GROUP, VERSION
+from paramedic.api.remediation import TERMINAL_PHASES
+from paramedic.devcluster import simulate
+from tests.cluster.test_metrics import samples
+from tests.cluster.test_safety import policy
+from tests.cluster.test_triggers import pods, remediations
+from tests.kit import Kit
+from tests.waiting import wait_until
+
+SIZE, BUDGET = 100, 5
+
+
+def requests_made(port: int) -> Counter[tuple[str, str]]:
+    return Counter(
+        {
+            (dict(labels)["verb"], dict(labels)["resource"]): value
+            for (name, labels), value in samples(port).items()
+            if name == "paramedic_api_requests_total"
+        }
+    )
+
+
+def prepare(paramedic: Kit) -> tuple[str, str, set[str]]:
+    paramedic.deploy("fleet", replicas=SIZE)
+    wait_until(lambda: len(pods(paramedic, "fleet")) == SIZE, 60, f"{SIZE} pods")
+    budget = policy(
+        paramedic,
+        "budget",
+        {
+            "windows": [{"max": BUDGET, "per": "1h", "scope": "Runbook"}],
+            "cooldown": "0s",
+            "maxInFlight": {"max": 10, "scope": "Cluster"},
+            # Counted on every admission, but never tripping: the breaker's own semantics are test_safety's.
+            "stormBreaker": {"maxFailingPercent": 100},
+        },
+    )
+    runbook = paramedic.runbook(
+        {
+            "trigger": {"podCrashLoop": {"minRestarts": 1}},
+            "target": {"selector": {"matchLabels": {"app": "fleet"}}},
+            "rateLimitPolicyRef": {"name": budget},
+            "steps": [{"deletePod": {}}],
+        },
+        name="fleet-crash",
+    )
+    return runbook, budget, {p.metadata.name for p in pods(paramedic, "fleet")}
+
+
+def crash(paramedic: Kit, names: set[str]) -> None:
+    """Every pod crash-loops at once (as far as ten clients in parallel make it)."""
+    with ThreadPoolExecutor(10) as pool:
+        list(
+            pool.map(
+                lambda name: simulate.make_crashloop(paramedic.clients.core, paramedic.namespace, name, restarts=3),
+                sorted(names),
+            )
+        )
+
+
+def decided(paramedic: Kit, runbook: str) -> list[dict[str, Any]] | None:
+    found = remediations(paramedic, runbook)
+    done = [r for r in found if (r.get("status") or {}).get("phase") in TERMINAL_PHASES]
+    return found if len(found) == SIZE and len(done) == SIZE else None
+
+
+def check_outcome(paramedic: Kit, runbook: str, budget: str, original: set[str], found: list[dict[str, Any]]) -> None:
+    phases = Counter(r["status"]["phase"] for r in found)
+    assert phases == {"Succeeded": BUDGET, "RateLimited": SIZE - BUDGET}
+    assert len(original - {p.metadata.name for p in pods(paramedic, "fleet")}) == BUDGET
+    ledger = paramedic.clients.custom.get_namespaced_custom_object(
+        GROUP, VERSION, paramedic.namespace, "ratelimitpolicies", budget
+    )["status"]["ledger"]
+    assert len(ledger) == BUDGET
+    assert {e["remediation"] for e in ledger} == {
+        f"{paramedic.namespace}/{r['metadata']['name']}" for r in found if r["status"]["phase"] == "Succeeded"
+    }
+
+
+def test_storm_of_100_with_a_budget_of_5_acts_5_times_with_few_requests(paramedic: Kit, metrics_port: int) -> None:
+    runbook, budget, original = prepare(paramedic)
+    before = requests_made(metrics_port)
+    began = time.monotonic()
+    crash(paramedic, original)
+    found = wait_until(lambda: decided(paramedic, runbook), 180, f"{SIZE} decided remediations", every=0.2)
+    seconds = time.monotonic() - began
+    made = requests_made(metrics_port) - before
+    check_outcome(paramedic, runbook, budget, original, found)
+    total = sum(made.values())
+    print(
+        f"\nstorm of {SIZE}, budget {BUDGET}: decided in {seconds:.1f}s; {total:.0f} API requests, "
+        f"{total / SIZE:.1f} per Remediation"
+    )
+    for (verb, resource), count in made.most_common():
+        print(f"  {count:6.0f} {verb} {resource}")
+    assert total / SIZE <= 6, made
+
+
+def test_storm_survives_a_kill_mid_storm(paramedic: Kit) -> None:
+    runbook, budget, original = prepare(paramedic)
+    crash(paramedic, original)
+    wait_until(
+        lambda: len([r for r in remediations(paramedic, runbook) if (r.get("status") or {}).get("phase")]) >= 3,
+        60,
+        "the storm under way",
+        every=0.05,
+    )
+    paramedic.operator.kill()
+    paramedic.operator.start_and_wait()
+    found = wait_until(lambda: decided(paramedic, runbook), 180, f"{SIZE} decided remediations", every=0.2)
+    check_outcome(paramedic, runbook, budget, original, found)
