@@ -138,7 +138,8 @@ class Gate:
             recorded = RateLimitPolicyStatus.model_validate(policy.get("status") or {}).ledger
             moment = self.clock()
             ledger = prune(spec, self._settle(recorded), moment)
-            counted = [self._storm(w, spec, moment) for w in batch]
+            failing: dict[str, int] = {}  # per runbook, counted once per pass
+            counted = [self._storm(w, spec, moment, failing) for w in batch]
             written, decisions = decide_batch(spec, ledger, counted, moment)
             if [e.dump() for e in written] == [e.dump() for e in recorded]:
                 if time.monotonic() - queue.read_at <= FRESH:
@@ -210,21 +211,25 @@ class Gate:
             return entry.model_copy(update={"finished_at": status.get("finishedAt") or now()})
         return entry
 
-    def _storm(self, waiting: _Waiting, spec: RateLimitPolicySpec, moment: datetime) -> Candidate:
+    def _storm(
+        self, waiting: _Waiting, spec: RateLimitPolicySpec, moment: datetime, failing: dict[str, int]
+    ) -> Candidate:
         """The candidate with the storm breaker's counts: recent automatic Remediations of its runbook
         (itself included) and the number of targets in the runbook's scope."""
         if not spec.storm_breaker.enabled:
             return waiting.candidate
         since = moment - parse_duration(spec.storm_breaker.window)
         runbook = waiting.runbook
-        failing = (
-            self.remediations.failing(waiting.candidate.runbook, since)
-            if self.remediations.bound
-            else self._failing_by_listing(waiting, since)
-        )
+        key = waiting.candidate.runbook
+        if key not in failing:
+            failing[key] = (
+                self.remediations.failing(key, since)
+                if self.remediations.bound
+                else self._failing_by_listing(waiting, since)
+            )
         selector = runbook.spec.target.selector.dump() if runbook.spec.target.selector else None
         return dataclasses.replace(
-            waiting.candidate, failing=max(failing, 1), targets=self.targets.count(waiting.target, selector)
+            waiting.candidate, failing=max(failing[key], 1), targets=self.targets.count(waiting.target, selector)
         )
 
     def _failing_by_listing(self, waiting: _Waiting, since: datetime) -> int:

@@ -16,12 +16,12 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from paramedic.api.common import ObjectRef
 from paramedic.api.remediation import TERMINAL_PHASES
-from paramedic.kube import Clients, parse_time
+from paramedic.kube import Clients
 
 from .selectors import to_query
 
@@ -82,7 +82,9 @@ class Remediations:
     def failing(self, runbook: str, since: datetime) -> int:
         """Automatic Remediations of ``runbook`` created since ``since``."""
         assert self.index is not None
-        return sum(1 for s in self.index(runbook) if s.automatic and s.created and parse_time(s.created) >= since)
+        # creationTimestamps are RFC 3339 in UTC to the second: as strings, they sort as times do.
+        floor = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return sum(1 for s in self.index(runbook) if s.automatic and s.created >= floor)
 
 
 class TargetCounts:
