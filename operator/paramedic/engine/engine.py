@@ -44,7 +44,7 @@ from paramedic.policy.gate import Gate
 from paramedic.records import events, metrics
 from paramedic.records import status as records
 
-from . import freshness, snapshot, targets
+from . import freshness, snapshot, targets, transitions
 
 log = logging.getLogger(__name__)
 
@@ -461,33 +461,13 @@ class Engine:
     def _advance(
         self, rem: dict[str, Any], status: RemediationStatus, runbook: RunbookSpec, record: StepRecord
     ) -> float | None:
-        """Decide what follows a finished step."""
-        last = record.index + 1 >= len(runbook.steps)
-        if record.phase == "DryRun":
-            if last:
-                planned = "; ".join(s.plan for s in status.steps)
-                return self._finish(rem, status, "DryRun", "DryRun", f"dry run, nothing changed: {planned}")
-        elif record.phase == "Succeeded":
-            if runbook.mode == "UntilVerified" or last:
-                return self._finish(
-                    rem,
-                    status,
-                    "Succeeded",
-                    "Succeeded",
-                    f"step {record.index + 1} ({record.action}) succeeded: {record.message}",
-                )
-        elif runbook.mode == "AllInOrder" or last:
-            exhausted = " (steps exhausted)" if runbook.mode == "UntilVerified" else ""
-            return self._finish(
-                rem,
-                status,
-                "Failed",
-                record.reason or "StepFailed",
-                f"step {record.index + 1} ({record.action}) failed{exhausted}: {record.message}",
-            )
-        status.current_step = record.index + 1
+        """Record what follows a finished step (decided by transitions.after_step)."""
+        outcome = transitions.after_step(runbook.mode, len(runbook.steps), record, status.steps)
+        if isinstance(outcome, transitions.Finish):
+            return self._finish(rem, status, outcome.phase, outcome.reason, outcome.message)
+        status.current_step = outcome.step
         status.phase = "Running"
-        status.message = f"step {record.index + 1} {record.phase.lower()}; next: step {record.index + 2}"
+        status.message = outcome.message
         self._write(rem, status)
         return 0.0
 
