@@ -100,6 +100,7 @@ def connect(config: Config) -> tuple[Clients, ThreadPoolExecutor]:
     clients = Clients.from_environment(config.kubeconfig)
     clients.api_client.configuration.connection_pool_maxsize = config.workers * 2
     requests.count(clients.api_client)
+    requests.count_kopf()
     return clients, pool
 
 
