@@ -13,6 +13,7 @@ import asyncio
 import copy
 import dataclasses
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +21,7 @@ import kopf
 
 from paramedic import outbound
 from paramedic.api.common import GROUP, VERSION
-from paramedic.api.remediation import TERMINAL_PHASES
+from paramedic.engine.driver import Drivers
 from paramedic.engine.engine import Engine
 from paramedic.escalation.notifier import Notifier
 from paramedic.kube import ApiException, Clients
@@ -31,9 +32,6 @@ from paramedic.triggers import alertmanager, prometheus, watches
 from paramedic.triggers.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
-
-#: Kopf's finalizer (settings.persistence.finalizer, left at its default): on every object with a daemon.
-KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,10 +87,6 @@ class SecretToken:
         secret = self.clients.core.read_namespaced_secret(self.name, self.namespace)
         data = (secret.data or {}).get(self.key)
         return base64.b64decode(data).decode().strip() if data else None
-
-
-def _open(status: Any, **_: Any) -> bool:
-    return (status or {}).get("phase") not in TERMINAL_PHASES
 
 
 def connect(config: Config) -> tuple[Clients, ThreadPoolExecutor]:
@@ -158,6 +152,7 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
     async def shutdown(**_: Any) -> None:
         for task in background:
             task.cancel()
+        await drivers.stop()
         for runner in runners:
             await runner.cleanup()
         pool.shutdown(wait=False, cancel_futures=True)
@@ -179,11 +174,9 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
             }
         }
 
-    @kopf.daemon(GROUP, VERSION, "remediations", registry=registry, when=_open, cancellation_timeout=10.0)
-    async def remediation(
-        name: str, namespace: str | None, body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any
-    ) -> None:
-        """Drive one Remediation until it reaches a final phase."""
+    @kopf.on.event(GROUP, VERSION, "remediations", registry=registry)
+    async def remediation(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
+        """Start (or feed) the driver of a Remediation; see engine.driver for why this is not a daemon."""
         if not engine.gate.remediations.bound:
             engine.gate.remediations.bind(kwargs["admission_index"])
             namespaced, clustered = kwargs["runbook_bodies"], kwargs["clusterrunbook_bodies"]
@@ -193,21 +186,18 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
                 return next(iter(index.get(f"{where}/{runbook}", ())), None)
 
             engine.runbooks = known
-        metrics.IN_FLIGHT.inc()
-        try:
-            await _drive(name, namespace, body, stopped)
-        finally:
-            metrics.IN_FLIGHT.dec()
+        drivers.observe(type, body)
 
-    async def _drive(name: str, namespace: str | None, live: kopf.Body, stopped: kopf.DaemonStopped) -> None:
-        """Each pass works from the latest body the watch delivered (Kopf keeps ``live`` current), or the
-        response of our own last write when the watch has not caught up with it: no GET per pass."""
+    async def _drive(namespace: str, name: str, latest: Callable[[], dict[str, Any] | None]) -> None:
+        """Each pass works from the latest body the watch delivered, or the response of our own last
+        write when the watch has not caught up with it: no GET per pass."""
         loop = asyncio.get_running_loop()
-        await _finalized(live, stopped)
         failures = 0
-        while not stopped:
+        while True:
             try:
-                observed = copy.deepcopy(dict(live))
+                observed = latest()
+                if observed is None:
+                    return  # deleted
                 current = engine.latest(observed)
                 if current is None:
                     current = await loop.run_in_executor(pool, engine.reread, observed)
@@ -229,18 +219,7 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
             if delay:
                 await asyncio.sleep(delay)
 
-    async def _finalized(live: kopf.Body, stopped: kopf.DaemonStopped, patience: float = 5.0) -> None:
-        """Wait (in memory) until the watch shows Kopf's finalizer on a new Remediation.
-
-        Kopf spawns the daemon in the same cycle as it patches its finalizer on; a
-        first status write based on the body without it always conflicts, and the
-        pass (runbook read, target read, admission) is paid twice.
-        """
-        deadline = asyncio.get_running_loop().time() + patience
-        while not stopped and asyncio.get_running_loop().time() < deadline:
-            if KOPF_FINALIZER in (live.get("metadata", {}).get("finalizers") or ()):
-                return
-            await asyncio.sleep(0.01)
+    drivers = Drivers(_drive)
 
     notifier = Notifier(clients, pool, egress, config.namespace, engine.guard)
 

@@ -38,3 +38,15 @@ def test_forgotten_once_finished() -> None:
     newest.replaced(body("1"), body("2"))
     newest.forget(body("2"))
     assert newest.of(body("1")) == body("1")
+
+
+def test_every_version_written_over_stays_superseded() -> None:
+    """Our write (1 -> 2) then a conflict on 2: a watch still at 1 must not drive from 1 again."""
+    newest = Newest()
+    newest.replaced(body("1"), body("2", "Running"))
+    newest.replaced(body("2", "Running"), None)
+    assert newest.of(body("1")) is None
+    assert newest.of(body("2", "Running")) is None
+    newest.replaced(body("2"), body("3", "Verifying"))
+    assert newest.of(body("1")) == body("3", "Verifying")
+    assert newest.of(body("3", "Verifying")) == body("3", "Verifying")
