@@ -53,6 +53,8 @@ def test_one_task_per_open_remediation_working_from_the_latest_body() -> None:
         drivers.observe("MODIFIED", body("a", "2", "Running"))  # a late event after the driver ended
         await settle()
         assert drive.started == 1
+        drivers.observe("MODIFIED", body("a", "3", "Succeeded"))  # the final version: nothing to remember
+        assert drivers._ended == set()
 
     asyncio.run(scenario())
 

@@ -47,6 +47,8 @@ class Drivers:
                 task.cancel()
             return
         final = (body.get("status") or {}).get("phase") in TERMINAL_PHASES
+        if final:
+            self._ended.discard(uid)  # the watch is past every earlier version: no late event can follow
         if uid in self._tasks:
             self._bodies[uid] = copy.deepcopy(dict(body))
         elif not final and uid not in self._ended:
