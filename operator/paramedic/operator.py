@@ -10,8 +10,10 @@ for watches.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,13 +21,13 @@ import kopf
 
 from paramedic import outbound
 from paramedic.api.common import GROUP, VERSION
-from paramedic.api.remediation import TERMINAL_PHASES
+from paramedic.engine.driver import Drivers
 from paramedic.engine.engine import Engine
 from paramedic.escalation.notifier import Notifier
 from paramedic.kube import ApiException, Clients
 from paramedic.leader import Elector
-from paramedic.records import metrics
-from paramedic.records import status as records
+from paramedic.policy import views
+from paramedic.records import metrics, requests
 from paramedic.triggers import alertmanager, prometheus, watches
 from paramedic.triggers.dispatcher import Dispatcher
 
@@ -87,14 +89,12 @@ class SecretToken:
         return base64.b64decode(data).decode().strip() if data else None
 
 
-def _open(status: Any, **_: Any) -> bool:
-    return (status or {}).get("phase") not in TERMINAL_PHASES
-
-
 def connect(config: Config) -> tuple[Clients, ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="paramedic")
     clients = Clients.from_environment(config.kubeconfig)
     clients.api_client.configuration.connection_pool_maxsize = config.workers * 2
+    requests.count(clients.api_client)
+    requests.count_kopf()
     return clients, pool
 
 
@@ -152,26 +152,55 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
     async def shutdown(**_: Any) -> None:
         for task in background:
             task.cancel()
+        await drivers.stop()
         for runner in runners:
             await runner.cleanup()
         pool.shutdown(wait=False, cancel_futures=True)
 
-    @kopf.daemon(GROUP, VERSION, "remediations", registry=registry, when=_open, cancellation_timeout=10.0)
-    async def remediation(name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
-        """Drive one Remediation until it reaches a final phase."""
-        metrics.IN_FLIGHT.inc()
-        try:
-            await _drive(name, namespace, stopped)
-        finally:
-            metrics.IN_FLIGHT.dec()
+    @kopf.index(GROUP, VERSION, "remediations", registry=registry, id="admission_index")
+    def admission_index(body: Any, **_: Any) -> dict[str, views.Seen]:
+        """Remediations by runbook, for the storm breaker and ledger settling (no LIST per admission)."""
+        return views.seen(body)
 
-    async def _drive(name: str, namespace: str | None, stopped: kopf.DaemonStopped) -> None:
+    @kopf.index(GROUP, VERSION, "runbooks", registry=registry, id="runbook_bodies")
+    @kopf.index(GROUP, VERSION, "clusterrunbooks", registry=registry, id="clusterrunbook_bodies")
+    def runbook_bodies(name: str, namespace: str | None, body: Any, **_: Any) -> dict[str, dict[str, Any]]:
+        """Runbooks as the watch delivers them, so accepting a Remediation reads none from the API."""
+        meta = body["metadata"]
+        return {
+            f"{namespace or ''}/{name}": {
+                "metadata": {"name": name, "generation": meta.get("generation", 1)},
+                "spec": copy.deepcopy(dict(body.get("spec") or {})),
+            }
+        }
+
+    @kopf.on.event(GROUP, VERSION, "remediations", registry=registry)
+    async def remediation(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
+        """Start (or feed) the driver of a Remediation; see engine.driver for why this is not a daemon."""
+        if not engine.gate.remediations.bound:
+            engine.gate.remediations.bind(kwargs["admission_index"])
+            namespaced, clustered = kwargs["runbook_bodies"], kwargs["clusterrunbook_bodies"]
+
+            def known(kind: str, where: str, runbook: str) -> Any:
+                index = namespaced if kind == "Runbook" else clustered
+                return next(iter(index.get(f"{where}/{runbook}", ())), None)
+
+            engine.runbooks = known
+        drivers.observe(type, body)
+
+    async def _drive(namespace: str, name: str, latest: Callable[[], dict[str, Any] | None]) -> None:
+        """Each pass works from the latest body the watch delivered, or the response of our own last
+        write when the watch has not caught up with it: no GET per pass."""
         loop = asyncio.get_running_loop()
         failures = 0
-        while not stopped:
+        while True:
             try:
-                assert namespace is not None  # Remediations are namespaced
-                current = await loop.run_in_executor(pool, records.read, clients, namespace, name)
+                observed = latest()
+                if observed is None:
+                    return  # deleted
+                current = engine.latest(observed)
+                if current is None:
+                    current = await loop.run_in_executor(pool, engine.reread, observed)
                 delay = await loop.run_in_executor(pool, engine.reconcile, current)
                 failures = 0
             except ApiException as exc:
@@ -189,6 +218,8 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
                 return
             if delay:
                 await asyncio.sleep(delay)
+
+    drivers = Drivers(_drive)
 
     notifier = Notifier(clients, pool, egress, config.namespace, engine.guard)
 

@@ -44,7 +44,7 @@ from paramedic.policy.gate import Gate
 from paramedic.records import events, metrics
 from paramedic.records import status as records
 
-from . import snapshot, targets
+from . import freshness, snapshot, targets, transitions
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ class Engine:
     def __post_init__(self) -> None:
         self.gate = Gate(self.clients, self.operator_namespace)
         self.guard = AdmissionGuard(self.clients)
+        self.newest = freshness.Newest()
+        #: Runbooks as the operator's watch sees them (bound by the operator; None: read each from the API).
+        self.runbooks: access.Known | None = None
 
     @functools.cached_property
     def _key(self) -> bytes:
@@ -72,12 +75,31 @@ class Engine:
 
     def reconcile(self, remediation: dict[str, Any]) -> float | None:
         """One transition. Returns seconds until the next call, or None when finished."""
+        meta = remediation["metadata"]
         try:
-            return self._transition(remediation)
+            delay = self._transition(remediation)
         except records.Conflict:
-            meta = remediation["metadata"]
             log.debug("remediation %s/%s changed while deciding; reading it again", meta["namespace"], meta["name"])
+            self.newest.replaced(remediation, None)
             return 0.0
+        if delay is None:
+            self.newest.forget(remediation)
+        return delay
+
+    def latest(self, observed: dict[str, Any]) -> dict[str, Any] | None:
+        """The state to work from when the watch shows ``observed`` (see freshness); None: read it."""
+        return self.newest.of(observed)
+
+    def reread(self, observed: dict[str, Any]) -> dict[str, Any]:
+        """Read a Remediation whose newer state is unknown (after a conflict), and remember it."""
+        meta = observed["metadata"]
+        current = records.read(self.clients, meta["namespace"], meta["name"])
+        self.newest.replaced(observed, current)
+        return current
+
+    def _write(self, rem: dict[str, Any], status: RemediationStatus) -> None:
+        """Write the status (conditional on the version read) and remember the response as the newest state."""
+        self.newest.replaced(rem, records.write(self.clients, rem, status))
 
     def _transition(self, remediation: dict[str, Any]) -> float | None:
         status = RemediationStatus.model_validate(remediation.get("status") or {})
@@ -100,7 +122,7 @@ class Engine:
 
     def _accept(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float | None:
         namespace = rem["metadata"]["namespace"]
-        runbook = access.load_runbook(self.clients, spec, namespace)
+        runbook = access.load_runbook(self.clients, spec, namespace, self.runbooks)
         target = access.target_ref(spec, namespace)
         access.authorize(self.clients, runbook, target, namespace, self.operator_namespace)
         obj = targets.read(self.clients, target.kind, target.name, target.namespace)
@@ -154,12 +176,12 @@ class Engine:
                 "spec.approvedBy to your username",
                 status.observed_generation,
             )
-            records.write(self.clients, rem, status)
+            self._write(rem, status)
             self._event(rem, "AwaitingApproval", status.message)
             return 0.0 if spec.approved else APPROVAL_POLL
         status.phase = "Running"
         status.message = f"running {len(runbook.spec.steps)} steps of {runbook.kind} {runbook.name}"
-        records.write(self.clients, rem, status)
+        self._write(rem, status)
         return 0.0
 
     def _await_approval(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float:
@@ -175,14 +197,14 @@ class Engine:
                 status.conditions = records.set_condition(
                     status.conditions, "Approved", False, verdict.reason, verdict.message, generation
                 )
-                records.write(self.clients, rem, status)
+                self._write(rem, status)
                 self._event(rem, verdict.reason, verdict.message, warning=True)
                 return APPROVAL_POLL
         if verdict is None or not verdict.honoured:
             if status.escalation is None and self._waited_too_long(rem, status):
                 self._start_escalation(rem, status, "ApprovalTimeout")
                 if status.escalation is not None:
-                    records.write(self.clients, rem, status)
+                    self._write(rem, status)
             return APPROVAL_POLL
         status.approval = (status.approval or ApprovalRecord()).model_copy(
             update={"approved_by": spec.approved_by, "approved_at": now()}
@@ -192,7 +214,7 @@ class Engine:
         status.conditions = records.set_condition(
             status.conditions, "Approved", True, "Approved", verdict.message, generation
         )
-        records.write(self.clients, rem, status)
+        self._write(rem, status)
         self._event(rem, "Approved", f"{verdict.message}; running the steps")
         return 0.0
 
@@ -314,7 +336,7 @@ class Engine:
         status.steps = [*status.steps[:index], record]
         status.phase = "Running"
         status.message = f"step {index + 1}/{len(runbook.steps)}: {plan.summary}"
-        records.write(self.clients, rem, status)  # the intent, before anything changes
+        self._write(rem, status)  # the intent, before anything changes
         return 0.0
 
     def _apply(
@@ -343,13 +365,13 @@ class Engine:
                 record.attempts += 1
                 return self._step_failed(rem, status, runbook, record, "Rejected", _api_message(exc))
             record.message = f"transient error, retrying: {_api_message(exc)}"
-            records.write(self.clients, rem, status)
+            self._write(rem, status)
             return TRANSIENT_RETRY
         record.attempts += 1
         record.message = result.message
         record.changes = {**record.changes, **result.changes}
         if not isinstance(result, Done):
-            records.write(self.clients, rem, status)
+            self._write(rem, status)
             return result.retry_after
         if record.index == 0 and spec.trigger is not None and spec.trigger.fired_at:
             lag = (_utcnow() - parse_time(spec.trigger.fired_at)).total_seconds()
@@ -363,7 +385,7 @@ class Engine:
         record.phase = "Verifying"
         record.deadline = _after(_verify_timeout(step))
         status.phase = "Verifying"
-        records.write(self.clients, rem, status)
+        self._write(rem, status)
         return 0.5
 
     def _verify(
@@ -402,7 +424,7 @@ class Engine:
         message = f"verifying {check}: {detail}"
         if message != record.message:
             record.message = message
-            records.write(self.clients, rem, status)
+            self._write(rem, status)
         return 1.0
 
     # -- outcomes ------------------------------------------------------------------------
@@ -439,34 +461,14 @@ class Engine:
     def _advance(
         self, rem: dict[str, Any], status: RemediationStatus, runbook: RunbookSpec, record: StepRecord
     ) -> float | None:
-        """Decide what follows a finished step."""
-        last = record.index + 1 >= len(runbook.steps)
-        if record.phase == "DryRun":
-            if last:
-                planned = "; ".join(s.plan for s in status.steps)
-                return self._finish(rem, status, "DryRun", "DryRun", f"dry run, nothing changed: {planned}")
-        elif record.phase == "Succeeded":
-            if runbook.mode == "UntilVerified" or last:
-                return self._finish(
-                    rem,
-                    status,
-                    "Succeeded",
-                    "Succeeded",
-                    f"step {record.index + 1} ({record.action}) succeeded: {record.message}",
-                )
-        elif runbook.mode == "AllInOrder" or last:
-            exhausted = " (steps exhausted)" if runbook.mode == "UntilVerified" else ""
-            return self._finish(
-                rem,
-                status,
-                "Failed",
-                record.reason or "StepFailed",
-                f"step {record.index + 1} ({record.action}) failed{exhausted}: {record.message}",
-            )
-        status.current_step = record.index + 1
+        """Record what follows a finished step (decided by transitions.after_step)."""
+        outcome = transitions.after_step(runbook.mode, len(runbook.steps), record, status.steps)
+        if isinstance(outcome, transitions.Finish):
+            return self._finish(rem, status, outcome.phase, outcome.reason, outcome.message)
+        status.current_step = outcome.step
         status.phase = "Running"
-        status.message = f"step {record.index + 1} {record.phase.lower()}; next: step {record.index + 2}"
-        records.write(self.clients, rem, status)
+        status.message = outcome.message
+        self._write(rem, status)
         return 0.0
 
     def _finish(
@@ -492,7 +494,7 @@ class Engine:
             cause = escalation_cause(phase, reason, self._recorded_runbook(rem, status))
             if cause is not None:
                 self._start_escalation(rem, status, cause)
-        records.write(self.clients, rem, status)
+        self._write(rem, status)
         self._event(rem, phase, message, warning=not succeeded)
         runbook_name = str(((rem.get("spec") or {}).get("runbookRef") or {}).get("name", ""))
         metrics.REMEDIATIONS.labels(runbook_name, phase, reason).inc()

@@ -23,6 +23,7 @@ acceptance and again before every step.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -66,8 +67,17 @@ def parse_runbook(kind: str, obj: dict[str, Any]) -> LoadedRunbook:
     return LoadedRunbook(kind, meta["name"], int(meta.get("generation", 1)), spec)
 
 
-def load_runbook(clients: Clients, spec: RemediationSpec, namespace: str) -> LoadedRunbook:
+#: (kind, namespace ("" for a ClusterRunbook), name) -> the runbook as the operator's watch last saw it, or None.
+Known = Callable[[str, str, str], Mapping[str, Any] | None]
+
+
+def load_runbook(clients: Clients, spec: RemediationSpec, namespace: str, known: Known | None = None) -> LoadedRunbook:
+    """The Remediation's runbook: as the operator's watch delivered it when it has it (no GET per
+    Remediation in a storm), else read from the API server."""
     ref = spec.runbook_ref
+    seen = known(ref.kind, namespace if ref.kind == "Runbook" else "", ref.name) if known is not None else None
+    if seen is not None:
+        return parse_runbook(ref.kind, dict(seen))
     try:
         if ref.kind == "Runbook":
             obj = clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runbooks", ref.name)

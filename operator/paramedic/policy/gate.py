@@ -1,38 +1,81 @@
 """The rate-limit gate an automatic Remediation passes before it acts.
 
 The budget lives in the cluster: each RateLimitPolicy's status holds a ledger
-of the Remediations it let through. Admission appends to the ledger with a
-resourceVersion precondition, so an operator restart or failover never resets
-the budget and two replicas can never both spend its last unit. Admission is
-idempotent: a Remediation already in the ledger is admitted again without
-spending anything (the operator may die between admission and acting).
+of the Remediations it let through, so an operator restart or failover never
+resets the budget. Admission is idempotent: a Remediation already in the
+ledger is admitted again without spending anything (the operator may die
+between admission and acting).
+
+In a storm, hundreds of Remediations of one policy ask at once. Asking one by
+one, each read the policy, lost the optimistic-concurrency race to the others
+and retried (up to 10 times): hundreds of GETs and conflicting patches of one
+object. Instead, every policy has one in-process queue in the acting replica:
+whoever finds the queue's turn free decides *everyone waiting* in one pass
+(``decide_batch``) and records the batch with one ledger write, while newcomers
+queue up for the next pass. The write keeps its resourceVersion precondition
+as the last line of defence (another replica, or a person editing the
+policy): on a conflict the batch is decided again from a fresh read. A batch
+that spends nothing and settles nothing writes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from paramedic.api.common import GROUP, VERSION, ObjectRef, parse_duration
 from paramedic.api.policies import LedgerEntry, RateLimitPolicySpec, RateLimitPolicyStatus
 from paramedic.api.remediation import TERMINAL_PHASES
-from paramedic.kube import ApiException, Clients, now, parse_time
+from paramedic.kube import ApiException, Clients, now
 
 from .access import LoadedRunbook, Refused
-from .ratelimit import Candidate, Decision, decide, prune
-from .selectors import to_query
+from .ratelimit import Candidate, Decision, decide_batch, prune
+from .views import Remediations, TargetCounts, runbook_key
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POLICY = "default"
 PLURAL = "ratelimitpolicies"
+#: A batch that would write nothing may decide from a policy read this recently (or written by us).
+FRESH = 2.0
+
+
+@dataclasses.dataclass
+class _Waiting:
+    candidate: Candidate
+    runbook: LoadedRunbook
+    target: ObjectRef
+    decision: Decision | None = None
+    error: BaseException | None = None
+
+
+@dataclasses.dataclass
+class _Queue:
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    turn: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    waiting: list[_Waiting] = dataclasses.field(default_factory=list)
+    #: The policy as last read or written (the write's response is its latest state), and when.
+    policy: dict[str, Any] | None = None
+    read_at: float = 0.0
 
 
 class Gate:
-    def __init__(self, clients: Clients, operator_namespace: str) -> None:
+    def __init__(
+        self, clients: Clients, operator_namespace: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.clients = clients
         self.operator_namespace = operator_namespace
+        self.clock = clock
+        self.remediations = Remediations()
+        self.targets = TargetCounts(clients)
+        self._queues: dict[tuple[str, str], _Queue] = {}
+        self._lock = threading.Lock()
 
     def policy_location(self, runbook: LoadedRunbook, namespace: str) -> tuple[str, str]:
         ref = runbook.spec.rate_limit_policy_ref
@@ -41,44 +84,79 @@ class Gate:
         return (namespace if not runbook.cluster_scoped else self.operator_namespace), ref.name
 
     def admit(self, remediation: dict[str, Any], runbook: LoadedRunbook, target: ObjectRef) -> Decision:
+        """Wait for this policy's next pass and return its decision on ``remediation``."""
         meta = remediation["metadata"]
         candidate = Candidate(
             remediation=f"{meta['namespace']}/{meta['name']}",
-            runbook=f"{runbook.kind}/{meta['namespace'] if not runbook.cluster_scoped else ''}/{runbook.name}",
+            runbook=runbook_key(runbook.kind, meta["namespace"], runbook.name),
             target=target.describe(),
             namespace=target.namespace or "",
         )
         where = self.policy_location(runbook, meta["namespace"])
+        with self._lock:
+            queue = self._queues.setdefault(where, _Queue())
+        me = _Waiting(candidate, runbook, target)
+        with queue.lock:
+            queue.waiting.append(me)
+        with queue.turn:
+            if me.decision is None and me.error is None:  # nobody decided for us meanwhile: decide for everyone
+                with queue.lock:
+                    batch, queue.waiting = queue.waiting, []
+                self._pass(where, queue, batch)
+        if me.error is not None:
+            raise me.error
+        assert me.decision is not None
+        return me.decision
+
+    # -- one pass --------------------------------------------------------------------------
+
+    def _pass(self, where: tuple[str, str], queue: _Queue, batch: list[_Waiting]) -> None:
+        try:
+            decisions, wrote = self._decide(where, queue, batch)
+        except BaseException as exc:  # every waiter hears it, or they would wait forever
+            for waiting in batch:
+                waiting.error = exc
+            raise
+        for waiting in batch:
+            waiting.decision = decisions[waiting.candidate.remediation]
+        outcome = Counter("Admitted" if d.admitted else d.reason for d in decisions.values())
+        log.info(
+            "admission on RateLimitPolicy %s/%s: %d candidates decided in one pass (%s); ledger %s",
+            *where,
+            len(batch),
+            ", ".join(f"{n} {reason}" for reason, n in sorted(outcome.items())),
+            "written" if wrote else "unchanged",
+        )
+
+    def _decide(self, where: tuple[str, str], queue: _Queue, batch: list[_Waiting]) -> tuple[dict[str, Decision], bool]:
         for _ in range(10):
-            policy = self._policy(*where)
+            policy = queue.policy
+            if policy is None:
+                policy = self._policy(*where)
+                queue.policy, queue.read_at = policy, time.monotonic()
             spec = RateLimitPolicySpec.model_validate(policy.get("spec") or {})
-            ledger = RateLimitPolicyStatus.model_validate(policy.get("status") or {}).ledger
-            if any(e.remediation == candidate.remediation for e in ledger):
-                return Decision(True, message="admitted before")
-            moment = datetime.now(UTC)
-            ledger = prune(spec, self._settle(ledger), moment)
-            failing, targets = self._storm(runbook, target, spec, remediation)
-            decision = decide(spec, ledger, candidate, moment, failing=failing, targets=targets)
-            if decision.admitted:
-                ledger.append(
-                    LedgerEntry(
-                        remediation=candidate.remediation,
-                        runbook=candidate.runbook,
-                        target=candidate.target,
-                        namespace=candidate.namespace,
-                        admitted_at=now(),
-                    )
-                )
+            recorded = RateLimitPolicyStatus.model_validate(policy.get("status") or {}).ledger
+            moment = self.clock()
+            ledger = prune(spec, self._settle(recorded), moment)
+            failing: dict[str, int] = {}  # per runbook, counted once per pass
+            counted = [self._storm(w, spec, moment, failing) for w in batch]
+            written, decisions = decide_batch(spec, ledger, counted, moment)
+            if [e.dump() for e in written] == [e.dump() for e in recorded]:
+                if time.monotonic() - queue.read_at <= FRESH:
+                    return decisions, False
+                queue.policy = None  # nothing to write, but decided from an old read: decide again from a fresh one
+                continue
             try:
-                self._write(policy, ledger)
+                queue.policy, queue.read_at = self._write(policy, written), time.monotonic()
             except ApiException as exc:
+                queue.policy = None
                 if exc.status == 409:
-                    continue  # another admission spent budget meanwhile: decide again
+                    continue  # changed meanwhile (another replica, a person): decide again from a fresh read
                 raise
-            return decision
+            return decisions, True
         raise Refused("RateLimitContention", "could not update the rate-limit ledger (too much contention)", "Failed")
 
-    # -- cluster reads ---------------------------------------------------------------------
+    # -- what the decision needs -------------------------------------------------------------
 
     def _policy(self, namespace: str, name: str) -> dict[str, Any]:
         custom = self.clients.custom
@@ -106,33 +184,58 @@ class Gate:
         return created
 
     def _settle(self, ledger: list[LedgerEntry]) -> list[LedgerEntry]:
-        """Mark entries whose Remediation has ended (or is gone) as finished."""
+        """Mark entries whose Remediation has ended (or is gone) as finished: from the index when the
+        operator keeps one, by a GET for what the index does not show (and without an index)."""
         settled = []
         for entry in ledger:
             if entry.finished_at is None:
-                namespace, name = entry.remediation.split("/", 1)
-                try:
-                    rem = self.clients.custom.get_namespaced_custom_object(
-                        GROUP, VERSION, namespace, "remediations", name
-                    )
-                    status = rem.get("status") or {}
-                    if status.get("phase") in TERMINAL_PHASES:
-                        entry = entry.model_copy(update={"finished_at": status.get("finishedAt") or now()})
-                except ApiException as exc:
-                    if exc.status != 404:
-                        raise
-                    entry = entry.model_copy(update={"finished_at": now()})
+                seen = self.remediations.find(entry.runbook, entry.remediation) if self.remediations.bound else None
+                if seen is not None:
+                    if seen.finished:
+                        entry = entry.model_copy(update={"finished_at": seen.finished_at or now()})
+                else:
+                    entry = self._settle_by_reading(entry)
             settled.append(entry)
         return settled
 
+    def _settle_by_reading(self, entry: LedgerEntry) -> LedgerEntry:
+        namespace, name = entry.remediation.split("/", 1)
+        try:
+            rem = self.clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return entry.model_copy(update={"finished_at": now()})
+        status = rem.get("status") or {}
+        if status.get("phase") in TERMINAL_PHASES:
+            return entry.model_copy(update={"finished_at": status.get("finishedAt") or now()})
+        return entry
+
     def _storm(
-        self, runbook: LoadedRunbook, target: ObjectRef, spec: RateLimitPolicySpec, remediation: dict[str, Any]
-    ) -> tuple[int, int]:
-        """(automatic Remediations of this runbook created within the window, targets in its scope)."""
+        self, waiting: _Waiting, spec: RateLimitPolicySpec, moment: datetime, failing: dict[str, int]
+    ) -> Candidate:
+        """The candidate with the storm breaker's counts: recent automatic Remediations of its runbook
+        (itself included) and the number of targets in the runbook's scope."""
         if not spec.storm_breaker.enabled:
-            return 0, 0
-        since = datetime.now(UTC) - parse_duration(spec.storm_breaker.window)
-        namespace = remediation["metadata"]["namespace"]
+            return waiting.candidate
+        since = moment - parse_duration(spec.storm_breaker.window)
+        runbook = waiting.runbook
+        key = waiting.candidate.runbook
+        if key not in failing:
+            failing[key] = (
+                self.remediations.failing(key, since)
+                if self.remediations.bound
+                else self._failing_by_listing(waiting, since)
+            )
+        selector = runbook.spec.target.selector.dump() if runbook.spec.target.selector else None
+        return dataclasses.replace(
+            waiting.candidate, failing=max(failing[key], 1), targets=self.targets.count(waiting.target, selector)
+        )
+
+    def _failing_by_listing(self, waiting: _Waiting, since: datetime) -> int:
+        """Without the operator's index (a Gate used on its own): the same count from a LIST."""
+        runbook = waiting.runbook
+        namespace, _, _ = waiting.candidate.remediation.partition("/")
         selector = f"paramedic.dev/runbook={runbook.name[:63]}"
         custom = self.clients.custom
         if runbook.cluster_scoped:
@@ -141,37 +244,21 @@ class Gate:
             items = custom.list_namespaced_custom_object(
                 GROUP, VERSION, namespace, "remediations", label_selector=selector
             )["items"]
-        failing = sum(
+        return sum(
             1
             for r in items
             if (r.get("spec") or {}).get("trigger")
             and (r["spec"].get("runbookRef") or {}).get("name") == runbook.name
-            and parse_time(r["metadata"]["creationTimestamp"]) >= since
+            and datetime.strptime(r["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) >= since
         )
-        return failing, self._targets(runbook, target)
 
-    def _targets(self, runbook: LoadedRunbook, target: ObjectRef) -> int:
-        labels = to_query(runbook.spec.target.selector.dump()) if runbook.spec.target.selector else ""
-        core, apps = self.clients.core, self.clients.apps
-        if target.kind == "Node":
-            return len(core.list_node(label_selector=labels).items)
-        listing = {
-            "Pod": core.list_namespaced_pod,
-            "Deployment": apps.list_namespaced_deployment,
-            "StatefulSet": apps.list_namespaced_stateful_set,
-            "DaemonSet": apps.list_namespaced_daemon_set,
-            "HorizontalPodAutoscaler": self.clients.autoscaling.list_namespaced_horizontal_pod_autoscaler,
-        }.get(target.kind)
-        if listing is None or target.namespace is None:
-            return 0
-        return len(listing(target.namespace, label_selector=labels).items)
-
-    def _write(self, policy: dict[str, Any], ledger: list[LedgerEntry]) -> None:
+    def _write(self, policy: dict[str, Any], ledger: list[LedgerEntry]) -> dict[str, Any]:
         meta = policy["metadata"]
         body = {
             "metadata": {"resourceVersion": meta["resourceVersion"]},
             "status": {"ledger": [e.dump() for e in ledger]},
         }
-        self.clients.custom.patch_namespaced_custom_object_status(
+        written: dict[str, Any] = self.clients.custom.patch_namespaced_custom_object_status(
             GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], body
         )
+        return written

@@ -24,6 +24,9 @@ class Candidate:
     runbook: str  # Kind/namespace/name
     target: str  # Kind/namespace/name
     namespace: str  # the target's namespace, "" for nodes
+    #: For the storm breaker: recent automatic Remediations of its runbook (itself included), and its scope's size.
+    failing: int = 0
+    targets: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +136,43 @@ def decide(
                 f"{len(spent)} actions in the last {limit.per} per {limit.scope} (max {limit.max})",
             )
     return ADMIT
+
+
+def decide_batch(
+    spec: RateLimitPolicySpec, ledger: Sequence[LedgerEntry], candidates: Sequence[Candidate], now: datetime
+) -> tuple[list[LedgerEntry], dict[str, Decision]]:
+    """Decide every waiting candidate of one policy in one pass: (the ledger to write, decisions by Remediation).
+
+    Candidates are taken in order, each against the ledger its predecessors
+    left, so a batch spends exactly what one-by-one admissions would. A
+    Remediation already in the ledger (admitted before a restart, or twice in
+    one batch) is admitted again without spending: admission is idempotent.
+    The ledger is only valid if it is written; a caller that fails to write it
+    decides again later from what is persisted, which is what keeps admission
+    exactly-once across restarts.
+    """
+    written = list(ledger)
+    spent = {e.remediation for e in written}
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    decisions: dict[str, Decision] = {}
+    for candidate in candidates:
+        if candidate.remediation in spent:
+            decisions[candidate.remediation] = Decision(True, message="admitted before")
+            continue
+        decision = decide(spec, written, candidate, now, failing=candidate.failing, targets=candidate.targets)
+        decisions[candidate.remediation] = decision
+        if decision.admitted:
+            spent.add(candidate.remediation)
+            written.append(
+                LedgerEntry(
+                    remediation=candidate.remediation,
+                    runbook=candidate.runbook,
+                    target=candidate.target,
+                    namespace=candidate.namespace,
+                    admitted_at=stamp,
+                )
+            )
+    return written, decisions
 
 
 def prune(

@@ -33,6 +33,8 @@ from .symptoms import Symptom
 log = logging.getLogger(__name__)
 
 RUNBOOK_LABEL = "paramedic.dev/runbook"
+#: At most one write of a runbook's fireCount per this many seconds.
+FIRE_RECORD_EVERY = 5.0
 TRIGGER_LABEL = "paramedic.dev/trigger"
 
 
@@ -96,6 +98,10 @@ class Dispatcher:
         self._creating: dict[tuple[str, str], str] = {}
         self._counted: dict[str, str] = {}
         self._fire_counts: dict[str, int] = {}
+        self._fired_at: dict[str, str] = {}
+        self._fire_written: dict[str, float] = {}  # loop time of the last fireCount write, per runbook
+        self._fire_pending: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.fired = 0
         #: spec.requestedBy of the Remediations triggers create: the operator's username, found at start-up.
         self.requester = "paramedic"
@@ -161,8 +167,34 @@ class Dispatcher:
         self._counted[name] = fingerprint(fire.evidence)
         self.fired += 1
         metrics.FIRED.labels(fire.entry.spec.trigger.kind).inc()
-        await self.run_blocking(self._record_fire, fire.entry)
+        await self._note_fire(fire.entry)
         return name
+
+    async def _note_fire(self, entry: Entry) -> None:
+        """Count the fire on the runbook's status: the first at once, later ones coalesced into at most one
+        write per FIRE_RECORD_EVERY seconds (a storm fires a runbook hundreds of times in seconds; one
+        write each was a third of the operator's requests). A kill before a deferred write loses only the
+        count of those few seconds, as the count is seeded from the status at start-up."""
+        self._fire_counts[entry.key] = self._fire_counts.get(entry.key, 0) + 1
+        self._fired_at[entry.key] = now()
+        if entry.key in self._fire_pending:
+            return  # the deferred write will carry this fire too
+        loop = asyncio.get_running_loop()
+        wait = self._fire_written.get(entry.key, -FIRE_RECORD_EVERY) + FIRE_RECORD_EVERY - loop.time()
+        if wait <= 0:
+            self._fire_written[entry.key] = loop.time()
+            await self.run_blocking(self._record_fire, entry)
+            return
+        self._fire_pending.add(entry.key)
+        task = asyncio.create_task(self._record_fire_later(entry, wait), name=f"fire-count {entry.key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _record_fire_later(self, entry: Entry, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._fire_pending.discard(entry.key)
+        self._fire_written[entry.key] = asyncio.get_running_loop().time()
+        await self.run_blocking(self._record_fire, entry)
 
     async def _repeat(self, open_: Known, fire: Fire) -> None:
         """Count the trigger on the open Remediation, once per new evidence."""
@@ -254,9 +286,8 @@ class Dispatcher:
                     return
 
     def _record_fire(self, entry: Entry) -> None:
-        count = self._fire_counts.get(entry.key, 0) + 1
-        self._fire_counts[entry.key] = count
-        body = {"status": {"fireCount": count, "lastFiredAt": now(), "triggerKind": entry.spec.trigger.kind}}
+        count, fired_at = self._fire_counts.get(entry.key, 0), self._fired_at.get(entry.key) or now()
+        body = {"status": {"fireCount": count, "lastFiredAt": fired_at, "triggerKind": entry.spec.trigger.kind}}
         try:
             if entry.kind == "Runbook":
                 self.clients.custom.patch_namespaced_custom_object_status(
