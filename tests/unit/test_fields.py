@@ -229,31 +229,25 @@ def test_storm_breaker_trips_by_count() -> None:
 
 def test_storm_breaker_counts_failures_within_its_window() -> None:
     """stormBreaker.window: automatic Remediations created within it count together, older ones do not."""
+    from paramedic.policy.gate import _Waiting
+    from paramedic.policy.ratelimit import Candidate
+    from tests.unit.test_views import indexed, remediation
+
     now = datetime.now(UTC)
 
-    def rem(minutes_ago: int) -> dict[str, Any]:
-        created = (now - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {
-            "metadata": {"creationTimestamp": created},
-            "spec": {"runbookRef": {"name": "rb"}, "trigger": {"kind": "podCrashLoop"}},
-        }
+    def ago(minutes: int) -> str:
+        return (now - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    items = [rem(1), rem(3), rem(8), rem(30)]
-    clients = SimpleNamespace(
-        custom=SimpleNamespace(list_namespaced_custom_object=lambda *a, **kw: {"items": items}),
-        core=SimpleNamespace(list_namespaced_pod=lambda ns, label_selector: SimpleNamespace(items=[1] * 7)),
-        apps=SimpleNamespace(
-            list_namespaced_deployment=None, list_namespaced_stateful_set=None, list_namespaced_daemon_set=None
-        ),
-        autoscaling=SimpleNamespace(list_namespaced_horizontal_pod_autoscaler=None),
-    )
-    gate = Gate(clients, "paramedic-system")  # type: ignore[arg-type]
+    gate = Gate(SimpleNamespace(), "paramedic-system", clock=lambda: now)  # type: ignore[arg-type]
+    gate.remediations = indexed(*(remediation(f"r{m}", ago(m)) for m in (1, 3, 8, 30)))
+    gate.targets = SimpleNamespace(count=lambda target, selector: 7)  # type: ignore[assignment]
     runbook = LoadedRunbook("Runbook", "rb", 1, RunbookSpec.model_validate({"steps": [{"deletePod": {}}]}))
-    target = ObjectRef(api_version="v1", kind="Pod", name="p", namespace="shop")
-    remediation = {"metadata": {"namespace": "shop"}}
+    target = ObjectRef(api_version="v1", kind="Pod", name="p", namespace="ns")
+    waiting = _Waiting(Candidate("ns/r0", "Runbook/ns/rb", "Pod/ns/p", "ns"), runbook, target)
     for window, failing in [("2m", 1), ("5m", 2), ("10m", 3), ("1h", 4)]:
         spec = _policy(stormBreaker={"enabled": True, "window": window})
-        assert gate._storm(runbook, target, spec, remediation) == (failing, 7), window
+        candidate = gate._storm(waiting, spec, now, {})
+        assert (candidate.failing, candidate.targets) == (failing, 7), window
 
 
 # -- escalation ----------------------------------------------------------------------------------------------
