@@ -1,0 +1,142 @@
+"""The loud phases: a storm of S crash loops under a budget of B, and the same with
+two replicas whose leader is killed (SIGKILL) right after its first action."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from kubernetes import client
+
+from ..install import OperatorProcess
+from ..processes import wait_for
+from . import audit
+from .context import OPERATOR_NAMESPACE, REPLICA_USERS, Bench, crash_all
+from .quiet import settle
+from .workload import FAILOVER, STORM
+
+
+def _decided(bench: Bench, namespace: str, count: int, timeout: float) -> float:
+    """Wait until ``count`` Remediations of ``namespace`` are decided; when the last one was."""
+    bench.remediations.wait(
+        lambda: bench.remediations.count("decided", namespace) >= count,
+        timeout,
+        f"{count} Remediations in {namespace} to be decided (have {bench.remediations.tally(namespace)})",
+    )
+    return bench.remediations.times("decided", namespace)[count - 1]
+
+
+def _actions(bench: Bench, namespace: str) -> list[float]:
+    """The pod deletions seen, once every acted Remediation's deletion has shown on the pod watch."""
+    succeeded = bench.remediations.tally(namespace).get("Succeeded", 0)
+    with contextlib.suppress(TimeoutError):  # fewer deletions than Succeeded Remediations: reported as measured
+        bench.pods.wait(lambda: bench.pods.count("acted", namespace) >= succeeded, 10, "the deletions to show")
+    return bench.pods.times("acted", namespace)
+
+
+def _since(times: list[float], origin: float, index: int) -> float | None:
+    return round(times[index] - origin, 3) if len(times) > index else None
+
+
+def storm(bench: Bench) -> None:
+    """S pods crash at once under a runbook whose budget is B."""
+    preset = bench.preset
+    pods = bench.workload[STORM]
+    began = time.time()
+    returned = crash_all(bench.clients.core, STORM, pods)
+    origin = min(returned)
+    last = _decided(bench, STORM, len(pods), preset.storm_timeout)
+    actions = _actions(bench, STORM)
+    settle(bench)  # every request the storm caused, its tail included
+    requests = bench.requests(began, time.time())
+    bench.results["storm"] = {
+        "pods": len(pods),
+        "budget": preset.budget,
+        "actions": len(actions),
+        "crash_burst_s": round(max(returned) - origin, 3),
+        "first_action_s": _since(actions, origin, 0),
+        "budget_th_action_s": _since(actions, origin, preset.budget - 1),
+        "all_decided_s": round(last - origin, 3),
+        "phases": bench.remediations.tally(STORM),
+        "refusal_reasons": bench.remediations.refusal_reasons(STORM),
+        "requests_per_remediation": round(len(requests) / len(pods), 2),
+        "writes_per_remediation": round(sum(r.write for r in requests) / len(pods), 2),
+        "requests": audit.summary(requests),
+    }
+
+
+def _holder(leases: client.CoordinationV1Api) -> str:
+    try:
+        return str(leases.read_namespaced_lease("paramedic-leader", OPERATOR_NAMESPACE).spec.holder_identity or "")
+    except client.ApiException:
+        return ""
+
+
+def failover(bench: Bench) -> None:
+    """Two leader-electing replicas; the leader is killed mid-storm; the standby must finish within budget."""
+    preset = bench.preset
+    lease = preset.lease_seconds
+    replicas = [
+        OperatorProcess(
+            bench.kubeconfig(user),
+            bench.logs / f"replica-{i}.log",
+            OPERATOR_NAMESPACE,
+            "--leader-elect",
+            "--lease-duration",
+            str(lease),
+            env={"POD_NAME": f"replica-{i}"},
+        )
+        for i, user in enumerate(REPLICA_USERS)
+    ]
+    leases = client.CoordinationV1Api(bench.clients.api_client)
+    try:
+        replicas[0].start_and_wait(120)
+        wait_for(lambda: _holder(leases) == "replica-0", 60, "replica-0 to lead", replicas[:1])
+        replicas[1].start()
+        wait_for(lambda: "waiting for leadership" in replicas[1].log.read_text(), 120, "replica-1 to stand by")
+        _kill_mid_storm(bench, replicas, leases)
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+def _kill_mid_storm(bench: Bench, replicas: list[OperatorProcess], leases: client.CoordinationV1Api) -> None:
+    preset = bench.preset
+    pods = bench.workload[FAILOVER]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        burst = pool.submit(crash_all, bench.clients.core, FAILOVER, pods)
+        first = bench.pods.wait(lambda: bench.pods.times("acted", FAILOVER), preset.storm_timeout, "a first action")
+        leader = _holder(leases)
+        killed = time.time()
+        index = 0 if leader == "replica-0" else 1
+        replicas[index].kill()
+        returned = burst.result()
+    standby_user = REPLICA_USERS[1 - index]
+    took_over = _wait_lease(leases, f"replica-{1 - index}", preset.lease_seconds * 3 + 30)
+    last = _decided(bench, FAILOVER, len(pods), preset.storm_timeout + preset.lease_seconds)
+    actions = _actions(bench, FAILOVER)
+    after = [t for t in actions if t > killed]
+    requests = [r for r in bench.requests(killed, last + 1.0, REPLICA_USERS) if r.write and r.code < 300]
+    standby = [r for r in requests if r.user == standby_user and r.resource.split("/")[0] != "leases"]
+    standby_deletes = [r for r in standby if r.key == "delete pods"]
+    bench.results["failover"] = {
+        "pods": len(pods),
+        "budget": preset.failover_budget,
+        "lease_s": preset.lease_seconds,
+        "actions": len(actions),
+        "actions_before_kill": len(actions) - len(after),
+        "killed_after_first_action_s": round(killed - first[0], 3),
+        "lease_taken_s": round(took_over - killed, 3),
+        "standby_first_write_s": round(standby[0].at - killed, 3) if standby else None,
+        "standby_first_action_s": round(standby_deletes[0].at - killed, 3) if standby_deletes else None,
+        "standby_actions": len(standby_deletes),
+        "all_decided_s": round(last - min(returned), 3),
+        "phases": bench.remediations.tally(FAILOVER),
+        "refusal_reasons": bench.remediations.refusal_reasons(FAILOVER),
+    }
+
+
+def _wait_lease(leases: client.CoordinationV1Api, who: str, timeout: float) -> float:
+    wait_for(lambda: _holder(leases) == who, timeout, f"{who} to take the lease", every=0.05)
+    return time.time()
