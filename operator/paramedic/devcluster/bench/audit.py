@@ -53,32 +53,50 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def read(log: Path) -> list[Request]:
-    """Every request in the audit log, once each, oldest first."""
-    seen: dict[str, Request] = {}
-    if not log.exists():
-        return []
-    with log.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue  # a line being written right now
-            audit_id = event.get("auditID", "")
-            if audit_id in seen:
-                continue
-            ref = event.get("objectRef") or {}
-            resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
-            seen[audit_id] = Request(
-                at=_epoch(event["requestReceivedTimestamp"]),
-                user=(event.get("user") or {}).get("username", ""),
-                verb=event.get("verb", ""),
-                resource=resource or event.get("requestURI", ""),
-                namespace=ref.get("namespace", ""),
-                name=ref.get("name", ""),
-                code=int((event.get("responseStatus") or {}).get("code") or 0),
-            )
-    return sorted(seen.values(), key=lambda r: r.at)
+def _parse(line: str) -> tuple[str, Request] | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    ref = event.get("objectRef") or {}
+    resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+    return event.get("auditID", ""), Request(
+        at=_epoch(event["requestReceivedTimestamp"]),
+        user=(event.get("user") or {}).get("username", ""),
+        verb=event.get("verb", ""),
+        resource=resource or event.get("requestURI", ""),
+        namespace=ref.get("namespace", ""),
+        name=ref.get("name", ""),
+        code=int((event.get("responseStatus") or {}).get("code") or 0),
+    )
+
+
+class AuditLog:
+    """The audit log, read incrementally: each call parses only the lines written since the last one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._seen: dict[str, Request] = {}
+
+    def requests(self) -> list[Request]:
+        """Every request so far, once each, oldest first."""
+        if self.path.exists():
+            with self.path.open("rb") as log:
+                log.seek(self._offset)
+                chunk = log.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]  # a line being written now waits for the next call
+            self._offset += len(complete)
+            for line in complete.decode("utf-8", errors="replace").splitlines():
+                parsed = _parse(line)
+                if parsed is not None and parsed[0] not in self._seen:
+                    self._seen[parsed[0]] = parsed[1]
+        return sorted(self._seen.values(), key=lambda r: r.at)
+
+
+def read(path: Path) -> list[Request]:
+    """Every request in the audit log at ``path``, once each, oldest first."""
+    return AuditLog(path).requests()
 
 
 def window(requests: Iterable[Request], start: float, end: float, users: Sequence[str] = ()) -> list[Request]:

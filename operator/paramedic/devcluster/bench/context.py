@@ -38,6 +38,7 @@ class Bench:
     #: The workload's Running pods by namespace, listed before the operator started.
     workload: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
+    audit_log: audit.AuditLog | None = None
 
     def kubeconfig(self, user: str) -> Path:
         """A kubeconfig for one operator user: cluster admin, but told apart in the audit log."""
@@ -74,8 +75,10 @@ class Bench:
             stream.check()
 
     def requests(self, start: float, end: float, users: Sequence[str] = (OPERATOR_USER,)) -> list[audit.Request]:
-        assert self.cluster.audit_log is not None
-        return audit.window(audit.read(self.cluster.audit_log), start, end, users)
+        if self.audit_log is None:
+            assert self.cluster.audit_log is not None, "the cluster was started without an audit policy"
+            self.audit_log = audit.AuditLog(self.cluster.audit_log)
+        return audit.window(self.audit_log.requests(), start, end, users)
 
 
 def crash(core: Any, namespace: str, name: str) -> float:

@@ -86,6 +86,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         (f"storm: all {_fmt(s('pods'))} decided", _fmt(s("all_decided_s"), " s"), "", "<= 10 s"),
         ("storm: API requests / Remediation", _fmt(s("requests_per_remediation")), "", "<= 3 per refused one"),
         ("storm: writes / Remediation", _fmt(s("writes_per_remediation")), "", ""),
+        ("storm: requests naming a refused one", _fmt(s("requests_naming_each_refused")), "", "(lower bound)"),
         ("RSS peak", _fmt(_get(r, "rss", "peak_mb"), " MB"), "", "<= 250 MB"),
         ("RSS steady (idle median)", _fmt(_get(r, "idle", "rss_steady_mb"), " MB"), "", ""),
         ("start-up: runbooks armed", _fmt(st("armed_s"), " s"), "", "<= 10 s"),

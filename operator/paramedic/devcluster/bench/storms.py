@@ -35,6 +35,20 @@ def _actions(bench: Bench, namespace: str) -> list[float]:
     return bench.pods.times("acted", namespace)
 
 
+def per_refused(requests: list[audit.Request], refused: set[str]) -> float | None:
+    """Requests that name one refused Remediation (its object, status, or an Event about it), on average:
+    a lower bound of what a refusal costs (shared reads and ledger writes name no Remediation)."""
+    if not refused:
+        return None
+
+    def names(r: audit.Request) -> bool:
+        if r.resource.startswith("remediations"):
+            return r.name in refused
+        return r.resource == "events" and r.name.rsplit(".", 1)[0] in refused
+
+    return round(sum(1 for r in requests if names(r)) / len(refused), 2)
+
+
 def _since(times: list[float], origin: float, index: int) -> float | None:
     return round(times[index] - origin, 3) if len(times) > index else None
 
@@ -62,6 +76,7 @@ def storm(bench: Bench) -> None:
         "refusal_reasons": bench.remediations.refusal_reasons(STORM),
         "requests_per_remediation": round(len(requests) / len(pods), 2),
         "writes_per_remediation": round(sum(r.write for r in requests) / len(pods), 2),
+        "requests_naming_each_refused": per_refused(requests, bench.remediations.refused(STORM)),
         "requests": audit.summary(requests),
     }
 

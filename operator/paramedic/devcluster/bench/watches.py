@@ -184,6 +184,11 @@ class RemediationEvents(Recorder):
                     counts[phase] = counts.get(phase, 0) + 1
             return counts
 
+    def refused(self, namespace: str) -> set[str]:
+        """Names of the decided Remediations of ``namespace`` that did not act."""
+        with self._lock:
+            return {n for (ns, n), phase in self.phases.items() if ns == namespace and phase != "Succeeded"}
+
     def refusal_reasons(self, namespace: str) -> dict[str, int]:
         with self._lock:
             counts: dict[str, int] = {}
