@@ -93,9 +93,10 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("start-up: pre-existing crash loop acted", _fmt(st("action_after_armed_s"), " s after armed"), "", "<= 1 s"),
         ("start-up: runbook writes / runbook", _fmt(st("runbook_writes_per_runbook")), "", "<= 1 (0 if unchanged)"),
         ("failover: actions / budget", f"{_fmt(f('actions'))} / {_fmt(f('budget'))}", "", "exactly the budget"),
-        ("failover: lease taken", _fmt(f("lease_taken_s"), " s"), "", ""),
+        (f"failover: lease ({_fmt(f('lease_s'), ' s')}) taken", _fmt(f("lease_taken_s"), " s"), "", ""),
         ("failover: standby first write", _fmt(f("standby_first_write_s"), " s"), "", "<= lease + 2 s"),
         ("failover: standby first action", _fmt(f("standby_first_action_s"), " s"), "", ""),
+        ("failover: standby RSS before the kill", _fmt(f("standby_rss_before_kill_mb"), " MB"), "", ""),
         (f"idle ({_fmt(_get(r, 'idle', 'seconds'), ' s')}): requests", _fmt(_get(r, "idle", "requests")), "", ""),
         ("idle: writes", _fmt(_get(r, "idle", "writes")), "", "0"),
     ]

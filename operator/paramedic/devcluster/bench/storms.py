@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client
@@ -13,6 +14,7 @@ from ..install import OperatorProcess
 from ..processes import wait_for
 from . import audit
 from .context import OPERATOR_NAMESPACE, REPLICA_USERS, Bench, crash_all
+from .procstats import RssSampler
 from .quiet import settle
 from .workload import FAILOVER, STORM
 
@@ -81,6 +83,10 @@ def storm(bench: Bench) -> None:
     }
 
 
+def _pid_of(process: OperatorProcess) -> Callable[[], int | None]:
+    return lambda: process.pid
+
+
 def _holder(leases: client.CoordinationV1Api) -> str:
     try:
         return str(leases.read_namespaced_lease("paramedic-leader", OPERATOR_NAMESPACE).spec.holder_identity or "")
@@ -105,18 +111,29 @@ def failover(bench: Bench) -> None:
         for i, user in enumerate(REPLICA_USERS)
     ]
     leases = client.CoordinationV1Api(bench.clients.api_client)
+    samplers = [RssSampler(_pid_of(replica)) for replica in replicas]
+    for sampler in samplers:
+        sampler.start()
     try:
         replicas[0].start_and_wait(120)
         wait_for(lambda: _holder(leases) == "replica-0", 60, "replica-0 to lead", replicas[:1])
         replicas[1].start()
         wait_for(lambda: "waiting for leadership" in replicas[1].log.read_text(), 120, "replica-1 to stand by")
-        _kill_mid_storm(bench, replicas, leases)
+        standby, killed = _kill_mid_storm(bench, replicas, leases)
+        figures = bench.results["failover"]
+        figures["standby_rss_before_kill_mb"] = round(samplers[standby].at(killed) / 2**20, 1)
+        figures["replicas_rss_peak_mb"] = [round(sampler.peak() / 2**20, 1) for sampler in samplers]
     finally:
         for replica in replicas:
             replica.stop()
+        for sampler in samplers:
+            sampler.stop()
 
 
-def _kill_mid_storm(bench: Bench, replicas: list[OperatorProcess], leases: client.CoordinationV1Api) -> None:
+def _kill_mid_storm(
+    bench: Bench, replicas: list[OperatorProcess], leases: client.CoordinationV1Api
+) -> tuple[int, float]:
+    """Storm, kill the leader after its first action, wait until all is decided; (standby's index, kill time)."""
     preset = bench.preset
     pods = bench.workload[FAILOVER]
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -139,6 +156,7 @@ def _kill_mid_storm(bench: Bench, replicas: list[OperatorProcess], leases: clien
         "pods": len(pods),
         "budget": preset.failover_budget,
         "lease_s": preset.lease_seconds,
+        "standby": f"replica-{1 - index}",
         "actions": len(actions),
         "actions_before_kill": len(actions) - len(after),
         "killed_after_first_action_s": round(killed - first[0], 3),
@@ -150,6 +168,7 @@ def _kill_mid_storm(bench: Bench, replicas: list[OperatorProcess], leases: clien
         "phases": bench.remediations.tally(FAILOVER),
         "refusal_reasons": bench.remediations.refusal_reasons(FAILOVER),
     }
+    return 1 - index, killed
 
 
 def _wait_lease(leases: client.CoordinationV1Api, who: str, timeout: float) -> float:
