@@ -18,6 +18,7 @@ from ..cluster import DevCluster
 from . import audit
 from .presets import Preset
 from .watches import PodEvents, RemediationEvents, RunbookEvents, Stream
+from .workload import APP
 
 #: The operator's users (one client certificate each), the only ones the audit policy logs.
 OPERATOR_USER = "paramedic-bench-operator"
@@ -55,7 +56,7 @@ class Bench:
             return custom.list_cluster_custom_object(GROUP, VERSION, "remediations", **kw)
 
         self.streams = [
-            Stream("pods", core.list_pod_for_all_namespaces, self.pods, label_selector="bench.paramedic.dev/app"),
+            Stream("pods", core.list_pod_for_all_namespaces, self.pods, label_selector=APP),
             Stream("runbooks", runbooks, self.runbooks),
             Stream("remediations", remediations, self.remediations),
         ]

@@ -49,12 +49,14 @@ def floor(bench: Bench) -> None:
     bench.results["floor"] = percentiles(latencies)
 
 
-def start_operator(bench: Bench) -> tuple[OperatorProcess, RssSampler]:
-    """Start the operator with the pre-existing crash loop in place; measure start-up until its first action."""
-    preset = bench.preset
-    kubeconfig = bench.kubeconfig(OPERATOR_USER)
-    operator = OperatorProcess(kubeconfig, bench.logs / "operator.log", OPERATOR_NAMESPACE)
-    rss = RssSampler(lambda: operator.pid)
+def operator(bench: Bench) -> tuple[OperatorProcess, RssSampler]:
+    """The operator (its own user, its own log) and the sampler of its memory; neither started yet."""
+    process = OperatorProcess(bench.kubeconfig(OPERATOR_USER), bench.logs / "operator.log", OPERATOR_NAMESPACE)
+    return process, RssSampler(lambda: process.pid)
+
+
+def start(bench: Bench, operator: OperatorProcess, rss: RssSampler) -> None:
+    """Start the operator with a crash loop already in place; measure start-up until its first action."""
     victim = bench.workload[DETECT][0]
     crash(bench.clients.core, DETECT, victim)
     runbooks = bench.runbooks.count("exists")
@@ -82,9 +84,6 @@ def start_operator(bench: Bench) -> tuple[OperatorProcess, RssSampler]:
         "requests": audit.summary(requests),
         "rss_after_startup_mb": round(rss.at(settled) / 2**20, 1),
     }
-    preset_note = f"{preset.total_pods} pods, {preset.nodes} nodes"
-    bench.results["startup"]["workload"] = preset_note
-    return operator, rss
 
 
 def settle(bench: Bench, quiet: float = 3.0, limit: float = 60.0) -> float:

@@ -86,8 +86,9 @@ def _phases(cluster: DevCluster, preset: Preset, results: dict[str, Any], say: C
     try:
         quiet.floor(bench)
         say(f"bench: floor done (p50 {results['floor']['p50_ms']} ms)")
-        operator, rss = quiet.start_operator(bench)
+        operator, rss = quiet.operator(bench)
         try:
+            quiet.start(bench, operator, rss)
             say(f"bench: start-up done (armed in {results['startup']['armed_s']} s)")
             quiet.idle(bench, rss)
             say(f"bench: idle done ({results['idle']['writes']} writes)")
