@@ -83,6 +83,7 @@ def start(bench: Bench, operator: OperatorProcess, rss: RssSampler) -> None:
         "runbook_writes_per_runbook": round(runbook_writes / max(1, runbooks), 2),
         "requests": audit.summary(requests),
         "rss_after_startup_mb": round(rss.at(settled) / 2**20, 1),
+        "cpu_to_armed_s": rss.cpu(started, armed_at),
     }
 
 
@@ -118,6 +119,7 @@ def idle(bench: Bench, rss: RssSampler) -> None:
             f"+{r.at - began:.2f}s {r.verb} {r.resource} {r.namespace}/{r.name} {r.code}" for r in requests if r.write
         ][:20],
         "rss_steady_mb": round(rss.median(began, end) / 2**20, 1),
+        "cpu_s": rss.cpu(began, end),
     }
 
 

@@ -87,10 +87,12 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("storm: API requests / Remediation", _fmt(s("requests_per_remediation")), "", "<= 3 per refused one"),
         ("storm: writes / Remediation", _fmt(s("writes_per_remediation")), "", ""),
         ("storm: requests naming a refused one", _fmt(s("requests_naming_each_refused")), "", "(lower bound)"),
+        ("storm: operator CPU until all decided", _fmt(s("operator_cpu_s"), " s"), "", ""),
         ("RSS peak", _fmt(_get(r, "rss", "peak_mb"), " MB"), "", "<= 250 MB"),
         ("RSS steady (idle median)", _fmt(_get(r, "idle", "rss_steady_mb"), " MB"), "", ""),
         ("start-up: runbooks armed", _fmt(st("armed_s"), " s"), "", "<= 10 s"),
         ("start-up: pre-existing crash loop acted", _fmt(st("action_after_armed_s"), " s after armed"), "", "<= 1 s"),
+        ("start-up: operator CPU until armed", _fmt(st("cpu_to_armed_s"), " s"), "", ""),
         ("start-up: runbook writes / runbook", _fmt(st("runbook_writes_per_runbook")), "", "<= 1 (0 if unchanged)"),
         ("failover: actions / budget", f"{_fmt(f('actions'))} / {_fmt(f('budget'))}", "", "exactly the budget"),
         (f"failover: lease ({_fmt(f('lease_s'), ' s')}) taken", _fmt(f("lease_taken_s"), " s"), "", ""),
@@ -99,6 +101,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("failover: standby RSS before the kill", _fmt(f("standby_rss_before_kill_mb"), " MB"), "", ""),
         (f"idle ({_fmt(_get(r, 'idle', 'seconds'), ' s')}): requests", _fmt(_get(r, "idle", "requests")), "", ""),
         ("idle: writes", _fmt(_get(r, "idle", "writes")), "", "0"),
+        ("idle: operator CPU", _fmt(_get(r, "idle", "cpu_s"), " s"), "", ""),
     ]
 
 

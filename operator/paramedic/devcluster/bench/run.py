@@ -95,7 +95,7 @@ def _phases(cluster: DevCluster, preset: Preset, results: dict[str, Any], say: C
             quiet.detect(bench)
             results["detect_vs_floor"] = quiet.summary_ratio(results["detect"], results["floor"])
             say(f"bench: detect->act done (p50 {results['detect']['p50_ms']} ms)")
-            storms.storm(bench)
+            storms.storm(bench, rss)
             say(f"bench: storm done ({results['storm']['actions']} actions)")
         finally:
             operator.stop()

@@ -55,7 +55,7 @@ def _since(times: list[float], origin: float, index: int) -> float | None:
     return round(times[index] - origin, 3) if len(times) > index else None
 
 
-def storm(bench: Bench) -> None:
+def storm(bench: Bench, rss: RssSampler) -> None:
     """S pods crash at once under a runbook whose budget is B."""
     preset = bench.preset
     pods = bench.workload[STORM]
@@ -80,6 +80,7 @@ def storm(bench: Bench) -> None:
         "writes_per_remediation": round(sum(r.write for r in requests) / len(pods), 2),
         "requests_naming_each_refused": per_refused(requests, bench.remediations.refused(STORM)),
         "requests": audit.summary(requests),
+        "operator_cpu_s": rss.cpu(began, last),
     }
 
 
