@@ -22,7 +22,7 @@ class Preset:
     lease_seconds: float
     per_deployment: int = 10
     #: Client rate of kube-controller-manager and kube-scheduler (pods must come up in reasonable time).
-    component_qps: int = 200
+    component_qps: int = 500
     #: How long a storm may take to be decided before the run gives up.
     storm_timeout: float = 300.0
 
