@@ -141,8 +141,14 @@ def _kill_mid_storm(
         burst = pool.submit(crash_all, bench.clients.core, FAILOVER, pods)
         first = bench.pods.wait(lambda: bench.pods.times("acted", FAILOVER), preset.storm_timeout, "a first action")
         leader = _holder(leases)
-        killed = time.time()
         index = 0 if leader == "replica-0" else 1
+        # A leader that could not renew its lease in time exits (crash-only); Kubernetes would restart it
+        # as a standby, so the benchmark does too, and reports it.
+        lost_lease = [f"replica-{i}" for i, replica in enumerate(replicas) if not replica.running]
+        for replica in replicas:
+            if not replica.running:
+                replica.start()
+        killed = time.time()
         replicas[index].kill()
         returned = burst.result()
     standby_user = REPLICA_USERS[1 - index]
@@ -158,6 +164,8 @@ def _kill_mid_storm(
         "budget": preset.failover_budget,
         "lease_s": preset.lease_seconds,
         "standby": f"replica-{1 - index}",
+        "leader_at_kill": leader,
+        "exited_before_kill": lost_lease,
         "actions": len(actions),
         "actions_before_kill": len(actions) - len(after),
         "killed_after_first_action_s": round(killed - first[0], 3),
