@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
+PRESET ?= full
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,7 +39,10 @@ test: venv system-deps controlplane lint ## everything CI runs: lint, then the t
 up: venv controlplane ## a local control plane until Ctrl-C (prints its KUBECONFIG)
 	$(BIN)/paramedic-devcluster up
 
+bench: venv controlplane ## the scale benchmark (PRESET=smoke|medium|full, default full): table + .bench/results-$(PRESET).json
+	$(BIN)/python -m paramedic.devcluster.bench --preset $(PRESET) --keep-logs .bench/logs-$(PRESET)
+
 demo: venv controlplane ## the main job: local control plane, CRDs, runbooks, the operator
 	$(BIN)/paramedic demo
 
-.PHONY: help venv system-deps controlplane crds lint test up demo
+.PHONY: help venv system-deps controlplane crds lint test up bench demo
