@@ -32,3 +32,21 @@ def setup(level: int, json_format: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+class QuietHandlers(logging.Filter):
+    """Drops Kopf's "Handler 'x' succeeded." lines for the named handlers (they run per watched event)."""
+
+    def __init__(self, handler_ids: tuple[str, ...]) -> None:
+        super().__init__()
+        self.lines = {f"Handler '{handler_id}' succeeded." for handler_id in handler_ids}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg in self.lines)
+
+
+def quiet_handlers(handler_ids: tuple[str, ...]) -> None:
+    """Filter on Kopf's per-object logger (idempotent: one filter, however often it is called)."""
+    logger = logging.getLogger("kopf.objects")
+    logger.filters[:] = [f for f in logger.filters if not isinstance(f, QuietHandlers)]
+    logger.addFilter(QuietHandlers(handler_ids))

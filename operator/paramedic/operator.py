@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from paramedic import outbound
+from paramedic import logs, outbound
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.engine.engine import Engine
@@ -102,7 +102,7 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
     registry = kopf.OperatorRegistry()
     engine = Engine(clients, config.namespace)
     dispatcher = Dispatcher(clients, config.namespace, pool)
-    watches.register(registry, dispatcher)
+    streams = watches.register(registry, dispatcher)
     background: list[asyncio.Task[None]] = []
 
     @kopf.on.login(registry=registry)
@@ -118,6 +118,8 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
             prefix=GROUP, key="last-handled-configuration"
         )
         settings.posting.level = logging.WARNING
+        # One log line per decision: not one per runbook or Remediation event that decided nothing.
+        logs.quiet_handlers(watches.QUIET_HANDLERS)
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
 
@@ -150,8 +152,10 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
 
     @kopf.on.cleanup(registry=registry)
     async def shutdown(**_: Any) -> None:
+        streams.stop()
         for task in background:
             task.cancel()
+        await asyncio.get_running_loop().run_in_executor(pool, dispatcher.flush_all_counts)
         for runner in runners:
             await runner.cleanup()
         pool.shutdown(wait=False, cancel_futures=True)

@@ -4,7 +4,8 @@ The dispatcher keeps, in memory, the symptoms of failing objects only (a
 healthy pod costs nothing) and reads runbooks, namespaces and existing
 Remediations from Kopf indexes, so no event ever lists runbooks from the API.
 Timed triggers (pending, NotReady, HPA at max) are looked at again by a sweep
-once a second, since a pod that stays Pending sends no further events.
+once a second, since a pod that stays Pending sends no further events. The
+same sweep writes the runbooks' fire counters, coalesced (``counters``).
 
 A Remediation's name is derived from (runbook, target, occurrence): the same
 failure seen twice, by two events or across an operator restart, maps to the
@@ -27,6 +28,7 @@ from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.kube import ApiException, Clients, now
 from paramedic.records import metrics
 
+from .counters import FireCounters, Write
 from .matching import TIMED, Entry, Fire, evaluate
 from .symptoms import Symptom
 
@@ -95,7 +97,8 @@ class Dispatcher:
         self.known: Callable[[str, str], Iterable[Known]] = lambda runbook, target: ()
         self._creating: dict[tuple[str, str], str] = {}
         self._counted: dict[str, str] = {}
-        self._fire_counts: dict[str, int] = {}
+        self.counters = FireCounters()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.fired = 0
         #: spec.requestedBy of the Remediations triggers create: the operator's username, found at start-up.
         self.requester = "paramedic"
@@ -110,9 +113,21 @@ class Dispatcher:
         self.symptoms[key] = symptoms
         await self._evaluate(symptoms)
 
-    async def runbook_changed(self, trigger: str) -> None:
-        """A runbook of this trigger kind appeared or changed: existing failures may match it now."""
-        await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger == trigger])
+    def deliver(self, change: tuple[str, list[Symptom]]) -> None:
+        """A change from a stream (on the loop): evaluated in its own task, so the next change is not held up."""
+        key, symptoms = change
+        if not symptoms:
+            self.symptoms.pop(key, None)
+            return
+        task = asyncio.get_running_loop().create_task(self.observe(key, symptoms))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def runbook_changed(self, trigger: str, runbook: str | None = None) -> None:
+        """A runbook of this trigger kind appeared or changed: existing failures may match it now.
+        Only that runbook is evaluated: the others saw these failures already."""
+        found = [s for ss in list(self.symptoms.values()) for s in ss if s.trigger == trigger]
+        await self._evaluate(found, runbook)
 
     async def sweep(self) -> None:
         await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger in TIMED])
@@ -122,15 +137,18 @@ class Dispatcher:
             await asyncio.sleep(interval)
             try:
                 await self.sweep()
+                await self.flush_counts()
             except Exception:
                 log.exception("trigger sweep failed")
 
     # -- deciding ----------------------------------------------------------------------------
 
-    async def _evaluate(self, symptoms: Iterable[Symptom]) -> None:
+    async def _evaluate(self, symptoms: Iterable[Symptom], runbook: str | None = None) -> None:
         moment = datetime.now(UTC)
         for symptom in symptoms:
             for entry in list(self.runbooks(symptom.trigger)):
+                if runbook is not None and entry.key != runbook:
+                    continue
                 fire = evaluate(entry, symptom, moment, self.namespace_labels, self.operator_namespace)
                 if fire is not None:
                     await self.fire(fire)
@@ -161,7 +179,8 @@ class Dispatcher:
         self._counted[name] = fingerprint(fire.evidence)
         self.fired += 1
         metrics.FIRED.labels(fire.entry.spec.trigger.kind).inc()
-        await self.run_blocking(self._record_fire, fire.entry)
+        self.counters.fired(fire.entry.key, now())
+        await self.flush_counts()
         return name
 
     async def _repeat(self, open_: Known, fire: Fire) -> None:
@@ -249,21 +268,33 @@ class Dispatcher:
                     log.warning("could not count a repeated trigger on %s: %s %s", known.name, exc.status, exc.reason)
                     return
 
-    def _record_fire(self, entry: Entry) -> None:
-        count = self._fire_counts.get(entry.key, 0) + 1
-        self._fire_counts[entry.key] = count
-        body = {"status": {"fireCount": count, "lastFiredAt": now(), "triggerKind": entry.spec.trigger.kind}}
+    async def flush_counts(self) -> None:
+        """Write the fire counters owed now (at most one write per runbook per interval)."""
+        for write in self.counters.claim(asyncio.get_running_loop().time()):
+            await self.run_blocking(self.write_count, write)
+
+    def write_count(self, write: Write) -> None:
+        kind, namespace, name = write.key.split("/", 2)
+        body = {"status": {"fireCount": write.fire_count, "lastFiredAt": write.last_fired_at}}
         try:
-            if entry.kind == "Runbook":
+            if kind == "Runbook":
                 self.clients.custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, entry.namespace, "runbooks", entry.name, body
+                    GROUP, VERSION, namespace, "runbooks", name, body
                 )
             else:
-                self.clients.custom.patch_cluster_custom_object_status(
-                    GROUP, VERSION, "clusterrunbooks", entry.name, body
-                )
+                self.clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, "clusterrunbooks", name, body)
         except ApiException as exc:
-            log.debug("could not record the fire on %s: %s", entry.key, exc.reason)
+            if exc.status == 404:
+                self.counters.forget(write.key)
+            else:
+                log.warning("could not write the fire count of %s (retried): %s", write.key, exc.reason)
+            return
+        self.counters.done(write)
+
+    def flush_all_counts(self) -> None:
+        """At shutdown: every count owed, whatever the interval."""
+        for write in self.counters.pending():
+            self.write_count(write)
 
     def mark_armed(self, plural: str, body: Mapping[str, Any], trigger: str, problem: str = "") -> None:
         """Record on the runbook which trigger the operator now watches for it. An Alertmanager runbook
@@ -294,7 +325,7 @@ class Dispatcher:
             log.debug("could not mark %s %s armed: %s", plural, meta["name"], exc.reason)
 
     def seed_fire_count(self, key: str, count: int) -> None:
-        self._fire_counts[key] = max(self._fire_counts.get(key, 0), count)
+        self.counters.seed(key, count)
 
 
 def fingerprint(evidence: Mapping[str, str]) -> str:
