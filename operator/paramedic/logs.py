@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -35,14 +36,19 @@ def setup(level: int, json_format: bool) -> None:
 
 
 class QuietHandlers(logging.Filter):
-    """Drops Kopf's "Handler 'x' succeeded." lines for the named handlers (they run per watched event)."""
+    """Drops Kopf's "Handler 'x' succeeded." lines for the named handlers (they run per watched event).
+
+    Kopf names a handler without an explicit id by its qualified name, e.g.
+    ``register.<locals>.runbook_event``: the last dotted part is compared.
+    """
 
     def __init__(self, handler_ids: tuple[str, ...]) -> None:
         super().__init__()
-        self.lines = {f"Handler '{handler_id}' succeeded." for handler_id in handler_ids}
+        names = "|".join(re.escape(handler_id) for handler_id in handler_ids)
+        self.pattern = re.compile(rf"^Handler '(?:[^']*\.)?(?:{names})' succeeded\.$")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg in self.lines)
+        return not (isinstance(record.msg, str) and self.pattern.match(record.msg))
 
 
 def quiet_handlers(handler_ids: tuple[str, ...]) -> None:

@@ -167,12 +167,15 @@ def test_kopf_success_lines_of_the_watch_handlers_are_dropped() -> None:
         logs.quiet_handlers(("runbook_event",))
         logs.quiet_handlers(("runbook_event",))  # idempotent
         logger.warning("Handler 'runbook_event' succeeded.")
+        logger.warning("Handler 'register.<locals>.runbook_event' succeeded.")
+        logger.warning("Handler 'register.<locals>.runbook_event_2' succeeded.")
         logger.warning("Handler 'remediation' succeeded.")
         logger.warning("Handler 'runbook_event' failed with an exception and will try again in 1 seconds: x")
     finally:
         logger.removeHandler(handler)
         logger.filters.clear()
     assert seen == [
+        "Handler 'register.<locals>.runbook_event_2' succeeded.",
         "Handler 'remediation' succeeded.",
         "Handler 'runbook_event' failed with an exception and will try again in 1 seconds: x",
     ]
