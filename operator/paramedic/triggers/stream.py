@@ -108,7 +108,7 @@ class Stream:
                 log.info("%s watch expired; listing again", self.kind)
             except Exception as exc:  # the API server restarting, a dropped connection...
                 failures += 1
-                delay = min(2.0**failures, 30.0)
+                delay = min(0.5 * 2.0**failures, 5.0)  # an API server restart should not blind us for long
                 log.warning("%s watch failed (%s); listing again in %.0fs", self.kind, exc, delay)
                 self.stopped.wait(delay)
 
