@@ -146,7 +146,12 @@ def main() -> None:
             )
         core.create_namespaced_pod("victims", pod("victim-0", nodes[0]))
         print(f"created {args.pods + args.storm + 1} pods in {time.monotonic() - started:.1f}s", flush=True)
-        time.sleep(5)  # let KWOK mark them Running, so the listing holds real statuses
+        # KWOK marks pods Running in its own time: crash the victim only after that, or KWOK undoes it.
+        deadline = time.monotonic() + 300
+        while core.read_namespaced_pod("victim-0", "victims").status.phase != "Running":
+            if time.monotonic() > deadline:
+                raise SystemExit("the victim pod never ran")
+            time.sleep(0.5)
         simulate.make_crashloop(core, "victims", "victim-0", restarts=3)
         for ns, name, app in (("victims", "victim", "victim"), ("storm", "storm", "storm")):
             clients.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "runbooks", runbook(name, app))
@@ -246,7 +251,12 @@ def main() -> None:
         sampler.join()
         result["rss_peak_mb"] = round(max(r for _, r in samples), 1)
         process.terminate()
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            result["exit"] = "still running 30 s after SIGTERM: killed"
+            process.kill()
+            process.wait(10)
         lines = log.read_text(errors="replace").splitlines()
         result["log"] = {
             "lines": len(lines),

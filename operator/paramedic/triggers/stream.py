@@ -34,6 +34,8 @@ from .tracking import Change, Projector, Tracker
 log = logging.getLogger(__name__)
 
 PAGE = 500
+#: Seconds a runbook waits for its stream's first listing before it is marked armed regardless.
+SYNC_SECONDS = 60.0
 #: Seconds a watch request lasts before it is renewed from the last resourceVersion.
 WATCH_SECONDS = 60
 
@@ -84,8 +86,8 @@ class Stream:
         self.kind, self.list_fn, self.deliver, self.loop = kind, list_fn, deliver, loop
         self.tracker = Tracker(project)
         self.stopped = threading.Event()
-        #: Set once the first listing has been delivered.
-        self.listed = threading.Event()
+        #: Set (on the loop, after the listing's changes) once the first listing has been delivered.
+        self.listed = asyncio.Event()
         self.thread = threading.Thread(target=self._run, name=f"watch-{kind}", daemon=True)
 
     def start(self) -> None:
@@ -140,7 +142,7 @@ class Stream:
 
         for change in self.tracker.listing(objects()):
             self._post(change)
-        self.listed.set()
+        self.loop.call_soon_threadsafe(self.listed.set)
         return versions[0] if versions else ""
 
     def _watch(self, version: str) -> None:
@@ -219,6 +221,17 @@ class Streams:
         self.running[plural] = stream
         log.info("watching %s for %s runbooks", plural, trigger)
         stream.start()
+
+    async def synced(self, trigger: str) -> None:
+        """Return once what ``trigger`` watches has been listed: only then is a runbook armed, so that
+        the failures that predate it are known and acted on as it is armed."""
+        stream = self.running.get(STREAM_OF.get(trigger, ""))
+        if stream is None or stream.listed.is_set():
+            return
+        try:
+            await asyncio.wait_for(stream.listed.wait(), SYNC_SECONDS)
+        except TimeoutError:
+            log.warning("%s not listed after %.0fs; arming %s runbooks anyway", stream.kind, SYNC_SECONDS, trigger)
 
     def stop(self) -> None:
         for stream in self.running.values():

@@ -7,9 +7,10 @@ start when the first runbook of a kind that needs them is indexed. Changes of
 failing objects are only recorded until the dispatcher is bound to the
 indexes, which happens in the first runbook handler: Kopf runs no handler
 before every index has been filled from its initial listing, so no decision
-is made before every runbook and Remediation is known. Binding re-evaluates
+is made before every runbook and Remediation is known. A runbook is marked
+armed once its stream has listed what it watches, and then evaluated against
 what was recorded, so a crash loop that predates the operator is acted on as
-soon as its runbook is armed.
+the runbook is armed.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams
         if type == "DELETED":
             return
         trigger = next(iter((spec or {}).get("trigger") or {"manual": {}}))
+        await streams.synced(trigger)
         generation = body["metadata"].get("generation")
         problem = _problem(resource.plural, spec) if trigger == "alertmanager" else ""
         if (
