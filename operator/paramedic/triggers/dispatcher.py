@@ -269,11 +269,17 @@ class Dispatcher:
                     return
 
     async def flush_counts(self) -> None:
-        """Write the fire counters owed now (at most one write per runbook per interval)."""
+        """Write the fire counters owed now (at most one write per runbook per interval).
+        The counters are only touched here, on the loop; the executor only makes the call."""
         for write in self.counters.claim(asyncio.get_running_loop().time()):
-            await self.run_blocking(self.write_count, write)
+            outcome = await self.run_blocking(self.write_count, write)
+            if outcome == "written":
+                self.counters.done(write)
+            elif outcome == "gone":
+                self.counters.forget(write.key)
 
-    def write_count(self, write: Write) -> None:
+    def write_count(self, write: Write) -> str:
+        """Patch the runbook's status: "written", "gone" (the runbook was deleted) or "failed" (retried)."""
         kind, namespace, name = write.key.split("/", 2)
         body = {"status": {"fireCount": write.fire_count, "lastFiredAt": write.last_fired_at}}
         try:
@@ -285,14 +291,13 @@ class Dispatcher:
                 self.clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, "clusterrunbooks", name, body)
         except ApiException as exc:
             if exc.status == 404:
-                self.counters.forget(write.key)
-            else:
-                log.warning("could not write the fire count of %s (retried): %s", write.key, exc.reason)
-            return
-        self.counters.done(write)
+                return "gone"
+            log.warning("could not write the fire count of %s (retried): %s", write.key, exc.reason)
+            return "failed"
+        return "written"
 
     def flush_all_counts(self) -> None:
-        """At shutdown: every count owed, whatever the interval."""
+        """At shutdown (the loop makes no more decisions): every count owed, whatever the interval."""
         for write in self.counters.pending():
             self.write_count(write)
 
