@@ -16,6 +16,7 @@ from kubernetes import watch
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.devcluster import simulate
+from paramedic.devcluster.cluster import DevCluster
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_triggers import pods, remediations
 from tests.kit import Kit
@@ -153,3 +154,20 @@ def test_a_storm_writes_the_runbook_status_a_bounded_number_of_times_and_logs_on
     wait_until(lambda: remediations(paramedic, probe), 30, "the probe's Remediation")
     after = paramedic.clients.custom.get_namespaced_custom_object(*rb_path, runbook)["metadata"]["resourceVersion"]
     assert after == before
+
+
+def test_the_pod_stream_recovers_from_an_api_server_restart(paramedic: Kit, cluster: DevCluster) -> None:
+    paramedic.deploy("api", replicas=1)
+    runbook = paramedic.runbook(held("api"), name="after-restart")
+    rb_path = (GROUP, VERSION, paramedic.namespace, "runbooks", runbook)
+    wait_until(
+        lambda: (paramedic.clients.custom.get_namespaced_custom_object(*rb_path).get("status") or {}).get(
+            "triggerKind"
+        ),
+        30,
+        "the runbook armed",
+    )
+    cluster.restart_apiserver()
+    # The crash starts after the restart: only a watch that came back (or a fresh listing) can see it.
+    simulate.make_crashloop(paramedic.clients.core, paramedic.namespace, pods(paramedic, "api")[0].metadata.name)
+    wait_until(lambda: remediations(paramedic, runbook), 60, "a Remediation after the restart")

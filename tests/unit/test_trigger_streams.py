@@ -116,7 +116,20 @@ def test_a_failed_write_stays_owed() -> None:
     counters.fired("ClusterRunbook//rb", "t1")
     (write,) = counters.claim(0.0)
     assert counters.claim(1.0) == []  # claimed: a concurrent flush does not write it again
-    assert counters.claim(5.0) == [write]  # not done: retried after the interval
+    assert counters.claim(5.0) == []  # still in flight: a later count must not overtake it
+    counters.done(write, written=False)
+    assert counters.claim(5.0) == [write]  # failed: retried after the interval
+
+
+def test_a_later_count_waits_for_the_write_in_flight() -> None:
+    counters = FireCounters(interval=5.0)
+    counters.fired("Runbook/ns/rb", "t1")
+    (first,) = counters.claim(0.0)
+    counters.fired("Runbook/ns/rb", "t2")
+    assert counters.claim(10.0) == []  # the first write has not returned
+    counters.done(first)
+    (second,) = counters.claim(10.0)
+    assert (first.fire_count, second.fire_count) == (1, 2)
 
 
 def test_a_seed_never_counts_backwards() -> None:

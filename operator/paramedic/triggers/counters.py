@@ -24,6 +24,8 @@ class _Counter:
     last_fired: str = ""
     #: Monotonic time of the last write (-inf: never written by this process).
     written_at: float = float("-inf")
+    #: A write is on its way: no second one until it returns, so writes land in order, never backwards.
+    in_flight: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,13 +54,15 @@ class FireCounters:
     def claim(self, clock: float) -> list[Write]:
         """The writes owed now: runbooks with uncounted fires, not written in the last ``interval`` seconds.
 
-        Claimed writes start the runbook's interval, so a concurrent flush does
-        not write them twice; one that fails stays owed and is retried after it.
+        Claimed writes start the runbook's interval and are in flight until
+        ``done``: a concurrent flush neither writes them twice nor overtakes
+        them with a later count (measured: a queued write of 325 landing after
+        one of 433). One that fails stays owed and is retried after the interval.
         """
         owed = []
         for key, c in self._counters.items():
-            if c.counted > c.written and clock - c.written_at >= self.interval:
-                c.written_at = clock
+            if c.counted > c.written and clock - c.written_at >= self.interval and not c.in_flight:
+                c.written_at, c.in_flight = clock, True
                 owed.append(Write(key, c.counted, c.last_fired))
         return owed
 
@@ -66,10 +70,13 @@ class FireCounters:
         """Every write owed, whatever the interval (at shutdown)."""
         return [Write(key, c.counted, c.last_fired) for key, c in self._counters.items() if c.counted > c.written]
 
-    def done(self, write: Write) -> None:
+    def done(self, write: Write, *, written: bool = True) -> None:
+        """A claimed write returned; one that failed (``written=False``) stays owed."""
         counter = self._counters.get(write.key)
         if counter is not None:
-            counter.written = max(counter.written, write.fire_count)
+            counter.in_flight = False
+            if written:
+                counter.written = max(counter.written, write.fire_count)
 
     def forget(self, key: str) -> None:
         self._counters.pop(key, None)

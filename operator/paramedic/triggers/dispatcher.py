@@ -272,11 +272,13 @@ class Dispatcher:
         """Write the fire counters owed now (at most one write per runbook per interval).
         The counters are only touched here, on the loop; the executor only makes the call."""
         for write in self.counters.claim(asyncio.get_running_loop().time()):
-            outcome = await self.run_blocking(self.write_count, write)
-            if outcome == "written":
-                self.counters.done(write)
-            elif outcome == "gone":
-                self.counters.forget(write.key)
+            outcome = "failed"
+            try:
+                outcome = await self.run_blocking(self.write_count, write)
+            finally:
+                self.counters.done(write, written=outcome == "written")
+                if outcome == "gone":
+                    self.counters.forget(write.key)
 
     def write_count(self, write: Write) -> str:
         """Patch the runbook's status: "written", "gone" (the runbook was deleted) or "failed" (retried)."""
