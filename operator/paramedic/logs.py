@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -32,3 +33,26 @@ def setup(level: int, json_format: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+class QuietHandlers(logging.Filter):
+    """Drops Kopf's "Handler 'x' succeeded." lines for the named handlers (they run per watched event).
+
+    Kopf names a handler without an explicit id by its qualified name, e.g.
+    ``register.<locals>.runbook_event``: the last dotted part is compared.
+    """
+
+    def __init__(self, handler_ids: tuple[str, ...]) -> None:
+        super().__init__()
+        names = "|".join(re.escape(handler_id) for handler_id in handler_ids)
+        self.pattern = re.compile(rf"^Handler '(?:[^']*\.)?(?:{names})' succeeded\.$")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and self.pattern.match(record.msg))
+
+
+def quiet_handlers(handler_ids: tuple[str, ...]) -> None:
+    """Filter on Kopf's per-object logger (idempotent: one filter, however often it is called)."""
+    logger = logging.getLogger("kopf.objects")
+    logger.filters[:] = [f for f in logger.filters if not isinstance(f, QuietHandlers)]
+    logger.addFilter(QuietHandlers(handler_ids))

@@ -4,7 +4,8 @@ The dispatcher keeps, in memory, the symptoms of failing objects only (a
 healthy pod costs nothing) and reads runbooks, namespaces and existing
 Remediations from Kopf indexes, so no event ever lists runbooks from the API.
 Timed triggers (pending, NotReady, HPA at max) are looked at again by a sweep
-once a second, since a pod that stays Pending sends no further events.
+once a second, since a pod that stays Pending sends no further events. The
+same sweep writes the runbooks' fire counters, coalesced (``counters``).
 
 A Remediation's name is derived from (runbook, target, occurrence): the same
 failure seen twice, by two events or across an operator restart, maps to the
@@ -27,14 +28,13 @@ from paramedic.api.remediation import TERMINAL_PHASES, bounded_evidence
 from paramedic.kube import ApiException, Clients, now
 from paramedic.records import metrics
 
+from .counters import FireCounters, Write
 from .matching import TIMED, Entry, Fire, evaluate
 from .symptoms import Symptom
 
 log = logging.getLogger(__name__)
 
 RUNBOOK_LABEL = "paramedic.dev/runbook"
-#: At most one write of a runbook's fireCount per this many seconds.
-FIRE_RECORD_EVERY = 5.0
 TRIGGER_LABEL = "paramedic.dev/trigger"
 
 
@@ -97,10 +97,7 @@ class Dispatcher:
         self.known: Callable[[str, str], Iterable[Known]] = lambda runbook, target: ()
         self._creating: dict[tuple[str, str], str] = {}
         self._counted: dict[str, str] = {}
-        self._fire_counts: dict[str, int] = {}
-        self._fired_at: dict[str, str] = {}
-        self._fire_written: dict[str, float] = {}  # loop time of the last fireCount write, per runbook
-        self._fire_pending: set[str] = set()
+        self.counters = FireCounters()
         self._tasks: set[asyncio.Task[None]] = set()
         self.fired = 0
         #: spec.requestedBy of the Remediations triggers create: the operator's username, found at start-up.
@@ -116,9 +113,21 @@ class Dispatcher:
         self.symptoms[key] = symptoms
         await self._evaluate(symptoms)
 
-    async def runbook_changed(self, trigger: str) -> None:
-        """A runbook of this trigger kind appeared or changed: existing failures may match it now."""
-        await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger == trigger])
+    def deliver(self, change: tuple[str, list[Symptom]]) -> None:
+        """A change from a stream (on the loop): evaluated in its own task, so the next change is not held up."""
+        key, symptoms = change
+        if not symptoms:
+            self.symptoms.pop(key, None)
+            return
+        task = asyncio.get_running_loop().create_task(self.observe(key, symptoms))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def runbook_changed(self, trigger: str, runbook: str | None = None) -> None:
+        """A runbook of this trigger kind appeared or changed: existing failures may match it now.
+        Only that runbook is evaluated: the others saw these failures already."""
+        found = [s for ss in list(self.symptoms.values()) for s in ss if s.trigger == trigger]
+        await self._evaluate(found, runbook)
 
     async def sweep(self) -> None:
         await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger in TIMED])
@@ -128,15 +137,18 @@ class Dispatcher:
             await asyncio.sleep(interval)
             try:
                 await self.sweep()
+                await self.flush_counts()
             except Exception:
                 log.exception("trigger sweep failed")
 
     # -- deciding ----------------------------------------------------------------------------
 
-    async def _evaluate(self, symptoms: Iterable[Symptom]) -> None:
+    async def _evaluate(self, symptoms: Iterable[Symptom], runbook: str | None = None) -> None:
         moment = datetime.now(UTC)
         for symptom in symptoms:
             for entry in list(self.runbooks(symptom.trigger)):
+                if runbook is not None and entry.key != runbook:
+                    continue
                 fire = evaluate(entry, symptom, moment, self.namespace_labels, self.operator_namespace)
                 if fire is not None:
                     await self.fire(fire)
@@ -167,34 +179,9 @@ class Dispatcher:
         self._counted[name] = fingerprint(fire.evidence)
         self.fired += 1
         metrics.FIRED.labels(fire.entry.spec.trigger.kind).inc()
-        await self._note_fire(fire.entry)
+        self.counters.fired(fire.entry.key, now())
+        await self.flush_counts()
         return name
-
-    async def _note_fire(self, entry: Entry) -> None:
-        """Count the fire on the runbook's status: the first at once, later ones coalesced into at most one
-        write per FIRE_RECORD_EVERY seconds (a storm fires a runbook hundreds of times in seconds; one
-        write each was a third of the operator's requests). A kill before a deferred write loses only the
-        count of those few seconds, as the count is seeded from the status at start-up."""
-        self._fire_counts[entry.key] = self._fire_counts.get(entry.key, 0) + 1
-        self._fired_at[entry.key] = now()
-        if entry.key in self._fire_pending:
-            return  # the deferred write will carry this fire too
-        loop = asyncio.get_running_loop()
-        wait = self._fire_written.get(entry.key, -FIRE_RECORD_EVERY) + FIRE_RECORD_EVERY - loop.time()
-        if wait <= 0:
-            self._fire_written[entry.key] = loop.time()
-            await self.run_blocking(self._record_fire, entry)
-            return
-        self._fire_pending.add(entry.key)
-        task = asyncio.create_task(self._record_fire_later(entry, wait), name=f"fire-count {entry.key}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _record_fire_later(self, entry: Entry, wait: float) -> None:
-        await asyncio.sleep(wait)
-        self._fire_pending.discard(entry.key)
-        self._fire_written[entry.key] = asyncio.get_running_loop().time()
-        await self.run_blocking(self._record_fire, entry)
 
     async def _repeat(self, open_: Known, fire: Fire) -> None:
         """Count the trigger on the open Remediation, once per new evidence."""
@@ -285,20 +272,40 @@ class Dispatcher:
                     log.warning("could not count a repeated trigger on %s: %s %s", known.name, exc.status, exc.reason)
                     return
 
-    def _record_fire(self, entry: Entry) -> None:
-        count, fired_at = self._fire_counts.get(entry.key, 0), self._fired_at.get(entry.key) or now()
-        body = {"status": {"fireCount": count, "lastFiredAt": fired_at, "triggerKind": entry.spec.trigger.kind}}
+    async def flush_counts(self) -> None:
+        """Write the fire counters owed now (at most one write per runbook per interval).
+        The counters are only touched here, on the loop; the executor only makes the call."""
+        for write in self.counters.claim(asyncio.get_running_loop().time()):
+            outcome = "failed"
+            try:
+                outcome = await self.run_blocking(self.write_count, write)
+            finally:
+                self.counters.done(write, written=outcome == "written")
+                if outcome == "gone":
+                    self.counters.forget(write.key)
+
+    def write_count(self, write: Write) -> str:
+        """Patch the runbook's status: "written", "gone" (the runbook was deleted) or "failed" (retried)."""
+        kind, namespace, name = write.key.split("/", 2)
+        body = {"status": {"fireCount": write.fire_count, "lastFiredAt": write.last_fired_at}}
         try:
-            if entry.kind == "Runbook":
+            if kind == "Runbook":
                 self.clients.custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, entry.namespace, "runbooks", entry.name, body
+                    GROUP, VERSION, namespace, "runbooks", name, body
                 )
             else:
-                self.clients.custom.patch_cluster_custom_object_status(
-                    GROUP, VERSION, "clusterrunbooks", entry.name, body
-                )
+                self.clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, "clusterrunbooks", name, body)
         except ApiException as exc:
-            log.debug("could not record the fire on %s: %s", entry.key, exc.reason)
+            if exc.status == 404:
+                return "gone"
+            log.warning("could not write the fire count of %s (retried): %s", write.key, exc.reason)
+            return "failed"
+        return "written"
+
+    def flush_all_counts(self) -> None:
+        """At shutdown (the loop makes no more decisions): every count owed, whatever the interval."""
+        for write in self.counters.pending():
+            self.write_count(write)
 
     def mark_armed(self, plural: str, body: Mapping[str, Any], trigger: str, problem: str = "") -> None:
         """Record on the runbook which trigger the operator now watches for it. An Alertmanager runbook
@@ -329,7 +336,7 @@ class Dispatcher:
             log.debug("could not mark %s %s armed: %s", plural, meta["name"], exc.reason)
 
     def seed_fire_count(self, key: str, count: int) -> None:
-        self._fire_counts[key] = max(self._fire_counts.get(key, 0), count)
+        self.counters.seed(key, count)
 
 
 def fingerprint(evidence: Mapping[str, str]) -> str:

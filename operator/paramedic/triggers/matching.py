@@ -142,6 +142,8 @@ def evaluate(
     operator_namespace: str,
 ) -> Fire | None:
     """The Fire this runbook makes of this symptom, or None."""
+    if entry.kind == "Runbook" and symptom.namespace != entry.namespace:
+        return None  # what ``scope`` would say, before any other work: most runbooks see one namespace
     spec = entry.spec
     if not _trigger_holds(spec, symptom, now):
         return None

@@ -1,17 +1,21 @@
 """Kopf handlers for the trigger side: indexes of runbooks, namespaces and
-Remediations, and event handlers for pods, nodes and HPAs.
+Remediations; pods, nodes and HPAs are watched by ``stream`` instead.
 
-Only ``kopf.on.event`` and ``kopf.index`` handlers touch pods, nodes and HPAs:
-neither stores anything on the object (no progress or last-handled
-annotations, no finalizers), so watching 10,000 healthy pods writes nothing.
-Kopf runs no handler before every index has been filled from its initial
-listing, so the first pod event already sees every runbook and Remediation.
+Pods, nodes and HPAs are only read (a list and a watch): nothing is ever
+stored on them, so watching 10,000 healthy pods writes nothing. Their streams
+start when the first runbook of a kind that needs them is indexed. Changes of
+failing objects are only recorded until the dispatcher is bound to the
+indexes, which happens in the first runbook handler: Kopf runs no handler
+before every index has been filled from its initial listing, so no decision
+is made before every runbook and Remediation is known. A runbook is marked
+armed once its stream has listed what it watches, and then evaluated against
+what was recorded, so a crash loop that predates the operator is acted on as
+the runbook is armed.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -20,9 +24,10 @@ from pydantic import ValidationError
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 
-from . import series, symptoms
+from . import series
 from .dispatcher import Dispatcher, Known, known_from
 from .matching import Entry
+from .stream import Streams
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +65,14 @@ def _problem(plural: str, spec: Any) -> str:
     return compiled(parsed)[1]
 
 
-def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> None:
+#: Kopf handler ids whose per-event "succeeded" line says nothing (see ``paramedic.logs.QuietHandlers``).
+QUIET_HANDLERS = ("runbook_index", "clusterrunbook_index", "namespace_index", "remediation_index", "runbook_event")
+
+
+def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams:
+    """Register the trigger side's handlers; the streams they start are returned (stopped at cleanup)."""
     bound: dict[str, Any] = {}
+    streams = Streams(dispatcher.clients, dispatcher.deliver)
 
     def bind(kwargs: dict[str, Any]) -> None:
         """Give the dispatcher live views of the indexes (Kopf passes them to every handler)."""
@@ -76,21 +87,22 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> None:
 
     # -- indexes (the barrier: no handler runs before these are filled) ---------------------
 
-    @kopf.index(GROUP, VERSION, "runbooks", registry=registry, id="runbook_index")
-    def runbook_index(name: str, namespace: str | None, spec: Any, status: Any, **_: Any) -> dict[str, Entry] | None:
-        entry = _entry("Runbook", name, namespace, spec)
+    def indexed(entry: Entry | None, status: Any) -> dict[str, Entry] | None:
         if entry is None:
             return None
         dispatcher.seed_fire_count(entry.key, int((status or {}).get("fireCount", 0)))
+        streams.ensure(entry.spec.trigger.kind)
         return {entry.spec.trigger.kind: entry}
 
+    @kopf.index(GROUP, VERSION, "runbooks", registry=registry, id="runbook_index")
+    async def runbook_index(
+        name: str, namespace: str | None, spec: Any, status: Any, **_: Any
+    ) -> dict[str, Entry] | None:
+        return indexed(_entry("Runbook", name, namespace, spec), status)
+
     @kopf.index(GROUP, VERSION, "clusterrunbooks", registry=registry, id="clusterrunbook_index")
-    def clusterrunbook_index(name: str, spec: Any, status: Any, **_: Any) -> dict[str, Entry] | None:
-        entry = _entry("ClusterRunbook", name, None, spec)
-        if entry is None:
-            return None
-        dispatcher.seed_fire_count(entry.key, int((status or {}).get("fireCount", 0)))
-        return {entry.spec.trigger.kind: entry}
+    async def clusterrunbook_index(name: str, spec: Any, status: Any, **_: Any) -> dict[str, Entry] | None:
+        return indexed(_entry("ClusterRunbook", name, None, spec), status)
 
     @kopf.index("", "v1", "namespaces", registry=registry, id="namespace_index")
     def namespace_index(name: str, labels: Any, **_: Any) -> dict[str, dict[str, str]]:
@@ -107,12 +119,13 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> None:
     @kopf.on.event(GROUP, VERSION, "runbooks", registry=registry)
     @kopf.on.event(GROUP, VERSION, "clusterrunbooks", registry=registry)
     async def runbook_event(
-        body: Any, spec: Any, status: Any, type: str | None, resource: kopf.Resource, **kwargs: Any
+        body: Any, spec: Any, status: Any, name: str, type: str | None, resource: kopf.Resource, **kwargs: Any
     ) -> None:
         bind(kwargs)
         if type == "DELETED":
             return
         trigger = next(iter((spec or {}).get("trigger") or {"manual": {}}))
+        await streams.synced(trigger)
         generation = body["metadata"].get("generation")
         problem = _problem(resource.plural, spec) if trigger == "alertmanager" else ""
         if (
@@ -123,28 +136,7 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> None:
             # Say the trigger is armed (or why not): our own resource, written only when it changed.
             await dispatcher.run_blocking(dispatcher.mark_armed, resource.plural, body, trigger, problem)
         if trigger != "manual":
-            await dispatcher.runbook_changed(trigger)
+            kind = "ClusterRunbook" if resource.plural == "clusterrunbooks" else "Runbook"
+            await dispatcher.runbook_changed(trigger, f"{kind}/{body['metadata'].get('namespace') or ''}/{name}")
 
-    # -- the watched objects ---------------------------------------------------------------
-
-    @kopf.on.event("", "v1", "pods", registry=registry)
-    async def pod_event(body: Any, type: str | None, namespace: str | None, name: str | None, **kwargs: Any) -> None:
-        bind(kwargs)
-        key = f"Pod/{namespace}/{name}"
-        await dispatcher.observe(key, [] if type == "DELETED" else symptoms.pod_symptoms(body))
-
-    @kopf.on.event("", "v1", "nodes", registry=registry)
-    async def node_event(body: Any, type: str | None, name: str | None, **kwargs: Any) -> None:
-        bind(kwargs)
-        await dispatcher.observe(f"Node//{name}", [] if type == "DELETED" else symptoms.node_symptoms(body))
-
-    first_seen: dict[str, datetime] = {}
-
-    @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", registry=registry)
-    async def hpa_event(body: Any, type: str | None, namespace: str | None, name: str | None, **kwargs: Any) -> None:
-        bind(kwargs)
-        key = f"HorizontalPodAutoscaler/{namespace}/{name}"
-        found = [] if type == "DELETED" else symptoms.hpa_symptoms(body, first_seen.setdefault(key, datetime.now(UTC)))
-        if not found:
-            first_seen.pop(key, None)
-        await dispatcher.observe(key, found)
+    return streams
