@@ -32,6 +32,22 @@ def allowed(paramedic: Kit) -> dict[str, Any]:
     return {"matchLabels": {"kubernetes.io/metadata.name": paramedic.namespace}}
 
 
+def node_group(eks: Any, max_size: int, desired: int) -> str:
+    """An EKS cluster in moto with a managed node group "workers" (min 1); its name."""
+    cluster = f"prod-{uuid.uuid4().hex[:6]}"
+    eks.create_cluster(
+        name=cluster, roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-1"]}
+    )
+    eks.create_nodegroup(
+        clusterName=cluster,
+        nodegroupName="workers",
+        nodeRole="arn:aws:iam::123456789012:role/node",
+        subnets=["subnet-1"],
+        scalingConfig={"minSize": 1, "maxSize": max_size, "desiredSize": desired},
+    )
+    return cluster
+
+
 def wait_cluster_phase(paramedic: Kit, namespace: str, name: str, phase: str) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
         obj = paramedic.clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", name)
@@ -157,17 +173,7 @@ def test_aws_errors_fail_the_step_with_their_code(paramedic: Kit, moto_server: s
 
 def test_node_group_scales_within_its_caps(paramedic: Kit, moto_server: str) -> None:
     eks = aws("eks", moto_server)
-    cluster = f"prod-{uuid.uuid4().hex[:6]}"
-    eks.create_cluster(
-        name=cluster, roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-1"]}
-    )
-    eks.create_nodegroup(
-        clusterName=cluster,
-        nodegroupName="workers",
-        nodeRole="arn:aws:iam::123456789012:role/node",
-        subnets=["subnet-1"],
-        scalingConfig={"minSize": 1, "maxSize": 3, "desiredSize": 2},
-    )
+    cluster = node_group(eks, max_size=3, desired=2)
     paramedic.deploy("api", replicas=1)
     runbook = paramedic.cluster_runbook(
         {

@@ -19,7 +19,7 @@ from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.devcluster import simulate
 from paramedic.devcluster.cluster import DevCluster
 from tests.cluster.conftest import OPERATOR_NAMESPACE, kubectl
-from tests.cluster.test_cloud import allowed, aws
+from tests.cluster.test_cloud import allowed, aws, node_group
 from tests.cluster.test_escalation import Receiver, secret
 from tests.cluster.test_triggers import one_remediation, pods, remediations
 from tests.kit import Kit
@@ -324,17 +324,7 @@ def test_rds_failover_cluster(paramedic: Kit, moto_server: str) -> None:
 def test_node_group_desired_size_and_floor(paramedic: Kit, moto_server: str) -> None:
     """eksScaleNodegroup.desiredSize: the size to set; minDesired: never below this."""
     eks = aws("eks", moto_server)
-    cluster = f"prod-{uuid.uuid4().hex[:6]}"
-    eks.create_cluster(
-        name=cluster, roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-1"]}
-    )
-    eks.create_nodegroup(
-        clusterName=cluster,
-        nodegroupName="workers",
-        nodeRole="arn:aws:iam::123456789012:role/node",
-        subnets=["subnet-1"],
-        scalingConfig={"minSize": 1, "maxSize": 6, "desiredSize": 4},
-    )
+    cluster = node_group(eks, max_size=6, desired=4)
     paramedic.deploy("api", replicas=1)
     ops = paramedic.at(OPERATOR_NAMESPACE)
     target = {**_target("api"), "namespace": paramedic.namespace}

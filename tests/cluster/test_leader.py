@@ -4,6 +4,7 @@ finishes the remediation with no action repeated."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,19 +21,20 @@ from tests.waiting import wait_until
 LEASE = 4.0
 
 
-@pytest.fixture
-def replicas(paramedic: Kit, cluster: DevCluster) -> Iterator[list[OperatorProcess]]:
-    """Two leader-electing replicas instead of the session's operator (restored afterwards)."""
+@contextlib.contextmanager
+def leader_replicas(paramedic: Kit, cluster: DevCluster, prefix: str) -> Iterator[list[OperatorProcess]]:
+    """Two leader-electing replicas instead of the session's operator (restored afterwards), each with a log
+    and an identity of its own named after ``prefix`` (a test reads its replicas' whole logs)."""
     paramedic.operator.stop()
     made = [
         OperatorProcess(
             cluster.kubeconfig,
-            cluster.workdir / "logs" / f"replica-{i}.log",
+            cluster.workdir / "logs" / f"{prefix}-{i}.log",
             OPERATOR_NAMESPACE,
             "--leader-elect",
             "--lease-duration",
             str(LEASE),
-            env={**AWS_ENV, "POD_NAME": f"replica-{i}"},
+            env={**AWS_ENV, "POD_NAME": f"{prefix}-{i}"},
         )
         for i in range(2)
     ]
@@ -42,6 +44,12 @@ def replicas(paramedic: Kit, cluster: DevCluster) -> Iterator[list[OperatorProce
         for replica in made:
             replica.stop()
         paramedic.operator.start_and_wait()
+
+
+@pytest.fixture
+def replicas(paramedic: Kit, cluster: DevCluster) -> Iterator[list[OperatorProcess]]:
+    with leader_replicas(paramedic, cluster, "replica") as made:
+        yield made
 
 
 def holder(api: client.CoordinationV1Api) -> str | None:

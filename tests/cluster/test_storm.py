@@ -21,8 +21,7 @@ from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.devcluster import simulate
 from paramedic.devcluster.cluster import DevCluster
 from paramedic.devcluster.install import OperatorProcess
-from tests.cluster.conftest import AWS_ENV, OPERATOR_NAMESPACE
-from tests.cluster.test_leader import LEASE, holder
+from tests.cluster.test_leader import holder, leader_replicas
 from tests.cluster.test_metrics import samples
 from tests.cluster.test_safety import policy
 from tests.cluster.test_triggers import pods, remediations
@@ -34,27 +33,8 @@ SIZE, BUDGET = 100, 5
 
 @pytest.fixture
 def replicas(paramedic: Kit, cluster: DevCluster) -> Iterator[list[OperatorProcess]]:
-    """Two leader-electing replicas instead of the session's operator (restored afterwards), with logs and
-    identities of their own (test_leader reads its replicas' whole logs)."""
-    paramedic.operator.stop()
-    made = [
-        OperatorProcess(
-            cluster.kubeconfig,
-            cluster.workdir / "logs" / f"storm-replica-{i}.log",
-            OPERATOR_NAMESPACE,
-            "--leader-elect",
-            "--lease-duration",
-            str(LEASE),
-            env={**AWS_ENV, "POD_NAME": f"storm-replica-{i}"},
-        )
-        for i in range(2)
-    ]
-    try:
+    with leader_replicas(paramedic, cluster, "storm-replica") as made:
         yield made
-    finally:
-        for replica in made:
-            replica.stop()
-        paramedic.operator.start_and_wait()
 
 
 def requests_made(port: int) -> Counter[tuple[str, str, str]]:

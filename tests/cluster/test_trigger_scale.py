@@ -17,6 +17,7 @@ from kubernetes import watch
 from paramedic.api.common import GROUP, VERSION
 from paramedic.devcluster import simulate
 from paramedic.devcluster.cluster import DevCluster
+from paramedic.kube import ApiException
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_triggers import pods, remediations
 from tests.kit import Kit
@@ -26,9 +27,30 @@ from tests.waiting import wait_until
 PER_EVENT = re.compile(r"Handler '[^']*(pod_event|node_event|hpa_event|runbook_event|_index)' succeeded")
 
 
-def held(app: str, min_restarts: int = 1) -> dict[str, Any]:
-    """A crash-loop runbook whose Remediations wait for approval: nothing acts, only the trigger is observed."""
+def held(paramedic: Kit, app: str, min_restarts: int = 1) -> dict[str, Any]:
+    """A crash-loop runbook whose Remediations wait for approval: nothing acts, only the trigger is observed.
+    Its own RateLimitPolicy: Remediations held open must not fill the shared default policy's in-flight bound
+    for the tests that follow (they stay open until the namespace is gone)."""
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RateLimitPolicy",
+        "metadata": {"name": "held"},
+        "spec": {
+            "windows": [{"max": 1000, "per": "1h"}],
+            "cooldown": "0s",
+            "maxInFlight": {"max": 1000, "scope": "Runbook"},
+            "stormBreaker": {"enabled": False},
+        },
+    }
+    try:
+        paramedic.clients.custom.create_namespaced_custom_object(
+            GROUP, VERSION, paramedic.namespace, "ratelimitpolicies", body
+        )
+    except ApiException as exc:
+        if exc.status != 409:  # 409: made by an earlier call in this namespace
+            raise
     return {
+        "rateLimitPolicyRef": {"name": "held"},
         "trigger": {"podCrashLoop": {"minRestarts": min_restarts}},
         "target": {"selector": {"matchLabels": {"app": app}}},
         "requiresApproval": True,
@@ -87,7 +109,7 @@ def test_a_crash_loop_that_predates_the_operator_is_acted_on_within_a_second_of_
     victim = pods(paramedic, "api")[0].metadata.name
     paramedic.operator.kill()
     simulate.make_crashloop(paramedic.clients.core, paramedic.namespace, victim, restarts=4)
-    runbook = paramedic.runbook(held("api"), name="early")  # not armed: no operator is running
+    runbook = paramedic.runbook(held(paramedic, "api"), name="early")  # not armed: no operator is running
     with Recorder(paramedic, "runbooks") as runbooks, Recorder(paramedic, "remediations") as made:
         paramedic.operator.start_and_wait()
         armed = runbooks.first("the runbook armed", lambda k, o: (o.get("status") or {}).get("triggerKind"))
@@ -103,8 +125,8 @@ def test_a_storm_writes_the_runbook_status_a_bounded_number_of_times_and_logs_on
     storm = 8
     paramedic.deploy("api", replicas=storm)
     paramedic.deploy("probe", replicas=1)
-    runbook = paramedic.runbook(held("api"), name="storm")
-    probe = paramedic.runbook(held("probe"), name="probe")
+    runbook = paramedic.runbook(held(paramedic, "api"), name="storm")
+    probe = paramedic.runbook(held(paramedic, "probe"), name="probe")
     rb_path = (GROUP, VERSION, paramedic.namespace, "runbooks")
     wait_until(
         lambda: all(
@@ -158,7 +180,7 @@ def test_a_storm_writes_the_runbook_status_a_bounded_number_of_times_and_logs_on
 
 def test_the_pod_stream_recovers_from_an_api_server_restart(paramedic: Kit, cluster: DevCluster) -> None:
     paramedic.deploy("api", replicas=1)
-    runbook = paramedic.runbook(held("api"), name="after-restart")
+    runbook = paramedic.runbook(held(paramedic, "api"), name="after-restart")
     rb_path = (GROUP, VERSION, paramedic.namespace, "runbooks", runbook)
     wait_until(
         lambda: (paramedic.clients.custom.get_namespaced_custom_object(*rb_path).get("status") or {}).get(
