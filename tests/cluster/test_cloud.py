@@ -32,6 +32,21 @@ def allowed(paramedic: Kit) -> dict[str, Any]:
     return {"matchLabels": {"kubernetes.io/metadata.name": paramedic.namespace}}
 
 
+def rds_instance(rds: Any, **extra: Any) -> str:
+    """A PostgreSQL instance in moto; its identifier."""
+    db = f"orders-{uuid.uuid4().hex[:6]}"
+    rds.create_db_instance(
+        DBInstanceIdentifier=db,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="paramedic",
+        MasterUserPassword="not-a-secret-1",
+        **extra,
+    )
+    return db
+
+
 def node_group(eks: Any, max_size: int, desired: int) -> str:
     """An EKS cluster in moto with a managed node group "workers" (min 1); its name."""
     cluster = f"prod-{uuid.uuid4().hex[:6]}"
@@ -113,15 +128,7 @@ def test_terminating_an_undrained_node_is_refused(paramedic: Kit, moto_server: s
 
 def test_rds_reboot_after_a_snapshot(paramedic: Kit, moto_server: str) -> None:
     rds = aws("rds", moto_server)
-    db = f"orders-{uuid.uuid4().hex[:6]}"
-    rds.create_db_instance(
-        DBInstanceIdentifier=db,
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        AllocatedStorage=20,
-        MasterUsername="paramedic",
-        MasterUserPassword="not-a-secret-1",
-    )
+    db = rds_instance(rds)
     paramedic.deploy("orders-api", replicas=1)
     target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders-api", "namespace": paramedic.namespace}
     # The platform team's one-off fixes, from the operator's namespace: not held by a rate-limit budget

@@ -113,6 +113,25 @@ def escalation_policy(paramedic: Kit, receivers: dict[str, Receiver], **extra: A
     return "oncall"
 
 
+def shop_crash_loop(paramedic: Kit, rate_limit: str, oncall: str) -> dict[str, Any]:
+    """The "shop" Deployment's pod crash-loops under a runbook with these policies; its one finished Remediation."""
+    runbook = paramedic.runbook(
+        {
+            "trigger": {"podCrashLoop": {"minRestarts": 1}},
+            "rateLimitPolicyRef": {"name": rate_limit},
+            "escalationPolicyRef": {"name": oncall},
+            "target": {"kinds": ["Deployment"]},
+            "steps": [{"rolloutRestart": {}}],
+        },
+        name="shop-crash",
+    )
+    simulate.make_crashloop(
+        paramedic.clients.core, paramedic.namespace, pods(paramedic, "shop")[0].metadata.name, restarts=3
+    )
+    [rem] = all_finished(paramedic, runbook, 1)
+    return rem
+
+
 def test_levels_fire_in_order_with_their_delays_then_resolve(paramedic: Kit, receivers: dict[str, Receiver]) -> None:
     paramedic.deploy("checkout", replicas=1)
     oncall = escalation_policy(paramedic, receivers)
@@ -180,20 +199,7 @@ def test_freeze_window_escalates_instead_of_acting(paramedic: Kit, receivers: di
             ]
         },
     )
-    runbook = paramedic.runbook(
-        {
-            "trigger": {"podCrashLoop": {"minRestarts": 1}},
-            "rateLimitPolicyRef": {"name": frozen},
-            "escalationPolicyRef": {"name": oncall},
-            "target": {"kinds": ["Deployment"]},
-            "steps": [{"rolloutRestart": {}}],
-        },
-        name="shop-crash",
-    )
-    simulate.make_crashloop(
-        paramedic.clients.core, paramedic.namespace, pods(paramedic, "shop")[0].metadata.name, restarts=3
-    )
-    [rem] = all_finished(paramedic, runbook, 1)
+    rem = shop_crash_loop(paramedic, frozen, oncall)
     assert rem["status"]["phase"] == "Skipped"
     received = wait_until(lambda: receivers["primary"].received, 30, "the page")
     assert received[0][2]["incident"]["STATUS"] == "ESCALATED (Frozen)"
@@ -210,20 +216,7 @@ def test_rate_limited_pages_only_when_the_policy_escalates_on_it(
     paramedic.deploy("shop", replicas=1)
     oncall = escalation_policy(paramedic, receivers, escalateOn=escalate_on)
     spent = policy(paramedic, "spent", {"windows": [{"max": 0, "per": "1h"}], "stormBreaker": {"enabled": False}})
-    runbook = paramedic.runbook(
-        {
-            "trigger": {"podCrashLoop": {"minRestarts": 1}},
-            "rateLimitPolicyRef": {"name": spent},
-            "escalationPolicyRef": {"name": oncall},
-            "target": {"kinds": ["Deployment"]},
-            "steps": [{"rolloutRestart": {}}],
-        },
-        name="shop-crash",
-    )
-    simulate.make_crashloop(
-        paramedic.clients.core, paramedic.namespace, pods(paramedic, "shop")[0].metadata.name, restarts=3
-    )
-    [rem] = all_finished(paramedic, runbook, 1)
+    rem = shop_crash_loop(paramedic, spent, oncall)
     assert rem["status"]["phase"] == "RateLimited"
     if escalate_on == ["RateLimited"]:
         received = wait_until(lambda: receivers["primary"].received, 30, "the page")

@@ -19,7 +19,7 @@ from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.devcluster import simulate
 from paramedic.devcluster.cluster import DevCluster
 from tests.cluster.conftest import OPERATOR_NAMESPACE, kubectl
-from tests.cluster.test_cloud import allowed, aws, node_group
+from tests.cluster.test_cloud import allowed, aws, node_group, rds_instance
 from tests.cluster.test_escalation import Receiver, secret
 from tests.cluster.test_triggers import one_remediation, pods, remediations
 from tests.kit import Kit
@@ -257,16 +257,7 @@ def test_a_dry_run_runbook_changes_nothing(paramedic: Kit) -> None:
 def test_rds_reboot_with_failover(paramedic: Kit, moto_server: str) -> None:
     """rdsReboot.forceFailover: reboot with failover."""
     rds = aws("rds", moto_server)
-    db = f"orders-{uuid.uuid4().hex[:6]}"
-    rds.create_db_instance(
-        DBInstanceIdentifier=db,
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        AllocatedStorage=20,
-        MultiAZ=True,
-        MasterUsername="paramedic",
-        MasterUserPassword="not-a-secret-1",
-    )
+    db = rds_instance(rds, MultiAZ=True)
     paramedic.deploy("orders-api", replicas=1)
     runbook = paramedic.cluster_runbook(
         {
