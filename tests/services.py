@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
 
 from paramedic.devcluster.cluster import free_port
 from paramedic.devcluster.processes import Process, wait_for
+
+
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 with ``handler``, served from a thread until ``close``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def _ready(url: str) -> bool:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -18,10 +17,11 @@ from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_safety import all_finished, policy
 from tests.cluster.test_triggers import pods
 from tests.kit import Kit
+from tests.services import LoopbackServer
 from tests.waiting import wait_until
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """A local HTTP endpoint that records what it is sent; the first ``fail`` requests get a 500."""
 
     def __init__(self, fail: int = 0) -> None:
@@ -44,12 +44,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+        super().__init__(Handler)
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ no response body ever reaches a status."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,14 @@ from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_metric_triggers import payload, runbook_status, webhook
 from tests.cluster.test_triggers import one_remediation, pods, remediations
 from tests.kit import Kit
+from tests.services import LoopbackServer
 from tests.waiting import wait_until
 
 SECRET_BODY = "internal-detail-7f3a: db password is hunter2"
 METADATA_REFUSED = "refused: 169.254.169.254 is a link-local or cloud metadata address, always refused"
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """An HTTP endpoint on loopback that records requests and answers with ``status`` and a body
     no status field may ever show."""
 
@@ -53,13 +53,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture
