@@ -285,14 +285,12 @@ def test_the_guard_passes_what_the_schema_allows() -> None:
 def test_the_engine_reads_a_cluster_runbook_snapshot_with_its_own_model() -> None:
     """The escalation policy of a ClusterRunbook whose Job names a ServiceAccount is still found."""
     from paramedic.api.remediation import RemediationStatus
-    from paramedic.engine.engine import Engine
+    from paramedic.engine.transitions import recorded_runbook
 
     spec = {"escalationPolicyRef": {"name": "oncall"}, "steps": [run_job(pod(serviceAccountName="runner"))]}
     status = RemediationStatus(runbook_spec=ClusterRunbookSpec.model_validate(spec).dump())
-    engine = Engine(None)  # type: ignore[arg-type]  # reading the snapshot needs no API
-    cluster = {"spec": {"runbookRef": {"kind": "ClusterRunbook", "name": "jobs"}}}
-    recorded = engine._recorded_runbook(cluster, status)
+    recorded = recorded_runbook({"runbookRef": {"kind": "ClusterRunbook", "name": "jobs"}}, status)
     assert recorded is not None
     assert recorded.escalation_policy_ref is not None
     assert recorded.escalation_policy_ref.name == "oncall"
-    assert engine._recorded_runbook({"spec": {"runbookRef": {"kind": "Runbook", "name": "jobs"}}}, status) is None
+    assert recorded_runbook({"runbookRef": {"kind": "Runbook", "name": "jobs"}}, status) is None

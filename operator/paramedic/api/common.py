@@ -8,10 +8,21 @@ OpenAPI description, which is what ``kubectl explain`` prints.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints, model_validator
+import durationpy
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -20,7 +31,6 @@ GROUP = "paramedic.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=32)]
@@ -39,11 +49,38 @@ Text = Annotated[str, StringConstraints(max_length=1024)]
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse a Go-style duration; the CRD pattern has already rejected anything else."""
+    """Parse a Go-style duration (through durationpy, as client-go would). The CRD pattern has already
+    rejected anything else; it is checked again here because durationpy also takes ns, us and signs,
+    which the API does not."""
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"{text!r} is not a duration like 90s, 5m or 1h30m")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return timedelta(seconds=sum(float(n) * scale[unit] for n, unit in _DURATION_PART.findall(text)))
+    return durationpy.from_str(text)
+
+
+def _utc(value: datetime) -> datetime:
+    """Every time in the API is UTC: a stamp without an offset (never written by paramedic) is read as UTC,
+    so that comparing two times never fails on naive against aware."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def rfc3339(value: datetime) -> str:
+    """The wire form of a time, as Kubernetes writes it: UTC, to the second."""
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Time = Annotated[datetime, AfterValidator(_utc), PlainSerializer(rfc3339, return_type=str, when_used="json")]
+"""A point in time: a ``datetime`` in Python, RFC 3339 on the wire (``format: date-time`` in the CRD), written
+to the second in UTC as Kubernetes writes its own times. Status written as strings by an older operator loads
+unchanged, since those strings are RFC 3339 too."""
+
+
+BoundedTime = Annotated[Time, WithJsonSchema({"type": "string", "format": "date-time", "maxLength": 64})]
+"""A ``Time`` in a spec, where every field is bounded (the schema's length bound; any RFC 3339 time fits)."""
+
+
+def utcnow() -> datetime:
+    """The current time, to the second (what the wire form keeps), in UTC."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Model(BaseModel):

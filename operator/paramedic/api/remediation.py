@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints
 
-from .common import Approvers, Condition, Label, Model, Name, ObjectRef, Text, Username
+from .common import Approvers, BoundedTime, Condition, Label, Model, Name, ObjectRef, Text, Time, Username
 
 Phase = Literal[
     "Pending",
@@ -65,9 +65,7 @@ class TriggerRecord(Model):
         description="What the trigger saw: restart count, PromQL value, alert labels "
         f"(at most {EVIDENCE_ITEMS} items of {EVIDENCE_VALUE} characters).",
     )
-    fired_at: Annotated[str, StringConstraints(max_length=64)] | None = Field(
-        default=None, description="When the trigger fired (RFC 3339)."
-    )
+    fired_at: BoundedTime | None = Field(default=None, description="When the trigger fired (RFC 3339).")
 
 
 class RemediationSpec(Model):
@@ -161,9 +159,9 @@ class StepRecord(Model):
     name: str = Field(default="", description="The step's name, or its action.")
     action: str = Field(description="The action the step ran.")
     phase: StepPhase = Field(description="Where the step is: Applying, Verifying, Succeeded, Failed or DryRun.")
-    started_at: str = Field(description="When the plan was recorded (RFC 3339).")
-    finished_at: str | None = Field(default=None, description="When the step ended (RFC 3339).")
-    deadline: str | None = Field(default=None, description="When the current phase of the step times out.")
+    started_at: Time = Field(description="When the plan was recorded (RFC 3339).")
+    finished_at: Time | None = Field(default=None, description="When the step ended (RFC 3339).")
+    deadline: Time | None = Field(default=None, description="When the current phase of the step times out.")
     attempts: int = Field(default=0, ge=0, description="How many times the action was applied.")
     target: ResolvedTarget | None = Field(
         default=None, description="The object this step acts on (the Remediation's target, or what it resolved to)."
@@ -176,7 +174,7 @@ class StepRecord(Model):
     )
     message: str = Field(default="", description="The latest progress or outcome message.")
     reason: str = Field(default="", description="One CamelCase word for the outcome, e.g. OwnedByHPA.")
-    verified_since: str | None = Field(
+    verified_since: Time | None = Field(
         default=None, description="Since when the verification has held (for stableFor)."
     )
 
@@ -187,7 +185,7 @@ class Notification(Model):
     channel: str = Field(description="Name of the channel.")
     kind: str = Field(description="webhook, slack or pagerduty.")
     message: Literal["Trigger", "Repeat", "Resolve"] = Field(description="What was sent.")
-    at: str = Field(description="When it was sent (RFC 3339).")
+    at: Time = Field(description="When it was sent (RFC 3339).")
     outcome: Literal["Sent", "Failed"] = Field(description="Whether the channel accepted it.")
     attempts: int = Field(default=1, ge=1, description="Tries, including retries with backoff.")
     error: str = Field(default="", description="The last error, when it failed.")
@@ -199,10 +197,10 @@ class EscalationStatus(Model):
     policy: str = Field(description="The EscalationPolicy, namespace/name.")
     reason: str = Field(description="Why it escalated: StepsExhausted, VerificationFailed, StormBreaker, ...")
     state: Literal["Active", "Resolved"] = Field(default="Active", description="Active until resolved.")
-    started_at: str = Field(description="When the incident started (RFC 3339).")
+    started_at: Time = Field(description="When the incident started (RFC 3339).")
     level: int = Field(default=-1, ge=-1, description="The highest level notified so far (-1: none yet).")
-    last_sent_at: str | None = Field(default=None, description="When the current level was last notified.")
-    resolved_at: str | None = Field(default=None, description="When it was resolved.")
+    last_sent_at: Time | None = Field(default=None, description="When the current level was last notified.")
+    resolved_at: Time | None = Field(default=None, description="When it was resolved.")
     notifications: list[Notification] = Field(default_factory=list, description="Every message sent, newest last.")
 
 
@@ -215,9 +213,9 @@ class ApprovalRecord(Model):
         default=None, description="The runbook's approvers when the Remediation was accepted (none: only admins)."
     )
     approved_by: str | None = Field(default=None, description="Who approved it, once the operator honoured it.")
-    approved_at: str | None = Field(default=None, description="When the approval was honoured (RFC 3339).")
+    approved_at: Time | None = Field(default=None, description="When the approval was honoured (RFC 3339).")
     resolved_by: str | None = Field(default=None, description="Who marked the incident resolved.")
-    resolved_at: str | None = Field(default=None, description="When the resolution was honoured (RFC 3339).")
+    resolved_at: Time | None = Field(default=None, description="When the resolution was honoured (RFC 3339).")
 
 
 class RemediationStatus(Model):
@@ -225,8 +223,8 @@ class RemediationStatus(Model):
     message: str = Field(default="", description="The latest human-readable summary.")
     current_step: int = Field(default=0, ge=0, description="Index of the step being run.")
     steps: list[StepRecord] = Field(default_factory=list, description="History of the steps, in order.")
-    started_at: str | None = Field(default=None, description="When the engine first picked it up.")
-    finished_at: str | None = Field(default=None, description="When it reached a final phase.")
+    started_at: Time | None = Field(default=None, description="When the engine first picked it up.")
+    finished_at: Time | None = Field(default=None, description="When it reached a final phase.")
     observed_generation: int | None = Field(default=None, description="The generation the status reflects.")
     runbook_generation: int | None = Field(
         default=None, description="The runbook's generation when this remediation started."
@@ -252,7 +250,7 @@ class RemediationStatus(Model):
         default=None, description="Requester, approvers, approver and resolver, recorded at acceptance and after."
     )
     occurrences: int = Field(default=1, ge=1, description="How often its trigger fired while it was open.")
-    last_triggered_at: str | None = Field(default=None, description="When its trigger last fired.")
+    last_triggered_at: Time | None = Field(default=None, description="When its trigger last fired.")
     last_trigger_fingerprint: str | None = Field(
         default=None, description="A hash of the trigger evidence last counted, so a restart does not count it again."
     )

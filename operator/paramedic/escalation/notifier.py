@@ -25,10 +25,10 @@ from typing import Any
 import aiohttp
 
 from paramedic import outbound
-from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration
+from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration, rfc3339, utcnow
 from paramedic.api.policies import Channel, EscalationPolicySpec
 from paramedic.api.remediation import ApprovalRecord, EscalationStatus, Notification, RemediationStatus
-from paramedic.kube import ApiException, Clients, now, parse_time
+from paramedic.kube import ApiException, Clients
 from paramedic.policy import approvals
 from paramedic.policy.admission import AdmissionGuard
 from paramedic.records import events, metrics
@@ -104,7 +104,7 @@ class Notifier:
             raise
         policy = EscalationPolicySpec.model_validate(obj.get("spec") or {})
         moment = datetime.now(UTC)
-        started = parse_time(escalation.started_at)
+        started = escalation.started_at
         resolver = await self._resolver(rem, status) if status.phase != "Succeeded" else None
         resolved = status.phase == "Succeeded" or resolver is not None
 
@@ -112,7 +112,7 @@ class Notifier:
             reached = policy.levels[: escalation.level + 1]
             await self._notify(session, rem, escalation, policy, reached, "Resolve", policy_namespace)
             escalation.state = "Resolved"
-            escalation.resolved_at = now()
+            escalation.resolved_at = utcnow()
         else:
             due = [
                 i
@@ -132,17 +132,17 @@ class Notifier:
                         first_index=index,
                     )
                     escalation.level = index
-                escalation.last_sent_at = now()
+                escalation.last_sent_at = utcnow()
             elif (
                 escalation.level >= 0
                 and escalation.last_sent_at
-                and parse_time(escalation.last_sent_at) + parse_duration(policy.repeat_interval) <= moment
+                and escalation.last_sent_at + parse_duration(policy.repeat_interval) <= moment
             ):
                 level = policy.levels[escalation.level]
                 await self._notify(
                     session, rem, escalation, policy, [level], "Repeat", policy_namespace, first_index=escalation.level
                 )
-                escalation.last_sent_at = now()
+                escalation.last_sent_at = utcnow()
             else:
                 return 1.0
         meta = rem["metadata"]
@@ -191,7 +191,7 @@ class Notifier:
         first_index: int = 0,
     ) -> None:
         incident = render.incident(
-            policy.template, rem, escalation.reason, escalation.started_at, resolved=message == "Resolve"
+            policy.template, rem, escalation.reason, rfc3339(escalation.started_at), resolved=message == "Resolve"
         )
         jobs = []
         for offset, level in enumerate(levels):
@@ -240,7 +240,7 @@ class Notifier:
             channel=channel.name,
             kind=channels.kind_of(channel),
             message=message,
-            at=now(),
+            at=utcnow(),
             outcome="Sent" if delivery.ok else "Failed",
             attempts=delivery.attempts,
             error=delivery.error,

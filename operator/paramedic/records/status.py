@@ -9,6 +9,7 @@ again. That is what makes "record intent before acting" safe.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from paramedic.api.common import GROUP, VERSION, Condition
@@ -21,12 +22,21 @@ class Conflict(Exception):
 
 
 def set_condition(
-    conditions: list[Condition], type_: str, status: bool, reason: str, message: str, generation: int | None
+    conditions: list[Condition],
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+    *,
+    at: datetime | None = None,
 ) -> list[Condition]:
-    """Replace one condition; keep its lastTransitionTime when its status did not change."""
+    """Replace one condition; keep its lastTransitionTime when its status did not change.
+    ``at``: the time of the change (the engine's decisions pass their clock); default now."""
     flag = "True" if status else "False"
     old = next((c for c in conditions if c.type == type_), None)
-    since = old.last_transition_time if old is not None and old.status == flag else now()
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ") if at is not None else now()
+    since = old.last_transition_time if old is not None and old.status == flag else stamp
     new = Condition(
         type=type_,
         status=flag,
