@@ -57,9 +57,9 @@ def running(book: RunbookSpec) -> RemediationStatus:
 
 def planned_status(book: RunbookSpec, now: datetime = T0) -> RemediationStatus:
     status = running(book)
-    move = decide.route(spec_of(rem()), status, book, now)
+    move = decide.route(rem(), spec_of(rem()), status, book, now)
     assert isinstance(move, decide.PlanStep)
-    t = decide.planned(status, book, move, decide.Planned("restart web", {"from": 1}, TARGET), now)
+    t = decide.planned(rem(), status, book, move, decide.Planned("restart web", {"from": 1}, TARGET), now)
     assert t.status is not None
     return t.status
 
@@ -70,12 +70,12 @@ def planned_status(book: RunbookSpec, now: datetime = T0) -> RemediationStatus:
 def test_route_follows_the_recorded_status() -> None:
     book = runbook()
     spec = spec_of(rem())
-    assert isinstance(decide.route(spec, RemediationStatus(), None, T0), decide.Accept)
+    assert isinstance(decide.route(rem(), spec, RemediationStatus(), None, T0), decide.Accept)
     waiting = RemediationStatus(phase="AwaitingApproval", started_at=T0)
-    assert isinstance(decide.route(spec, waiting, None, T0), decide.AwaitApproval)
-    assert decide.route(spec, running(book), book, T0) == decide.PlanStep(book.steps[0], 0, False)
+    assert isinstance(decide.route(rem(), spec, waiting, None, T0), decide.AwaitApproval)
+    assert decide.route(rem(), spec, running(book), book, T0) == decide.PlanStep(book.steps[0], 0, False)
     status = planned_status(book)
-    move = decide.route(spec, status, book, T0 + timedelta(seconds=29))
+    move = decide.route(rem(), spec, status, book, T0 + timedelta(seconds=29))
     assert isinstance(move, decide.ApplyStep)
     assert move.record.phase == "Applying"
 
@@ -83,7 +83,7 @@ def test_route_follows_the_recorded_status() -> None:
 def test_an_applying_step_past_its_deadline_fails_without_being_applied() -> None:
     book = runbook()
     status = planned_status(book)
-    t = decide.route(spec_of(rem()), status, book, T0 + timedelta(seconds=30))
+    t = decide.route(rem(), spec_of(rem()), status, book, T0 + timedelta(seconds=30))
     assert isinstance(t, Transition)
     assert t.status is not None
     assert t.status.steps[0].phase == "Failed"
@@ -92,6 +92,7 @@ def test_an_applying_step_past_its_deadline_fails_without_being_applied() -> Non
     assert t.status.phase == "Failed"
     assert t.requeue is None
     assert t.ended == ("Failed", "Timeout")
+    assert {c.observed_generation for c in t.status.conditions} == {1}, "the conditions name the generation"
 
 
 def test_a_finished_step_without_its_successor_advances() -> None:
@@ -99,7 +100,7 @@ def test_a_finished_step_without_its_successor_advances() -> None:
     book = runbook(steps=2, mode="UntilVerified")
     status = planned_status(book)
     status.steps[0].phase = "Failed"
-    t = decide.route(spec_of(rem()), status, book, T0)
+    t = decide.route(rem(), spec_of(rem()), status, book, T0)
     assert isinstance(t, Transition)
     assert t.status is not None
     assert t.status.current_step == 1
@@ -199,7 +200,7 @@ def test_a_dry_run_records_what_it_would_do_and_ends() -> None:
     book = runbook()
     status = running(book)
     move = decide.PlanStep(book.steps[0], 0, True)
-    t = decide.planned(status, book, move, decide.Planned("restart web", {}, TARGET, provider="ok"), T0)
+    t = decide.planned(rem(), status, book, move, decide.Planned("restart web", {}, TARGET, provider="ok"), T0)
     assert t.status is not None
     assert t.status.phase == "DryRun"
     assert t.requeue is None
@@ -209,7 +210,7 @@ def test_a_dry_run_records_what_it_would_do_and_ends() -> None:
 def test_a_plan_that_fails_fails_the_step() -> None:
     book = runbook()
     move = decide.PlanStep(book.steps[0], 0, False)
-    t = decide.planned(running(book), book, move, decide.Failure("OwnedByHPA", "an HPA owns it"), T0)
+    t = decide.planned(rem(), running(book), book, move, decide.Failure("OwnedByHPA", "an HPA owns it"), T0)
     assert t.status is not None
     assert t.status.phase == "Failed"
     assert t.status.steps[0].reason == "OwnedByHPA"
@@ -217,9 +218,9 @@ def test_a_plan_that_fails_fails_the_step() -> None:
 
 
 def apply(status: RemediationStatus, book: RunbookSpec, outcome: Any, now: datetime = T0) -> Transition:
-    move = decide.route(spec_of(rem()), status, book, now)
+    move = decide.route(rem(), spec_of(rem()), status, book, now)
     assert isinstance(move, decide.ApplyStep)
-    return decide.applied(status, book, move, outcome, None, now)
+    return decide.applied(rem(), status, book, move, outcome, None, now)
 
 
 def test_applying() -> None:
@@ -263,20 +264,20 @@ def test_verifying() -> None:
     status = planned_status(book)
     done = apply(status, book, Done("restarted"), T0)
     assert done.status is not None
-    move = decide.route(spec_of(rem()), done.status, book, T0)
+    move = decide.route(rem(), spec_of(rem()), done.status, book, T0)
     assert isinstance(move, decide.VerifyStep)
-    first = decide.verified(done.status, book, move, "RolloutComplete", True, "3/3", T0 + timedelta(seconds=1))
+    first = decide.verified(rem(), done.status, book, move, "RolloutComplete", True, "3/3", T0 + timedelta(seconds=1))
     assert first.status is not None
     assert first.status.steps[0].verified_since == T0 + timedelta(seconds=1)
     move = decide.VerifyStep(move.step, first.status.steps[0])
-    same = decide.verified(first.status, book, move, "RolloutComplete", True, "3/3", T0 + timedelta(seconds=5))
+    same = decide.verified(rem(), first.status, book, move, "RolloutComplete", True, "3/3", T0 + timedelta(seconds=5))
     assert same.status is None, "nothing new: no write"
     assert same.requeue == decide.VERIFY_POLL
-    held = decide.verified(first.status, book, move, "RolloutComplete", True, "3/3", T0 + timedelta(seconds=11))
+    held = decide.verified(rem(), first.status, book, move, "RolloutComplete", True, "3/3", T0 + timedelta(seconds=11))
     assert held.status is not None
     assert held.status.phase == "Succeeded"
     assert held.requeue is None
-    late = decide.verified(first.status, book, move, "RolloutComplete", False, "1/3", T0 + timedelta(minutes=2))
+    late = decide.verified(rem(), first.status, book, move, "RolloutComplete", False, "1/3", T0 + timedelta(minutes=2))
     assert late.status is not None
     assert late.status.steps[0].reason == "VerificationFailed"
     assert late.escalate == "VerificationFailed"
@@ -380,13 +381,13 @@ def test_no_run_applies_a_finished_step_or_leaves_a_final_phase(
         if status.phase in TERMINAL_PHASES:
             break
         before = status
-        move = decide.route(spec, status, book, now)
+        move = decide.route(body, spec, status, book, now)
         if isinstance(move, decide.AwaitApproval):
             judged = None if verdict is None else Verdict(verdict, "Approved" if verdict else "NotAnApprover", "v")
             t = decide.awaiting(body, spec, status, judged, now)
         elif isinstance(move, decide.PlanStep):
             planned = decide.Planned("p", {}, TARGET) if outcome != "fail" else decide.Failure("NotFound", "gone")
-            t = decide.planned(status, book, move, planned, now)
+            t = decide.planned(body, status, book, move, planned, now)
         elif isinstance(move, decide.ApplyStep):
             assert move.record.index not in done_steps, "a step applied again after Done"
             result = {
@@ -397,9 +398,9 @@ def test_no_run_applies_a_finished_step_or_leaves_a_final_phase(
             }[outcome]
             if outcome == "done":
                 done_steps.add(move.record.index)
-            t = decide.applied(status, book, move, result, None, now)
+            t = decide.applied(body, status, book, move, result, None, now)
         elif isinstance(move, decide.VerifyStep):
-            t = decide.verified(status, book, move, "RolloutComplete", ok, "d", now)
+            t = decide.verified(body, status, book, move, "RolloutComplete", ok, "d", now)
         else:
             assert isinstance(move, Transition)
             t = move

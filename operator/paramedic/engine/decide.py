@@ -87,7 +87,7 @@ Move = Accept | AwaitApproval | PlanStep | ApplyStep | VerifyStep
 
 
 def route(
-    spec: RemediationSpec, status: RemediationStatus, runbook: RunbookSpec | None, now: datetime
+    rem: Mapping[str, Any], spec: RemediationSpec, status: RemediationStatus, runbook: RunbookSpec | None, now: datetime
 ) -> Move | Transition:
     """What the next pass does. ``runbook`` (the snapshot recorded at acceptance) is needed once accepted."""
     if status.started_at is None:
@@ -102,7 +102,7 @@ def route(
         return PlanStep(step, index, spec.dry_run or runbook.dry_run)
     if record.phase == "Applying":
         if record.deadline is not None and record.deadline <= now:
-            p = Pass.of(status)
+            p = Pass.of(status, rem)
             return p.step_failed(
                 runbook, p.record(record), "Timeout", f"timed out after {step.timeout}: {record.message}", now
             )
@@ -110,7 +110,7 @@ def route(
     if record.phase == "Verifying":
         return VerifyStep(step, record)
     # A finished step whose successor was not recorded yet (killed in between).
-    p = Pass.of(status)
+    p = Pass.of(status, rem)
     return p.advance(runbook, p.record(record), now)
 
 
@@ -255,10 +255,15 @@ class Transient:
 
 
 def planned(
-    status: RemediationStatus, runbook: RunbookSpec, move: PlanStep, outcome: Planned | Failure, now: datetime
+    rem: Mapping[str, Any],
+    status: RemediationStatus,
+    runbook: RunbookSpec,
+    move: PlanStep,
+    outcome: Planned | Failure,
+    now: datetime,
 ) -> Transition:
     """Record a step's plan (its intent, before anything changes), or its dry run."""
-    p = Pass.of(status)
+    p = Pass.of(status, rem)
     step, index = move.step, move.index
     record = StepRecord(
         index=index, name=step.name or step.action, action=step.action, phase="Applying", started_at=now
@@ -286,6 +291,7 @@ def planned(
 
 
 def applied(
+    rem: Mapping[str, Any],
     status: RemediationStatus,
     runbook: RunbookSpec,
     move: ApplyStep,
@@ -294,7 +300,7 @@ def applied(
     now: datetime,
 ) -> Transition:
     """Record what applying the step did. ``default_check``: the action's verification when the step names none."""
-    p = Pass.of(status)
+    p = Pass.of(status, rem)
     record = p.record(move.record)
     if isinstance(outcome, Transient):
         record.message = f"transient error, retrying: {outcome.message}"
@@ -317,11 +323,18 @@ def applied(
 
 
 def verified(
-    status: RemediationStatus, runbook: RunbookSpec, move: VerifyStep, check: str, ok: bool, detail: str, now: datetime
+    rem: Mapping[str, Any],
+    status: RemediationStatus,
+    runbook: RunbookSpec,
+    move: VerifyStep,
+    check: str,
+    ok: bool,
+    detail: str,
+    now: datetime,
 ) -> Transition:
     """Record one look at the step's verification (``check``): it holds (for stableFor), it failed in time,
     or not yet."""
-    p = Pass.of(status)
+    p = Pass.of(status, rem)
     record = p.record(move.record)
     step = move.step
     stable_for = parse_duration(step.verify.stable_for if step.verify else "0s")

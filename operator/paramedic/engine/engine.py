@@ -109,7 +109,7 @@ class Engine:
         try:
             running = status.started_at is not None and status.phase != "AwaitingApproval"
             runbook = self._snapshot(rem, spec, status) if running else None
-            move = decide.route(spec, status, runbook, utcnow())
+            move = decide.route(rem, spec, status, runbook, utcnow())
             if isinstance(move, Transition):
                 return self._commit(rem, status, move)
             if isinstance(move, decide.Accept):
@@ -204,7 +204,7 @@ class Engine:
                 except ActionFailed as exc:
                     outcome = dataclasses.replace(outcome, failure=decide.Failure(exc.reason, str(exc)))
         # Without a dry run, this write records the step's intent (its plan) before _apply changes anything.
-        return self._commit(rem, status, decide.planned(status, runbook, move, outcome, utcnow()))
+        return self._commit(rem, status, decide.planned(rem, status, runbook, move, outcome, utcnow()))
 
     def _apply(
         self,
@@ -228,7 +228,7 @@ class Engine:
         except ApiException as exc:
             rejected = exc.status in _REJECTED
             outcome = decide.Failure("Rejected", _api_message(exc)) if rejected else decide.Transient(_api_message(exc))
-        transition = decide.applied(status, runbook, move, outcome, action.default_check, utcnow())
+        transition = decide.applied(rem, status, runbook, move, outcome, action.default_check, utcnow())
         return self._commit(rem, status, transition, target, spec)
 
     def _verify(
@@ -246,7 +246,7 @@ class Engine:
             ok, detail = action.verify(ctx, move.step.params, Plan(record.plan, record.changes), check)
         except ApiException as exc:
             ok, detail = False, _api_message(exc)
-        return self._commit(rem, status, decide.verified(status, runbook, move, check, ok, detail, utcnow()))
+        return self._commit(rem, status, decide.verified(rem, status, runbook, move, check, ok, detail, utcnow()))
 
     # -- the one write, then what follows it ---------------------------------------------
 

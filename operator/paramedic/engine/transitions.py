@@ -101,15 +101,15 @@ def recorded_runbook(spec: Mapping[str, Any], status: RemediationStatus) -> Runb
 class Pass:
     """One pass's working state: a copy of the status and what to say about it."""
 
-    def __init__(self, status: RemediationStatus, rem: Mapping[str, Any] | None) -> None:
+    def __init__(self, status: RemediationStatus, rem: Mapping[str, Any]) -> None:
         self.status = status
-        self.rem = rem or {}
+        self.rem = rem
         self.events: list[Emit] = []
         self.steps_ended: list[StepRecord] = []
         self.acted = False
 
     @classmethod
-    def of(cls, status: RemediationStatus, rem: Mapping[str, Any] | None = None) -> Pass:
+    def of(cls, status: RemediationStatus, rem: Mapping[str, Any]) -> Pass:
         return cls(status.model_copy(deep=True), rem)
 
     def record(self, record: StepRecord) -> StepRecord:
