@@ -418,3 +418,14 @@ def test_no_run_applies_a_finished_step_or_leaves_a_final_phase(
             assert status.finished_at == now
             assert t.ended is not None
             assert t.ended[0] == status.phase
+
+
+def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
+    from paramedic.records.status import set_condition
+
+    first = set_condition([], "Ready", False, "Waiting", "a", 1, at=T0)
+    later = set_condition(first, "Ready", False, "StillWaiting", "b", 1, at=T0 + timedelta(hours=1))
+    assert later[0].last_transition_time == T0
+    assert later[0].reason == "StillWaiting"
+    flipped = set_condition(later, "Ready", True, "Succeeded", "c", 1, at=T0 + timedelta(hours=2))
+    assert flipped[0].dump()["lastTransitionTime"] == "2026-11-25T12:00:00Z"

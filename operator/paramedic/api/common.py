@@ -232,7 +232,7 @@ class Condition(Model):
     status: Literal["True", "False", "Unknown"] = Field(description="Status of the condition.")
     reason: str = Field(description="One CamelCase word saying why the condition is in this status.")
     message: str = Field(default="", description="A human-readable explanation.")
-    last_transition_time: str = Field(description="When the status last changed (RFC 3339).")
+    last_transition_time: Time = Field(description="When the status last changed (RFC 3339).")
     observed_generation: int | None = Field(
         default=None, description="The metadata.generation the condition was set for."
     )

@@ -32,7 +32,7 @@ from paramedic.actions.run_job import Params as RunJobParams
 from paramedic.actions.run_job import TenantParams as TenantRunJobParams
 from paramedic.actions.scale import Params as ScaleParams
 
-from .common import Approvers, Condition, Duration, LabelSelector, Model, Name, ObjectRef, OneOf
+from .common import Approvers, Condition, Duration, LabelSelector, Model, Name, ObjectRef, OneOf, Time
 from .triggers import Trigger
 
 Check = Literal["RolloutComplete", "PodsHealthy", "NodeReady", "None"]
@@ -257,7 +257,7 @@ class RunbookStatus(Model):
 
     trigger_kind: str = Field(default="", description="The runbook's trigger kind, for printing.")
     fire_count: int = Field(default=0, ge=0, description="How many Remediations its trigger has started.")
-    last_fired_at: str | None = Field(default=None, description="When its trigger last started a Remediation.")
+    last_fired_at: Time | None = Field(default=None, description="When its trigger last started a Remediation.")
     last_error: str = Field(default="", description="The latest trigger evaluation error, empty when healthy.")
     observed_generation: int | None = Field(default=None, description="The generation the status reflects.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready: the runbook is valid and armed.")

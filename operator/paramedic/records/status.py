@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from paramedic.api.common import GROUP, VERSION, Condition
+from paramedic.api.common import GROUP, VERSION, Condition, utcnow
 from paramedic.api.remediation import RemediationStatus
-from paramedic.kube import ApiException, Clients, now
+from paramedic.kube import ApiException, Clients
 
 
 class Conflict(Exception):
@@ -35,8 +35,7 @@ def set_condition(
     ``at``: the time of the change (the engine's decisions pass their clock); default now."""
     flag = "True" if status else "False"
     old = next((c for c in conditions if c.type == type_), None)
-    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ") if at is not None else now()
-    since = old.last_transition_time if old is not None and old.status == flag else stamp
+    since = old.last_transition_time if old is not None and old.status == flag else (at or utcnow())
     new = Condition(
         type=type_,
         status=flag,
