@@ -278,6 +278,16 @@ class Engine:
                 )
         if status is not None:
             self.newest.replaced(rem, records.write(self.clients, rem, status))
+            if status.phase != base.phase:
+                meta = rem["metadata"]
+                log.info(
+                    "remediation %s/%s: %s -> %s: %s",
+                    meta["namespace"],
+                    meta["name"],
+                    base.phase,
+                    status.phase,
+                    status.message[:300],
+                )
         for emit in said:
             self._event(rem, emit, target if emit.on_target else None)
         self._observe(rem, transition, spec)
