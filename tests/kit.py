@@ -8,7 +8,7 @@ from typing import Any
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
-from paramedic.devcluster.install import OperatorProcess
+from paramedic_dev.install import OperatorProcess
 from paramedic.kube import Clients
 from tests.waiting import wait_until
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from paramedic.api.common import GROUP, VERSION
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
 from paramedic.engine.engine import Engine
 from paramedic.kube import ApiException, Clients
 from paramedic.policy.admission import AdmissionGuard

@@ -9,7 +9,7 @@ import pytest
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.resources import RESOURCES
-from paramedic.devcluster.cluster import DevCluster
+from paramedic_dev.cluster import DevCluster
 from paramedic.kube import ApiException, Clients
 from tests.cel_cases import PARAMS
 

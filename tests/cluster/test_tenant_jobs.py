@@ -14,7 +14,7 @@ import yaml
 from paramedic.actions.run_job import REMEDIATION_LABEL
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.cli import main
-from paramedic.devcluster.cluster import DevCluster
+from paramedic_dev.cluster import DevCluster
 from paramedic.kube import ApiException
 from tests.cluster.conftest import TENANT_GROUP, kubectl
 from tests.kit import Kit

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
-from paramedic.devcluster import simulate
+from paramedic_dev import simulate
 from paramedic.kube import ApiException
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_metric_triggers import payload, runbook_status, webhook

@@ -15,9 +15,9 @@ from typing import Any
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
-from paramedic.devcluster.install import OperatorProcess, apply_crds, ensure_namespace
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
+from paramedic_dev.install import OperatorProcess, apply_crds, ensure_namespace
 from paramedic.kube import Clients
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
