@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paramedic.kube import Clients
-from paramedic.policy.selectors import to_query
+from paramedic.kube.selectors import to_query
 
 WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 #: Actions that act beside the target (a Job, a cloud resource) accept any target kind.

@@ -32,8 +32,7 @@ from paramedic.api.common import GROUP, VERSION, LabelSelector, ObjectRef
 from paramedic.api.remediation import RemediationSpec
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 from paramedic.kube import ApiException, Clients
-
-from .selectors import matches
+from paramedic.kube.selectors import matches
 
 
 class Refused(Exception):

@@ -22,8 +22,7 @@ from typing import Any
 from paramedic.api.common import ObjectRef
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.kube import Clients
-
-from .selectors import to_query
+from paramedic.kube.selectors import to_query
 
 
 @dataclasses.dataclass(frozen=True)

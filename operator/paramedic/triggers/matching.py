@@ -15,7 +15,7 @@ from datetime import datetime
 
 from paramedic.api.common import ObjectRef, parse_duration
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
-from paramedic.policy.selectors import matches
+from paramedic.kube.selectors import matches
 
 from .series import Matcher
 from .symptoms import Symptom
