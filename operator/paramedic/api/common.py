@@ -7,8 +7,6 @@ OpenAPI description, which is what ``kubectl explain`` prints.
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints, model_validator
@@ -16,12 +14,12 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-GROUP = "paramedic.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+# The group and the duration rule live on the ground floor (paramedic.kube), which stands below the models.
+from paramedic.kube.durations import DURATION_PATTERN as DURATION_PATTERN
+from paramedic.kube.durations import parse_duration as parse_duration
+from paramedic.kube.kinds import API_VERSION as API_VERSION
+from paramedic.kube.kinds import GROUP as GROUP
+from paramedic.kube.kinds import VERSION as VERSION
 
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=32)]
 """A Go-style duration such as ``90s``, ``5m`` or ``1h30m``."""
@@ -36,14 +34,6 @@ LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=317)]
 """A label key: an optional DNS-subdomain prefix and a name."""
 Text = Annotated[str, StringConstraints(max_length=1024)]
 """Free text for humans: a reason, a description line."""
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse a Go-style duration; the CRD pattern has already rejected anything else."""
-    if not re.fullmatch(DURATION_PATTERN, text):
-        raise ValueError(f"{text!r} is not a duration like 90s, 5m or 1h30m")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return timedelta(seconds=sum(float(n) * scale[unit] for n, unit in _DURATION_PART.findall(text)))
 
 
 class Model(BaseModel):

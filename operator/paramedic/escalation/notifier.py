@@ -14,7 +14,6 @@ notification with the reason, never a request.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -29,6 +28,8 @@ from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration
 from paramedic.api.policies import Channel, EscalationPolicySpec
 from paramedic.api.remediation import ApprovalRecord, EscalationStatus, Notification, RemediationStatus
 from paramedic.kube import ApiException, Clients, now, parse_time
+from paramedic.kube.blocking import run_blocking
+from paramedic.kube.secrets import secret_text
 from paramedic.policy import approvals
 from paramedic.policy.admission import AdmissionGuard
 from paramedic.records import events, metrics
@@ -63,7 +64,7 @@ class Notifier:
         self._refused: dict[str, str] = {}
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await run_blocking(self.executor, fn, *args)
 
     async def drive(self, namespace: str, name: str, stopped: Callable[[], bool]) -> None:
         async with outbound.session(self.egress) as session:
@@ -247,5 +248,7 @@ class Notifier:
         )
 
     def _secret(self, namespace: str, name: str, key: str) -> str:
-        secret = self.clients.core.read_namespaced_secret(name, namespace)
-        return base64.b64decode((secret.data or {})[key]).decode().strip()
+        value = secret_text(self.clients, namespace, name, key)
+        if value is None:
+            raise KeyError(key)
+        return value

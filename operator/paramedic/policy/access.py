@@ -28,10 +28,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from paramedic.api.common import GROUP, VERSION, LabelSelector, ObjectRef
+from paramedic.api.common import LabelSelector, ObjectRef
 from paramedic.api.remediation import RemediationSpec
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 from paramedic.kube import ApiException, Clients
+from paramedic.kube.kinds import KINDS
 from paramedic.kube.selectors import matches
 
 
@@ -78,10 +79,7 @@ def load_runbook(clients: Clients, spec: RemediationSpec, namespace: str, known:
     if seen is not None:
         return parse_runbook(ref.kind, dict(seen))
     try:
-        if ref.kind == "Runbook":
-            obj = clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runbooks", ref.name)
-        else:
-            obj = clients.custom.get_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", ref.name)
+        obj = KINDS[ref.kind].read(clients, ref.name, namespace)
     except ApiException as exc:
         if exc.status == 404:
             where = f" in namespace {namespace}" if ref.kind == "Runbook" else ""

@@ -14,10 +14,8 @@ from typing import Any
 from paramedic.api.common import GROUP, VERSION, Condition
 from paramedic.api.remediation import RemediationStatus
 from paramedic.kube import ApiException, Clients, now
-
-
-class Conflict(Exception):
-    """The Remediation changed since it was read; read it again."""
+from paramedic.kube.conflicts import Conflict as Conflict
+from paramedic.kube.conflicts import retry_on_conflict
 
 
 def set_condition(
@@ -64,13 +62,11 @@ def update(clients: Clients, namespace: str, name: str, change: Callable[[Remedi
     For parts of the status that one component owns alone (the escalation
     record), so that a concurrent write by the engine never loses them.
     """
-    for _ in range(10):
+
+    def attempt() -> None:
         current = read(clients, namespace, name)
         status = RemediationStatus.model_validate(current.get("status") or {})
         change(status)
-        try:
-            write(clients, current, status)
-            return
-        except Conflict:
-            continue
-    raise Conflict(name)
+        write(clients, current, status)
+
+    retry_on_conflict(attempt)

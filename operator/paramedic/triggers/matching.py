@@ -1,7 +1,7 @@
 """Does this runbook's trigger fire for this symptom? Pure logic.
 
-The runbook index (``index.py``) narrows the candidates to runbooks of the
-symptom's trigger kind; this module applies each runbook's own parameters
+The runbook index (``watches.py``, Kopf indexes keyed by trigger kind) narrows
+the candidates to runbooks of the symptom's trigger kind; this module applies each runbook's own parameters
 (restart threshold, reasons, containers, durations), its target selector and
 its scope (own namespace for a Runbook, ``target.namespaces`` and
 ``allowedNamespaces`` for a ClusterRunbook).
@@ -15,13 +15,11 @@ from datetime import datetime
 
 from paramedic.api.common import ObjectRef, parse_duration
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
+from paramedic.kube.kinds import WORKLOADS, api_version
 from paramedic.kube.selectors import matches
 
 from .series import Matcher
 from .symptoms import Symptom
-
-#: Workload kinds a pod symptom may be lifted to when a runbook does not accept Pods.
-_LIFTABLE = {"Deployment", "StatefulSet", "DaemonSet"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,18 +87,15 @@ def target_for(entry: Entry, symptom: Symptom) -> ObjectRef | None:
     kinds = entry.spec.target.kinds
     if not kinds or symptom.kind in kinds:
         return ObjectRef(
-            api_version=_API[symptom.kind],
+            api_version=api_version(symptom.kind),
             kind=symptom.kind,
             name=symptom.name,
             namespace=symptom.namespace,
         )
-    if symptom.owner and symptom.owner[0] in kinds and symptom.owner[0] in _LIFTABLE:
-        kind, name = symptom.owner
-        return ObjectRef(api_version="apps/v1", kind=kind, name=name, namespace=symptom.namespace)
+    if symptom.owner and symptom.owner[0] in kinds and symptom.owner[0] in WORKLOADS:
+        kind, name = symptom.owner  # a pod symptom lifted to its workload
+        return ObjectRef(api_version=api_version(kind), kind=kind, name=name, namespace=symptom.namespace)
     return None
-
-
-_API = {"Pod": "v1", "Node": "v1", "HorizontalPodAutoscaler": "autoscaling/v2"}
 
 
 def scope(
