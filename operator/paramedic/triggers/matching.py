@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from paramedic.api.common import ObjectRef, parse_duration
-from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
+from paramedic.api.runbook import RunbookSpec
 from paramedic.kube.kinds import WORKLOADS, api_version
 from paramedic.kube.selectors import matches
+from paramedic.policy.scope import refusal
 
 from .series import Matcher
 from .symptoms import Symptom
@@ -106,27 +107,20 @@ def scope(
 ) -> str | None:
     """The namespace the Remediation goes in, or None when the runbook may not act on ``namespace``.
 
-    A Runbook acts only in its own namespace. A ClusterRunbook acts where its
-    target.namespaces admits, and its Remediation lives in the target's
-    namespace (which allowedNamespaces must admit) or, for a node, in the
-    operator's own.
+    The Remediation lives in the target's namespace (a Runbook's own), or for
+    a node in the operator's; whether the runbook may act there is
+    ``policy.scope``'s rule, the one the engine checks again before each step.
     """
     if entry.kind == "Runbook":
-        return entry.namespace if namespace == entry.namespace else None
-    spec = entry.spec
-    assert isinstance(spec, ClusterRunbookSpec)
-    if namespace is None:
-        return operator_namespace
-    labels = namespace_labels(namespace)
-    if labels is None:
-        return None
-    if spec.target.namespaces is not None and not matches(spec.target.namespaces, labels):
-        return None
-    if namespace != operator_namespace and (
-        spec.allowed_namespaces is None or not matches(spec.allowed_namespaces, labels)
-    ):
-        return None
-    return namespace
+        home = entry.namespace or ""
+    elif namespace is None:
+        home = operator_namespace
+    elif namespace_labels(namespace) is None:
+        return None  # a namespace the index does not know (yet): nothing admits it
+    else:
+        home = namespace
+    refused = refusal(entry.kind, entry.name, entry.spec, "", namespace, home, operator_namespace, namespace_labels)
+    return home if refused is None else None
 
 
 def evaluate(
