@@ -21,10 +21,11 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StringConstraints
 
+from paramedic.api import tenant_job
 from paramedic.api.common import Model
 from paramedic.kube import ApiException
 
-from . import job_guard, tenant_job
+from . import job_guard
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan
 
 REMEDIATION_LABEL = "paramedic.dev/remediation"
