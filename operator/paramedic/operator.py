@@ -1,5 +1,5 @@
-"""The Kopf operator: wires the engine (and, later, triggers and policies) to
-Kopf's watches.
+"""The Kopf operator, the composition root: wires the triggers, the policy
+gate, the engine and the escalation notifier to Kopf's watches.
 
 Only paramedic's own resources get Kopf handlers that store state (as
 annotations prefixed paramedic.dev). Everything runs in a dedicated thread

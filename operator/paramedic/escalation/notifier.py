@@ -33,7 +33,7 @@ from paramedic.kube.secrets import secret_text
 from paramedic.policy import approvals
 from paramedic.policy.admission import AdmissionGuard
 from paramedic.records import events, metrics
-from paramedic.records import status as records
+from paramedic.records import status as remediation_status
 
 from . import channels, render
 
@@ -70,9 +70,9 @@ class Notifier:
         async with outbound.session(self.egress) as session:
             while not stopped():
                 try:
-                    rem = await self._run(records.read, self.clients, namespace, name)
+                    rem = await self._run(remediation_status.read, self.clients, namespace, name)
                     delay = await self.step(session, rem)
-                except records.Conflict:
+                except remediation_status.Conflict:
                     delay = 0.0
                 except ApiException as exc:
                     if exc.status == 404:
@@ -158,7 +158,7 @@ class Notifier:
         if resolver is not None:
             # Before the write, like the Resolve message: once the state is Resolved, Kopf cancels this daemon.
             await self._run(self._event, rem, "Resolved", resolver.message)
-        await self._run(records.update, self.clients, meta["namespace"], meta["name"], record)
+        await self._run(remediation_status.update, self.clients, meta["namespace"], meta["name"], record)
         return None if escalation.state == "Resolved" else 0.5
 
     async def _resolver(self, rem: dict[str, Any], status: RemediationStatus) -> Resolver | None:
