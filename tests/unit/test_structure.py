@@ -158,3 +158,22 @@ def test_no_module_is_over_the_line_limit() -> None:
     long = {name: len(path.read_text().splitlines()) for name, path in MODULES.items()}
     over = sorted(f"{name}: {n} lines" for name, n in long.items() if n > MAX_LINES and name not in TOO_LONG_FOR_NOW)
     assert over == []
+
+
+# -- the actions and the Step model ---------------------------------------------------------------
+
+
+def test_every_step_field_has_its_action_and_the_marks_match_what_the_actions_do() -> None:
+    from typing import get_args
+
+    from paramedic.actions import REGISTRY
+    from paramedic.actions.checks import CHECKS
+    from paramedic.api.runbook import ACTION_FIELDS, CLUSTER_ONLY, NODE_ACTIONS, Check
+
+    assert list(REGISTRY) == list(ACTION_FIELDS)
+    assert len(ACTION_FIELDS) == 16
+    # A node action resolves its target to the Node itself, and is reserved to ClusterRunbooks.
+    assert {name for name, action in REGISTRY.items() if action.kinds == {"Node"}} == NODE_ACTIONS
+    assert NODE_ACTIONS <= CLUSTER_ONLY
+    assert {"rolloutRestart", "scale", "runJob"}.isdisjoint(CLUSTER_ONLY)
+    assert set(CHECKS) == set(get_args(Check)) - {"None"}
