@@ -17,14 +17,14 @@ from . import tenant_job
 from .common import Label, Model, Name, Text
 
 
-# rollout_restart
+# rolloutRestart (paramedic.actions.rollout_restart)
 class RolloutRestartParams(Model):
     """Restart every pod of the target workload by rolling out its template again."""
 
     reason: Text | None = Field(default=None, description="Free text kept in the step's history.")
 
 
-# scale
+# scale (paramedic.actions.scale)
 class ScaleParams(Model):
     """Scale the target Deployment or StatefulSet."""
 
@@ -57,7 +57,7 @@ class ScaleParams(Model):
     )
 
 
-# patch_hpa
+# patchHPA (paramedic.actions.patch_hpa)
 class PatchHPAParams(Model):
     """Change minReplicas and/or maxReplicas of the target's HorizontalPodAutoscaler."""
 
@@ -83,7 +83,7 @@ class PatchHPAParams(Model):
     cap: int = Field(ge=1, description="maxReplicas (and minReplicas) are never set above this.")
 
 
-# delete_pod
+# deletePod (paramedic.actions.delete_pod)
 class DeletePodParams(Model):
     """Delete the target pod."""
 
@@ -92,7 +92,7 @@ class DeletePodParams(Model):
     )
 
 
-# rollback
+# rollback (paramedic.actions.rollback)
 class RollbackParams(Model):
     """Roll the target Deployment back to an earlier revision."""
 
@@ -104,7 +104,7 @@ class RollbackParams(Model):
     )
 
 
-# raise_memory_limit
+# raiseMemoryLimit (paramedic.actions.raise_memory_limit)
 class RaiseMemoryLimitParams(Model):
     """Raise the memory limit of the target workload's containers."""
 
@@ -117,14 +117,14 @@ class RaiseMemoryLimitParams(Model):
     container: Label | None = Field(default=None, description="Only this container; by default every container.")
 
 
-# cordon
+# cordon (paramedic.actions.cordon)
 class CordonParams(Model):
     """Change whether new pods may be scheduled on the target node."""
 
     reason: Text | None = Field(default=None, description="Free text kept in the step's history.")
 
 
-# drain
+# drain (paramedic.actions.drain)
 class DrainParams(Model):
     """Cordon the target node and evict its pods."""
 
@@ -137,14 +137,14 @@ class DrainParams(Model):
     )
 
 
-# rds_snapshot
+# rdsSnapshot (paramedic.actions.rds_snapshot)
 class RdsSnapshotParams(Model):
     """Take a manual snapshot of an RDS DB instance and wait until it is available."""
 
     db_instance_identifier: Name = Field(description="The DB instance to snapshot.")
 
 
-# rds_reboot
+# rdsReboot (paramedic.actions.rds_reboot)
 class RdsRebootParams(Model):
     """Reboot an RDS DB instance and wait until it is available again."""
 
@@ -156,7 +156,7 @@ class RdsRebootParams(Model):
     )
 
 
-# rds_failover_cluster
+# rdsFailoverCluster (paramedic.actions.rds_failover_cluster)
 class RdsFailoverParams(Model):
     """Fail the DB cluster over and wait until it is available with a new writer."""
 
@@ -166,7 +166,7 @@ class RdsFailoverParams(Model):
     )
 
 
-# eks_scale_nodegroup
+# eksScaleNodegroup (paramedic.actions.eks_scale_nodegroup)
 class EksScaleParams(Model):
     """Set the node group's desired size (absolute or relative), never beyond maxDesired."""
 
@@ -189,14 +189,14 @@ class EksScaleParams(Model):
     min_desired: int = Field(default=0, ge=0, description="The floor: never below this.")
 
 
-# ec2_terminate_node_instance
+# ec2TerminateNodeInstance (paramedic.actions.ec2_terminate_node_instance)
 class Ec2TerminateParams(Model):
     """Terminate the EC2 instance behind the target node (from its spec.providerID)."""
 
     reason: Text | None = Field(default=None, description="Free text kept in the step's history.")
 
 
-# elasticache_set_replicas
+# elasticacheSetReplicas (paramedic.actions.elasticache_set_replicas)
 class ElasticacheReplicasParams(Model):
     """Set the number of replicas per node group of an ElastiCache replication group."""
 
@@ -205,7 +205,7 @@ class ElasticacheReplicasParams(Model):
     max_replicas: int = Field(default=5, ge=0, le=5, description="The cap: never more replicas than this.")
 
 
-# run_job
+# runJob (paramedic.actions.run_job)
 LabelMap = tenant_job.LabelMap
 AnnotationMap = Annotated[
     dict[Annotated[str, StringConstraints(max_length=317)], Annotated[str, StringConstraints(max_length=512)]],
