@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from paramedic.api.common import GROUP, VERSION, Condition
+from paramedic.api.common import Condition
 from paramedic.api.remediation import RemediationStatus
 from paramedic.kube import ApiException, Clients, now
 from paramedic.kube.conflicts import Conflict as Conflict
 from paramedic.kube.conflicts import retry_on_conflict
+from paramedic.kube.kinds import KINDS
+
+REMEDIATION = KINDS["Remediation"]
 
 
 def set_condition(
@@ -37,8 +40,7 @@ def set_condition(
 
 
 def read(clients: Clients, namespace: str, name: str) -> dict[str, Any]:
-    obj: dict[str, Any] = clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", name)
-    return obj
+    return REMEDIATION.read(clients, name, namespace)
 
 
 def write(clients: Clients, remediation: dict[str, Any], status: RemediationStatus) -> dict[str, Any]:
@@ -46,14 +48,11 @@ def write(clients: Clients, remediation: dict[str, Any], status: RemediationStat
     meta = remediation["metadata"]
     body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status.dump()}
     try:
-        result: dict[str, Any] = clients.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, meta["namespace"], "remediations", meta["name"], body
-        )
+        return REMEDIATION.patch_status(clients, meta["name"], meta["namespace"], body)
     except ApiException as exc:
         if exc.status == 409:
             raise Conflict(meta["name"]) from None
         raise
-    return result
 
 
 def update(clients: Clients, namespace: str, name: str, change: Callable[[RemediationStatus], None]) -> None:
