@@ -3,20 +3,21 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# The stamp names both distributions' pyproject hashes: a change to either reinstalls.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml dev/pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 PRESET ?= full
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml dev/pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is needed" >&2; exit 2; }
 	python3 -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' -e ./dev
 	rm -f $(VENV)/.installed-* && touch $@
 
-venv: $(STAMP) ## the Python virtualenv with paramedic and its dev tools
+venv: $(STAMP) ## the Python virtualenv with paramedic, paramedic-dev (dev/) and the dev tools
 
 system-deps: ## Debian packages the tests use (Prometheus, Alertmanager)
 	hack/system-deps.sh
@@ -27,9 +28,9 @@ controlplane: venv ## build (once, then cached) the local Kubernetes control pla
 crds: venv ## regenerate crds/ from the API models
 	$(BIN)/python -m paramedic.api.crdgen crds
 
-lint: venv ## ruff and mypy --strict on the package
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+lint: venv ## ruff and mypy --strict on both packages (operator/, dev/)
+	$(BIN)/ruff check operator dev tests
+	$(BIN)/ruff format --check operator dev tests
 	$(BIN)/mypy
 
 test: venv system-deps controlplane lint ## everything CI runs: lint, then the test-suite on the real control plane
@@ -40,9 +41,9 @@ up: venv controlplane ## a local control plane until Ctrl-C (prints its KUBECONF
 	$(BIN)/paramedic-devcluster up
 
 bench: venv controlplane ## the scale benchmark (PRESET=smoke|medium|full, default full): table + .bench/results-$(PRESET).json
-	$(BIN)/python -m paramedic.devcluster.bench --preset $(PRESET) --keep-logs .bench/logs-$(PRESET)
+	$(BIN)/python -m paramedic_dev.bench --preset $(PRESET) --keep-logs .bench/logs-$(PRESET)
 
 demo: venv controlplane ## the main job: local control plane, CRDs, runbooks, the operator
-	$(BIN)/paramedic demo
+	$(BIN)/paramedic-devcluster demo
 
 .PHONY: help venv system-deps controlplane crds lint test up bench demo

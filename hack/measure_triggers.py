@@ -30,9 +30,9 @@ from typing import Any
 from kubernetes import watch
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
-from paramedic.devcluster.install import apply_crds, ensure_namespace
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
+from paramedic_dev.install import apply_crds, ensure_namespace
 from paramedic.kube import Clients
 
 REQUESTS = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from paramedic.devcluster.cluster import DevCluster
+from paramedic_dev.cluster import DevCluster
 from tests.waiting import wait_until
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
-from paramedic.devcluster.install import OperatorProcess
 from paramedic.kube import Clients
+from paramedic_dev.install import OperatorProcess
 from tests.waiting import wait_until
 
 

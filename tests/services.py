@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from paramedic.devcluster.cluster import free_port
-from paramedic.devcluster.processes import Process, wait_for
+from paramedic_dev.cluster import free_port
+from paramedic_dev.processes import Process, wait_for
 
 
 class LoopbackServer:

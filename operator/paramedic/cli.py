@@ -194,12 +194,6 @@ def _plan(args: argparse.Namespace) -> int:
     return 0 if status.get("phase") == "DryRun" else 1
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from paramedic import demo
-
-    return demo.main(nodes=args.nodes)
-
-
 def _url_prefix(text: str) -> str:
     from paramedic.outbound import parse_prefix
 
@@ -323,9 +317,6 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
             sub.set_defaults(func=_history)
 
-    demo = commands.add_parser("demo", help="a guided demo on a local control plane")
-    demo.add_argument("--nodes", type=int, default=3, help="KWOK nodes to create")
-    demo.set_defaults(func=_demo)
     return top
 
 

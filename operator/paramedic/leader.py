@@ -24,6 +24,7 @@ from typing import Any
 from kubernetes import client
 
 from paramedic.kube import ApiException, Clients
+from paramedic.kube.blocking import run_blocking
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class Elector:
         return client.CoordinationV1Api(self.clients.api_client)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await run_blocking(self.executor, fn, *args)
 
     async def acquire(self) -> None:
         """Return once this replica holds the lease."""

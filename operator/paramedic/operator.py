@@ -1,5 +1,5 @@
-"""The Kopf operator: wires the engine (and, later, triggers and policies) to
-Kopf's watches.
+"""The Kopf operator, the composition root: wires the triggers, the policy
+gate, the engine and the escalation notifier to Kopf's watches.
 
 Only paramedic's own resources get Kopf handlers that store state (as
 annotations prefixed paramedic.dev). Everything runs in a dedicated thread
@@ -25,6 +25,7 @@ from paramedic.engine.driver import Drivers
 from paramedic.engine.engine import Engine
 from paramedic.escalation.notifier import Notifier
 from paramedic.kube import ApiException, Clients
+from paramedic.kube.secrets import secret_text
 from paramedic.leader import Elector
 from paramedic.policy import views
 from paramedic.records import metrics, requests
@@ -82,11 +83,7 @@ class SecretToken:
         return self._value
 
     def _read(self) -> str | None:
-        import base64
-
-        secret = self.clients.core.read_namespaced_secret(self.name, self.namespace)
-        data = (secret.data or {}).get(self.key)
-        return base64.b64decode(data).decode().strip() if data else None
+        return secret_text(self.clients, self.namespace, self.name, self.key)
 
 
 def connect(config: Config) -> tuple[Clients, ThreadPoolExecutor]:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from paramedic.devcluster.cluster import DevCluster, free_port
-from paramedic.devcluster.install import OperatorProcess, apply_crds, ensure_namespace
 from paramedic.kube import ApiException, Clients
+from paramedic_dev.cluster import DevCluster, free_port
+from paramedic_dev.install import OperatorProcess, apply_crds, ensure_namespace
 from tests import kit
 from tests.waiting import wait_until
 

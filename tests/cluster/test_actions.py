@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paramedic.actions.rollout_restart import RESTARTED_BY
-from paramedic.devcluster import simulate
+from paramedic_dev import simulate
 from tests.cluster.conftest import OPERATOR_NAMESPACE
 from tests.kit import Kit
 from tests.waiting import wait_until

@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from paramedic.api.common import GROUP, VERSION
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
 from paramedic.engine.engine import Engine
 from paramedic.kube import ApiException, Clients
 from paramedic.policy.admission import AdmissionGuard
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
 from tests.cluster.conftest import APPROVER_GROUP, TENANT_GROUP, _bind
 from tests.cluster.test_deploy import SA, kubectl, rbac  # noqa: F401 (the rbac fixture)
 from tests.cluster.test_escalation import Receiver, secret

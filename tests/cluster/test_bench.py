@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from paramedic.devcluster.bench import report
-from paramedic.devcluster.bench.presets import PRESETS
-from paramedic.devcluster.bench.run import run
+from paramedic_dev.bench import report
+from paramedic_dev.bench.presets import PRESETS
+from paramedic_dev.bench.run import run
 
 
 @pytest.fixture(scope="module")

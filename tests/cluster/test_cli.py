@@ -7,7 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
-from paramedic.devcluster.cluster import DevCluster
+from paramedic_dev.cluster import DevCluster
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.kit import Kit
 

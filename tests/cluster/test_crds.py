@@ -9,8 +9,8 @@ import pytest
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.resources import RESOURCES
-from paramedic.devcluster.cluster import DevCluster
 from paramedic.kube import ApiException, Clients
+from paramedic_dev.cluster import DevCluster
 from tests.cel_cases import PARAMS
 
 

@@ -8,7 +8,7 @@ import sys
 
 def test_demo_runs_to_the_end() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "paramedic", "demo", "--nodes", "3"], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "paramedic_dev", "demo", "--nodes", "3"], capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
-from paramedic.devcluster.install import OperatorProcess
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
+from paramedic_dev.install import OperatorProcess
 from tests.cluster.conftest import AWS_ENV, OPERATOR_NAMESPACE
 from tests.cluster.test_triggers import one_remediation, pods
 from tests.kit import Kit

@@ -10,8 +10,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
 from tests.waiting import wait_until
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from paramedic.api.common import GROUP, VERSION
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.kit import Kit, gated_job
 from tests.waiting import wait_until

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
-from paramedic.devcluster import simulate
+from paramedic_dev import simulate
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_safety import all_finished, policy
 from tests.cluster.test_triggers import pods

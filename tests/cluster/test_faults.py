@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
 from tests.cluster.test_triggers import one_remediation, pods
 from tests.kit import Kit, gated_job
 from tests.waiting import wait_until

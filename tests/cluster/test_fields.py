@@ -16,8 +16,8 @@ import urllib3
 from kubernetes import watch
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
 from tests.cluster.conftest import OPERATOR_NAMESPACE, kubectl
 from tests.cluster.test_cloud import allowed, aws, node_group, rds_instance
 from tests.cluster.test_escalation import Receiver, secret

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from paramedic.devcluster.cluster import DevCluster
-from paramedic.devcluster.install import OperatorProcess
+from paramedic_dev.cluster import DevCluster
+from paramedic_dev.install import OperatorProcess
 from tests.cluster.conftest import AWS_ENV, OPERATOR_NAMESPACE
 from tests.kit import Kit, gated_job
 from tests.waiting import wait_until

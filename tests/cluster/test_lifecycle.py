@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from paramedic.devcluster.cluster import DevCluster
+from paramedic_dev.cluster import DevCluster
 from tests.waiting import wait_until
 
 COMPONENTS = {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
@@ -38,7 +38,7 @@ def alive(pid: int) -> bool:
 def devcluster_process() -> Iterator[tuple[subprocess.Popen[str], set[int]]]:
     """`paramedic-devcluster up` in its own process, with the pids of its components."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "paramedic.devcluster", "up", "--nodes", "1"],
+        [sys.executable, "-m", "paramedic_dev", "up", "--nodes", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

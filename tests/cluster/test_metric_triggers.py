@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from paramedic.api.common import GROUP, VERSION
-from paramedic.devcluster.cluster import free_port
+from paramedic_dev.cluster import free_port
 from tests.cluster.conftest import WEBHOOK_TOKEN
 from tests.cluster.test_triggers import one_remediation, remediations
 from tests.kit import Kit

@@ -6,7 +6,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from paramedic.devcluster import simulate
+from paramedic_dev import simulate
 from tests.cluster.test_triggers import one_remediation, pods
 from tests.kit import Kit
 from tests.waiting import wait_until

@@ -8,7 +8,7 @@ from typing import Any
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
-from paramedic.devcluster import simulate
+from paramedic_dev import simulate
 from tests.cluster.test_triggers import pods, remediations
 from tests.kit import Kit
 from tests.waiting import wait_until

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
-from paramedic.devcluster.cluster import DevCluster
-from paramedic.devcluster.install import OperatorProcess
+from paramedic_dev.cluster import DevCluster
+from paramedic_dev.install import OperatorProcess
 from tests.kit import deployment
 from tests.waiting import wait_until
 
@@ -347,7 +347,7 @@ def test_crash_loop_restart_does_not_help_so_it_rolls_back(
 
     import yaml
 
-    from paramedic.devcluster import simulate
+    from paramedic_dev import simulate
 
     _no_freeze(clients)
     example = yaml.safe_load((EXAMPLES / "paintbox" / "runbook-restart-router.yaml").read_text())

@@ -18,9 +18,9 @@ import pytest
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
-from paramedic.devcluster.install import OperatorProcess
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
+from paramedic_dev.install import OperatorProcess
 from tests.cluster.test_leader import holder, leader_replicas
 from tests.cluster.test_metrics import samples
 from tests.cluster.test_safety import policy

@@ -14,8 +14,8 @@ import yaml
 from paramedic.actions.run_job import REMEDIATION_LABEL
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.cli import main
-from paramedic.devcluster.cluster import DevCluster
 from paramedic.kube import ApiException
+from paramedic_dev.cluster import DevCluster
 from tests.cluster.conftest import TENANT_GROUP, kubectl
 from tests.kit import Kit
 from tests.tenant_jobs import FORBIDDEN, allowed_step, api_path, contains, lint_path, pod, run_job

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
-from paramedic.devcluster import simulate
 from paramedic.kube import ApiException
+from paramedic_dev import simulate
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_metric_triggers import payload, runbook_status, webhook
 from tests.cluster.test_triggers import one_remediation, pods, remediations

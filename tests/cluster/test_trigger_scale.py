@@ -15,9 +15,9 @@ from typing import Any
 from kubernetes import watch
 
 from paramedic.api.common import GROUP, VERSION
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
 from paramedic.kube import ApiException
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_triggers import pods, remediations
 from tests.kit import Kit

@@ -8,7 +8,7 @@ import datetime
 from typing import Any
 
 from paramedic.api.common import GROUP, VERSION
-from paramedic.devcluster import simulate
+from paramedic_dev import simulate
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.kit import Kit
 from tests.waiting import wait_until

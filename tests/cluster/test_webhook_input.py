@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paramedic.devcluster.install import OperatorProcess
+from paramedic_dev.install import OperatorProcess
 from tests.cluster.test_metric_triggers import payload, webhook
 
 ALERT = {"status": "firing", "labels": {"alertname": "X", "namespace": "n", "deployment": "d"}}

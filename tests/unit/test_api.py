@@ -18,7 +18,7 @@ from paramedic.api.policies import Channel
 from paramedic.api.resources import RESOURCES
 from paramedic.api.runbook import RunbookSpec
 from paramedic.api.triggers import Trigger
-from paramedic.policy.selectors import matches
+from paramedic.kube.selectors import matches
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 

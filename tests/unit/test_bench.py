@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from paramedic.devcluster.bench import audit, report
-from paramedic.devcluster.bench.context import percentiles
-from paramedic.devcluster.bench.presets import PRESETS
-from paramedic.devcluster.bench.storms import per_refused
-from paramedic.devcluster.bench.watches import RemediationEvents
+from paramedic_dev.bench import audit, report
+from paramedic_dev.bench.context import percentiles
+from paramedic_dev.bench.presets import PRESETS
+from paramedic_dev.bench.storms import per_refused
+from paramedic_dev.bench.watches import RemediationEvents
 
 
 def event(audit_id: str, stage: str, verb: str, resource: str, name: str = "", **extra: Any) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from paramedic.actions.base import Context, Target
-from paramedic.actions.run_job import TenantParams
 from paramedic.api.common import ObjectRef
+from paramedic.api.params import TenantRunJobParams as TenantParams
 from paramedic.api.policies import Channel, LedgerEntry, RateLimitPolicySpec, Template
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 from paramedic.api.triggers import TargetLabels

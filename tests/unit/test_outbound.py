@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from paramedic import outbound
 from paramedic.cli import parser
-from paramedic.devcluster import pki
 from paramedic.escalation import channels
 from paramedic.outbound import Egress, Permit, Refused
 from paramedic.triggers import prometheus
+from paramedic_dev import pki
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

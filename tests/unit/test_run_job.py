@@ -15,9 +15,11 @@ from pydantic import ValidationError
 
 from paramedic.actions import job_guard
 from paramedic.actions.base import ActionFailed, Context, Target
-from paramedic.actions.run_job import ACTION, Params, TenantParams
+from paramedic.actions.run_job import ACTION
 from paramedic.api import crdgen
 from paramedic.api.common import API_VERSION
+from paramedic.api.params import RunJobParams as Params
+from paramedic.api.params import TenantRunJobParams as TenantParams
 from paramedic.api.resources import RUNBOOK
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 from paramedic.cli import main

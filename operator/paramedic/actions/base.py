@@ -23,7 +23,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 from paramedic.api.common import Model
+from paramedic.api.runbook import CLUSTER_ONLY
 from paramedic.kube import Clients
+
+from . import checks
+from .target import Target as Target
 
 P = TypeVar("P", bound=Model)
 
@@ -68,20 +72,6 @@ class InProgress:
 
 
 @dataclasses.dataclass(frozen=True)
-class Target:
-    """The object the step acts on, after resolution (a Pod's owning Deployment, ...)."""
-
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None
-    obj: Mapping[str, Any]
-
-    def describe(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
-
-
-@dataclasses.dataclass(frozen=True)
 class Context:
     """Everything an action may use: API clients, the target, and who asks."""
 
@@ -111,11 +101,14 @@ class Action(Generic[P]):
     #: Kinds this action works on. A Pod target is resolved to its owner when
     #: the action works on workloads.
     kinds: ClassVar[frozenset[str]]
-    #: Node and cloud actions are reserved to ClusterRunbooks.
-    cluster_only: ClassVar[bool] = False
     #: The verification used when the step does not name one.
     default_check: ClassVar[str | None] = None
     params_model: type[P]
+
+    @property
+    def cluster_only(self) -> bool:
+        """Node and cloud actions are reserved to ClusterRunbooks: the Step model marks them."""
+        return self.name in CLUSTER_ONLY
 
     def plan(self, ctx: Context, params: P) -> Plan:
         raise NotImplementedError
@@ -129,6 +122,4 @@ class Action(Generic[P]):
 
     def verify(self, ctx: Context, params: P, plan: Plan, check: str) -> tuple[bool, str]:
         """Whether the fix took; by default the named check on the target."""
-        from . import checks  # checks needs Target from this module
-
         return checks.run(check, ctx.clients, ctx.target)

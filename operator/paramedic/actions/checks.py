@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from paramedic.kube import Clients
 
 from . import workloads
-from .base import Target
-
-CHECKS = ("RolloutComplete", "PodsHealthy", "NodeReady")
+from .target import Target
 
 
 def _workload(clients: Clients, target: Target) -> dict[str, Any]:
@@ -44,11 +43,15 @@ def node_ready(clients: Clients, target: Target) -> tuple[bool, str]:
     return ready.get("status") == "True", f"Ready={ready.get('status', 'Unknown')} {ready.get('reason', '')}".strip()
 
 
+#: What each ``verify.check`` of the Step model (``api.runbook.Check``, but None) runs.
+CHECKS: dict[str, Callable[[Clients, Target], tuple[bool, str]]] = {
+    "RolloutComplete": rollout_complete,
+    "PodsHealthy": pods_healthy,
+    "NodeReady": node_ready,
+}
+
+
 def run(check: str, clients: Clients, target: Target) -> tuple[bool, str]:
-    if check == "RolloutComplete":
-        return rollout_complete(clients, target)
-    if check == "PodsHealthy":
-        return pods_healthy(clients, target)
-    if check == "NodeReady":
-        return node_ready(clients, target)
-    raise ValueError(f"unknown check {check!r}")
+    if check not in CHECKS:
+        raise ValueError(f"unknown check {check!r}")
+    return CHECKS[check](clients, target)

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
-
-from paramedic.api.common import Model, Text
+from paramedic.api.params import CordonParams as Params
 
 from .base import Action, Context, Done, Plan, noting
-
-
-class Params(Model):
-    """Change whether new pods may be scheduled on the target node."""
-
-    reason: Text | None = Field(default=None, description="Free text kept in the step's history.")
 
 
 class Cordon(Action[Params]):
     name = "cordon"
     kinds = frozenset({"Node"})
-    cluster_only = True
     params_model = Params
     unschedulable: ClassVar[bool] = True
 

@@ -9,20 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
-from paramedic.api.common import Model
+from paramedic.api.params import DeletePodParams as Params
 from paramedic.kube import ApiException
 
 from .base import Action, Context, Done, Plan
-
-
-class Params(Model):
-    """Delete the target pod."""
-
-    grace_period_seconds: int | None = Field(
-        default=None, ge=0, description="Override the pod's terminationGracePeriodSeconds."
-    )
 
 
 class DeletePod(Action[Params]):

@@ -11,26 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
-from paramedic.api.common import Model
+from paramedic.api.params import DrainParams as Params
 from paramedic.kube import ApiException
 
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan
 
 MIRROR = "kubernetes.io/config.mirror"
-
-
-class Params(Model):
-    """Cordon the target node and evict its pods."""
-
-    delete_empty_dir_data: bool = Field(
-        default=False, description="Evict pods that use emptyDir volumes (their data is lost)."
-    )
-    force: bool = Field(default=False, description="Evict pods that no controller manages (they are not recreated).")
-    grace_period_seconds: int | None = Field(
-        default=None, ge=0, description="Override each pod's terminationGracePeriodSeconds."
-    )
 
 
 def _owner_kind(pod: dict[str, Any]) -> str | None:
@@ -68,7 +54,6 @@ def classify(pods: list[dict[str, Any]], params: Params) -> tuple[list[str], dic
 class Drain(Action[Params]):
     name = "drain"
     kinds = frozenset({"Node"})
-    cluster_only = True
     params_model = Params
 
     def _pods(self, ctx: Context) -> list[dict[str, Any]]:

@@ -7,18 +7,10 @@ same Remediation: terminating a node that still runs pods is an outage.
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from paramedic.api.common import Model, Text
+from paramedic.api.params import Ec2TerminateParams as Params
 
 from . import aws
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan, noting
-
-
-class Params(Model):
-    """Terminate the EC2 instance behind the target node (from its spec.providerID)."""
-
-    reason: Text | None = Field(default=None, description="Free text kept in the step's history.")
 
 
 def drained(ctx: Context) -> bool:
@@ -34,7 +26,6 @@ def drained(ctx: Context) -> bool:
 class Ec2TerminateNodeInstance(Action[Params]):
     name = "ec2TerminateNodeInstance"
     kinds = frozenset({"Node"})
-    cluster_only = True
     params_model = Params
 
     def plan(self, ctx: Context, params: Params) -> Plan:

@@ -4,41 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, Field
-
-from paramedic.api.common import Model, Name
+from paramedic.api.params import EksScaleParams as Params
 
 from . import aws
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan
 from .workloads import ANY_KIND
 
 
-class Params(Model):
-    """Set the node group's desired size (absolute or relative), never beyond maxDesired."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.desiredSize) != has(self.by)",
-                    "message": "eksScaleNodegroup needs exactly one of desiredSize or by",
-                },
-            ]
-        }
-    )
-
-    cluster_name: Name = Field(description="The EKS cluster.")
-    nodegroup_name: Name = Field(description="The managed node group.")
-    desired_size: int | None = Field(default=None, ge=0, description="The desired size to set.")
-    by: int | None = Field(default=None, description="Nodes to add (negative to remove) to the current desired size.")
-    max_desired: int = Field(ge=0, description="The cap: the desired size is never set above this.")
-    min_desired: int = Field(default=0, ge=0, description="The floor: never below this.")
-
-
 class EksScaleNodegroup(Action[Params]):
     name = "eksScaleNodegroup"
     kinds = ANY_KIND
-    cluster_only = True
     params_model = Params
 
     def _group(self, params: Params) -> dict[str, Any]:

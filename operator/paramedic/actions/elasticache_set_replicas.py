@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
-from paramedic.api.common import Model, Name
+from paramedic.api.params import ElasticacheReplicasParams as Params
 
 from . import aws
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan
 from .workloads import ANY_KIND
-
-
-class Params(Model):
-    """Set the number of replicas per node group of an ElastiCache replication group."""
-
-    replication_group_id: Name = Field(description="The replication group.")
-    replicas: int = Field(ge=0, le=5, description="Replicas per node group to have.")
-    max_replicas: int = Field(default=5, ge=0, le=5, description="The cap: never more replicas than this.")
 
 
 def _group(params: Params) -> dict[str, Any]:
@@ -37,7 +27,6 @@ def _replicas(group: dict[str, Any]) -> int:
 class ElasticacheSetReplicas(Action[Params]):
     name = "elasticacheSetReplicas"
     kinds = ANY_KIND
-    cluster_only = True
     params_model = Params
 
     def plan(self, ctx: Context, params: Params) -> Plan:

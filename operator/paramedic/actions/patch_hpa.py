@@ -9,36 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, Field
-
-from paramedic.api.common import Model
+from paramedic.api.params import PatchHPAParams as Params
 
 from .base import Action, ActionFailed, Context, Done, Plan
-
-
-class Params(Model):
-    """Change minReplicas and/or maxReplicas of the target's HorizontalPodAutoscaler."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.minReplicas) || has(self.maxReplicas) || has(self.raiseMaxBy)",
-                    "message": "patchHPA needs minReplicas, maxReplicas or raiseMaxBy",
-                },
-                {
-                    "rule": "!has(self.maxReplicas) || !has(self.raiseMaxBy)",
-                    "message": "patchHPA takes maxReplicas or raiseMaxBy, not both",
-                    "fieldPath": ".raiseMaxBy",
-                },
-            ]
-        }
-    )
-
-    min_replicas: int | None = Field(default=None, ge=1, description="The minReplicas to set.")
-    max_replicas: int | None = Field(default=None, ge=1, description="The maxReplicas to set.")
-    raise_max_by: int | None = Field(default=None, ge=1, description="Add this many to the current maxReplicas.")
-    cap: int = Field(ge=1, description="maxReplicas (and minReplicas) are never set above this.")
 
 
 class PatchHPA(Action[Params]):

@@ -10,26 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
-from pydantic import Field
 
-from paramedic.api.common import Label, Model
+from paramedic.api.params import RaiseMemoryLimitParams as Params
 
 from . import workloads
 from .base import Action, ActionFailed, Context, Done, Plan
 
 _MI = Decimal(1024 * 1024)
-
-
-class Params(Model):
-    """Raise the memory limit of the target workload's containers."""
-
-    factor: float = Field(default=1.5, gt=1, le=10, description="Multiply the current limit by this.")
-    cap: str = Field(
-        pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$",
-        max_length=32,
-        description="Never set a limit above this quantity, e.g. 4Gi.",
-    )
-    container: Label | None = Field(default=None, description="Only this container; by default every container.")
 
 
 def _mebibytes(quantity: Decimal) -> str:

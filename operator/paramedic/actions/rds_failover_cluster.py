@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from paramedic.api.common import Model, Name
+from paramedic.api.params import RdsFailoverParams as Params
 
 from . import aws
 from .base import Action, Context, Done, InProgress, Plan
 from .workloads import ANY_KIND
-
-
-class Params(Model):
-    """Fail the DB cluster over and wait until it is available with a new writer."""
-
-    db_cluster_identifier: Name = Field(description="The DB cluster.")
-    target_db_instance_identifier: Name | None = Field(
-        default=None, description="The replica to promote; by default RDS chooses."
-    )
 
 
 def _writer(cluster: dict[str, object]) -> str:
@@ -30,7 +19,6 @@ def _writer(cluster: dict[str, object]) -> str:
 class RdsFailoverCluster(Action[Params]):
     name = "rdsFailoverCluster"
     kinds = ANY_KIND
-    cluster_only = True
     params_model = Params
 
     def _cluster(self, params: Params) -> dict[str, object]:

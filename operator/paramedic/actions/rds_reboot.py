@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from paramedic.api.common import Model, Name
+from paramedic.api.params import RdsRebootParams as Params
 
 from . import aws
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan
 from .workloads import ANY_KIND
-
-
-class Params(Model):
-    """Reboot an RDS DB instance and wait until it is available again."""
-
-    db_instance_identifier: Name = Field(description="The DB instance to reboot.")
-    force_failover: bool = Field(default=False, description="Reboot with failover (Multi-AZ instances).")
-    require_snapshot: bool = Field(
-        default=True,
-        description="Refuse unless an earlier rdsSnapshot step of this Remediation succeeded for the same instance.",
-    )
 
 
 def snapshot_taken(ctx: Context, instance: str) -> bool:
@@ -34,7 +21,6 @@ def snapshot_taken(ctx: Context, instance: str) -> bool:
 class RdsReboot(Action[Params]):
     name = "rdsReboot"
     kinds = ANY_KIND
-    cluster_only = True
     params_model = Params
 
     def plan(self, ctx: Context, params: Params) -> Plan:

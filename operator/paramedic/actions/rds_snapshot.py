@@ -8,19 +8,11 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field
-
-from paramedic.api.common import Model, Name
+from paramedic.api.params import RdsSnapshotParams as Params
 
 from . import aws
 from .base import Action, Context, Done, InProgress, Plan
 from .workloads import ANY_KIND
-
-
-class Params(Model):
-    """Take a manual snapshot of an RDS DB instance and wait until it is available."""
-
-    db_instance_identifier: Name = Field(description="The DB instance to snapshot.")
 
 
 def snapshot_name(ctx: Context) -> str:
@@ -31,7 +23,6 @@ def snapshot_name(ctx: Context) -> str:
 class RdsSnapshot(Action[Params]):
     name = "rdsSnapshot"
     kinds = ANY_KIND
-    cluster_only = True
     params_model = Params
 
     def plan(self, ctx: Context, params: Params) -> Plan:

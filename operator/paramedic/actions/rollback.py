@@ -9,25 +9,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import Field
-
-from paramedic.api.common import Model
+from paramedic.api.params import RollbackParams as Params
 
 from . import workloads
 from .base import Action, ActionFailed, Context, Done, Plan
 
 REVISION = "deployment.kubernetes.io/revision"
-
-
-class Params(Model):
-    """Roll the target Deployment back to an earlier revision."""
-
-    to_revision: int | None = Field(
-        default=None,
-        ge=1,
-        description="The revision to return to. By default the newest earlier revision whose pod template differs "
-        "from the current one by more than restart annotations: a rollout restart is not a release.",
-    )
 
 
 _RESTART_ANNOTATIONS = ("kubectl.kubernetes.io/restartedAt", "paramedic.dev/restarted-by")

@@ -7,9 +7,7 @@ operator restart) changes nothing and starts no second rollout.
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from paramedic.api.common import Model, Text
+from paramedic.api.params import RolloutRestartParams as Params
 from paramedic.kube import now
 
 from . import workloads
@@ -17,12 +15,6 @@ from .base import Action, Context, Done, Plan, noting
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 RESTARTED_BY = "paramedic.dev/restarted-by"
-
-
-class Params(Model):
-    """Restart every pod of the target workload by rolling out its template again."""
-
-    reason: Text | None = Field(default=None, description="Free text kept in the step's history.")
 
 
 class RolloutRestart(Action[Params]):

@@ -7,7 +7,7 @@ container gets the target's identity as environment variables.
 
 A ClusterRunbook's Job template is a full JobSpec: cluster administrators
 write it. A namespaced Runbook's is the allow-listed subset of
-``tenant_job`` (its own params model, ``TenantParams``), and at run time
+``api.tenant_job`` (its own params model, ``api.params.TenantRunJobParams``), and at run time
 ``job_guard`` refuses anything unsafe and pins the pod to the namespace's
 ``default`` ServiceAccount without a token: the operator creates the Job with
 its own power, so the Job must not hold more than the tenant could.
@@ -15,85 +15,16 @@ its own power, so the Job must not hold more than the tenant could.
 
 from __future__ import annotations
 
-import copy
 import hashlib
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import ConfigDict, Field, StringConstraints
-
-from paramedic.api.common import Model
+from paramedic.api.params import RunJobBase, RunJobParams
 from paramedic.kube import ApiException
 
-from . import job_guard, tenant_job
+from . import job_guard
 from .base import Action, ActionFailed, Context, Done, InProgress, Plan
 
 REMEDIATION_LABEL = "paramedic.dev/remediation"
-
-
-LabelMap = tenant_job.LabelMap
-AnnotationMap = Annotated[
-    dict[Annotated[str, StringConstraints(max_length=317)], Annotated[str, StringConstraints(max_length=512)]],
-    Field(max_length=8),
-]
-
-
-class JobTemplateBase(Model):
-    labels: LabelMap | None = Field(default=None, description="Labels added to the Job.")
-    annotations: AnnotationMap | None = Field(default=None, description="Annotations added to the Job.")
-
-
-class JobTemplate(JobTemplateBase):
-    """Labels, annotations and spec of the Job to create."""
-
-    spec: dict[str, Any] = Field(
-        description="A batch/v1 JobSpec. The API server validates it when the Job is created.",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-    )
-
-
-class TenantJobTemplate(JobTemplateBase):
-    """Labels, annotations and spec of the Job to create, from the subset a namespaced Runbook may use."""
-
-    spec: tenant_job.JobSpec = Field(
-        description="A subset of batch/v1 JobSpec: the pod runs as the namespace's default ServiceAccount without "
-        "its token, with no host namespaces, host paths, privileges or node name."
-    )
-
-
-class RunJobParams(Model):
-    """What both kinds of runbook give runJob; the Job spec's schema depends on the kind."""
-
-    template: JobTemplateBase = Field(description="The Job to run.")
-    ttl_seconds_after_finished: int = Field(
-        default=86400, ge=0, le=2592000, description="How long the finished Job (and its logs) are kept."
-    )
-
-    def job_spec(self) -> dict[str, Any]:
-        """The JobSpec as a fresh dict the action may complete."""
-        raise NotImplementedError
-
-
-class Params(RunJobParams):
-    """Create a Job in the Remediation's namespace and wait until it succeeds or fails."""
-
-    model_config = ConfigDict(title="RunJob")
-
-    template: JobTemplate = Field(description="The Job to run.")
-
-    def job_spec(self) -> dict[str, Any]:
-        return copy.deepcopy(self.template.spec)
-
-
-class TenantParams(RunJobParams):
-    """Create a Job in the Remediation's namespace and wait until it succeeds or fails: a namespaced
-    Runbook's Job runs as the namespace's default ServiceAccount, without its token."""
-
-    model_config = ConfigDict(title="TenantRunJob")
-
-    template: TenantJobTemplate = Field(description="The Job to run.")
-
-    def job_spec(self) -> dict[str, Any]:
-        return self.template.spec.dump()
 
 
 def job_name(ctx: Context) -> str:
@@ -101,19 +32,19 @@ def job_name(ctx: Context) -> str:
     return f"{ctx.remediation_name[:48]}-s{ctx.step_index}-{digest}"
 
 
-class RunJob(Action[RunJobParams]):
+class RunJob(Action[RunJobBase]):
     name = "runJob"
     kinds = frozenset(
         {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Node", "HorizontalPodAutoscaler"}
     )
-    params_model = Params
+    params_model = RunJobParams
 
-    def plan(self, ctx: Context, params: RunJobParams) -> Plan:
+    def plan(self, ctx: Context, params: RunJobBase) -> Plan:
         self._spec(ctx, params)  # refuse an unsafe Job before anything is recorded as intended
         name = job_name(ctx)
         return Plan(f"run Job {ctx.remediation_namespace}/{name}", {"job": name})
 
-    def _spec(self, ctx: Context, params: RunJobParams) -> dict[str, Any]:
+    def _spec(self, ctx: Context, params: RunJobBase) -> dict[str, Any]:
         """The JobSpec to create; a namespaced Runbook's is held to ``job_guard`` whatever its schema allowed."""
         spec = params.job_spec()
         if ctx.runbook_kind == "ClusterRunbook":
@@ -123,7 +54,7 @@ class RunJob(Action[RunJobParams]):
             raise ActionFailed("a Runbook's Job may not do this: " + "; ".join(found), "UnsafeJob")
         return job_guard.confined(spec)
 
-    def _manifest(self, ctx: Context, params: RunJobParams, name: str) -> dict[str, Any]:
+    def _manifest(self, ctx: Context, params: RunJobBase, name: str) -> dict[str, Any]:
         spec = self._spec(ctx, params)
         spec.setdefault("ttlSecondsAfterFinished", params.ttl_seconds_after_finished)
         spec.setdefault("backoffLimit", 0)
@@ -160,7 +91,7 @@ class RunJob(Action[RunJobParams]):
             "spec": spec,
         }
 
-    def apply(self, ctx: Context, params: RunJobParams, plan: Plan) -> Done | InProgress:
+    def apply(self, ctx: Context, params: RunJobBase, plan: Plan) -> Done | InProgress:
         name = str(plan.changes["job"])
         namespace = ctx.remediation_namespace
         try:

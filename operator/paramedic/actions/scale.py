@@ -9,46 +9,12 @@ minReplicas instead (``hpaPolicy``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import ConfigDict, Field
-
-from paramedic.api.common import Model
+from paramedic.api.params import ScaleParams as Params
 
 from . import hpas, workloads
 from .base import Action, ActionFailed, Context, Done, Plan
-
-
-class Params(Model):
-    """Scale the target Deployment or StatefulSet."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.replicas) != has(self.by)",
-                    "message": "scale needs exactly one of replicas (absolute) or by (relative)",
-                },
-                {
-                    "rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
-                    "message": "scale.min must not exceed scale.max",
-                    "fieldPath": ".min",
-                },
-            ]
-        }
-    )
-
-    replicas: int | None = Field(default=None, ge=0, description="The replica count to set.")
-    by: int | None = Field(default=None, description="Replicas to add (negative to remove), from the current count.")
-    min: int | None = Field(default=None, ge=0, description="Never scale below this many replicas.")
-    max: int | None = Field(default=None, ge=0, description="Never scale above this many replicas.")
-    hpa_policy: Literal["Refuse", "RaiseBounds"] = Field(
-        default="Refuse",
-        description=(
-            "When an HorizontalPodAutoscaler owns the replica count: Refuse fails the step with the reason; "
-            "RaiseBounds sets the HPA's minReplicas (and maxReplicas if needed, within max) to the new count."
-        ),
-    )
 
 
 class Scale(Action[Params]):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .cordon import Cordon, Params
+from paramedic.api.params import CordonParams as Params
+
+from .cordon import Cordon
 
 __all__ = ["ACTION", "Params", "Uncordon"]
 

@@ -5,30 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from paramedic.kube import Clients
-from paramedic.policy.selectors import to_query
+from paramedic.kube.kinds import KINDS
+from paramedic.kube.kinds import WORKLOADS as WORKLOADS
+from paramedic.kube.selectors import to_query
 
-WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 #: Actions that act beside the target (a Job, a cloud resource) accept any target kind.
 ANY_KIND = frozenset(
     {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Node", "HorizontalPodAutoscaler"}
 )
 
-_METHODS = {
-    "Deployment": ("read_namespaced_deployment", "patch_namespaced_deployment"),
-    "StatefulSet": ("read_namespaced_stateful_set", "patch_namespaced_stateful_set"),
-    "DaemonSet": ("read_namespaced_daemon_set", "patch_namespaced_daemon_set"),
-    "ReplicaSet": ("read_namespaced_replica_set", "patch_namespaced_replica_set"),
-}
-
 
 def read(clients: Clients, kind: str, namespace: str, name: str) -> dict[str, Any]:
-    reader = getattr(clients.apps, _METHODS[kind][0])
-    return clients.plain(reader(name, namespace))
+    return KINDS[kind].read(clients, name, namespace)
 
 
 def patch(clients: Clients, kind: str, namespace: str, name: str, body: Any) -> dict[str, Any]:
-    patcher = getattr(clients.apps, _METHODS[kind][1])
-    return clients.plain(patcher(name, namespace, body))
+    return KINDS[kind].patch(clients, name, namespace, body)
 
 
 def selector_string(workload: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 import cel
 
-from .crdgen import crd
+from .crd import crd
 from .resources import RESOURCES
 
 

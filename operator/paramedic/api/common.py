@@ -7,11 +7,9 @@ OpenAPI description, which is what ``kubectl explain`` prints.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-import durationpy
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,11 +25,12 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-GROUP = "paramedic.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+# The group and the duration rule live on the ground floor (paramedic.kube), which stands below the models.
+from paramedic.kube.durations import DURATION_PATTERN as DURATION_PATTERN
+from paramedic.kube.durations import parse_duration as parse_duration
+from paramedic.kube.kinds import API_VERSION as API_VERSION
+from paramedic.kube.kinds import GROUP as GROUP
+from paramedic.kube.kinds import VERSION as VERSION
 
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=32)]
 """A Go-style duration such as ``90s``, ``5m`` or ``1h30m``."""
@@ -46,15 +45,6 @@ LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=317)]
 """A label key: an optional DNS-subdomain prefix and a name."""
 Text = Annotated[str, StringConstraints(max_length=1024)]
 """Free text for humans: a reason, a description line."""
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse a Go-style duration (through durationpy, as client-go would). The CRD pattern has already
-    rejected anything else; it is checked again here because durationpy also takes ns, us and signs,
-    which the API does not."""
-    if not re.fullmatch(DURATION_PATTERN, text):
-        raise ValueError(f"{text!r} is not a duration like 90s, 5m or 1h30m")
-    return durationpy.from_str(text)
 
 
 def _utc(value: datetime) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .crdgen import crd
+from .crd import crd
 from .resources import RESOURCES
 
 

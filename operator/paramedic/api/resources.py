@@ -6,12 +6,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from paramedic.actions import CLUSTER_ONLY, NODE_ACTIONS
-
 from .common import Model
 from .policies import EscalationPolicySpec, RateLimitPolicySpec, RateLimitPolicyStatus
 from .remediation import RemediationSpec, RemediationStatus
-from .runbook import ACTION_FIELDS, ClusterRunbookSpec, RunbookSpec, RunbookStatus
+from .runbook import ACTION_FIELDS, CLUSTER_ONLY, NODE_ACTIONS, ClusterRunbookSpec, RunbookSpec, RunbookStatus
 
 CLUSTER_ONLY_STEPS = tuple(f for f in ACTION_FIELDS if f in CLUSTER_ONLY)
 NODE_STEPS = tuple(f for f in ACTION_FIELDS if f in NODE_ACTIONS)

@@ -8,55 +8,54 @@ Issuer/ClusterIssuer.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from paramedic.actions import REGISTRY
-from paramedic.actions.checks import CHECKS
-from paramedic.actions.cordon import Params as CordonParams
-from paramedic.actions.delete_pod import Params as DeletePodParams
-from paramedic.actions.drain import Params as DrainParams
-from paramedic.actions.ec2_terminate_node_instance import Params as Ec2TerminateParams
-from paramedic.actions.eks_scale_nodegroup import Params as EksScaleParams
-from paramedic.actions.elasticache_set_replicas import Params as ElasticacheReplicasParams
-from paramedic.actions.patch_hpa import Params as PatchHPAParams
-from paramedic.actions.raise_memory_limit import Params as RaiseMemoryLimitParams
-from paramedic.actions.rds_failover_cluster import Params as RdsFailoverParams
-from paramedic.actions.rds_reboot import Params as RdsRebootParams
-from paramedic.actions.rds_snapshot import Params as RdsSnapshotParams
-from paramedic.actions.rollback import Params as RollbackParams
-from paramedic.actions.rollout_restart import Params as RolloutRestartParams
-from paramedic.actions.run_job import Params as RunJobParams
-from paramedic.actions.run_job import TenantParams as TenantRunJobParams
-from paramedic.actions.scale import Params as ScaleParams
-
 from .common import Approvers, Condition, Duration, LabelSelector, Model, Name, ObjectRef, OneOf, Time
+from .params import (
+    CordonParams,
+    DeletePodParams,
+    DrainParams,
+    Ec2TerminateParams,
+    EksScaleParams,
+    ElasticacheReplicasParams,
+    PatchHPAParams,
+    RaiseMemoryLimitParams,
+    RdsFailoverParams,
+    RdsRebootParams,
+    RdsSnapshotParams,
+    RollbackParams,
+    RolloutRestartParams,
+    RunJobParams,
+    ScaleParams,
+    TenantRunJobParams,
+)
 from .triggers import Trigger
 
+#: The checks a step's verify may name (``paramedic.actions.checks`` implements each but None).
 Check = Literal["RolloutComplete", "PodsHealthy", "NodeReady", "None"]
-assert set(Check.__args__) == {*CHECKS, "None"}  # type: ignore[attr-defined]
 
-#: The step fields that each select one action (the registry's names).
-ACTION_FIELDS = (
-    "rolloutRestart",
-    "scale",
-    "patchHPA",
-    "deletePod",
-    "rollback",
-    "raiseMemoryLimit",
-    "cordon",
-    "uncordon",
-    "drain",
-    "runJob",
-    "rdsSnapshot",
-    "rdsReboot",
-    "rdsFailoverCluster",
-    "eksScaleNodegroup",
-    "ec2TerminateNodeInstance",
-    "elasticacheSetReplicas",
-)
+
+@dataclasses.dataclass(frozen=True)
+class ActionField:
+    """Marks a Step field as an action (Annotated metadata: pydantic keeps it out of the schema).
+
+    The step's one-of, the cluster-only rule and the node-kinds rule are all
+    read from these marks, so the Step model is the only list of actions.
+    """
+
+    #: Reserved to ClusterRunbooks (nodes, the cloud).
+    cluster_only: bool = False
+    #: Acts on a node itself: the runbook must name Node in target.kinds (``resources.NODE_KINDS_RULE``).
+    node: bool = False
+
+
+_ACTION = ActionField()
+_CLUSTER = ActionField(cluster_only=True)
+_NODE = ActionField(cluster_only=True, node=True)
 
 
 class Verify(Model):
@@ -77,60 +76,60 @@ class Verify(Model):
     )
 
 
-assert set(ACTION_FIELDS) == set(REGISTRY), "every registered action is a step field"
-
-
 class Step(OneOf):
     """One action of the procedure: exactly one of the action fields is set."""
 
-    one_of = ACTION_FIELDS
-    one_of_message = "a step sets exactly one action: " + ", ".join(ACTION_FIELDS)
+    # one_of and one_of_message are set below, from the fields marked ActionField.
 
     name: str | None = Field(default=None, max_length=63, description="A short name shown in the history.")
-    rollout_restart: RolloutRestartParams | None = Field(
+    rollout_restart: Annotated[RolloutRestartParams | None, _ACTION] = Field(
         default=None, description="Restart a Deployment, StatefulSet or DaemonSet (kubectl rollout restart)."
     )
-    scale: ScaleParams | None = Field(default=None, description="Set the replica count of a workload.")
-    patch_hpa: PatchHPAParams | None = Field(
+    scale: Annotated[ScaleParams | None, _ACTION] = Field(
+        default=None, description="Set the replica count of a workload."
+    )
+    patch_hpa: Annotated[PatchHPAParams | None, _ACTION] = Field(
         default=None, alias="patchHPA", description="Change an HorizontalPodAutoscaler's bounds."
     )
-    delete_pod: DeletePodParams | None = Field(default=None, description="Delete the target pod.")
-    rollback: RollbackParams | None = Field(
+    delete_pod: Annotated[DeletePodParams | None, _ACTION] = Field(default=None, description="Delete the target pod.")
+    rollback: Annotated[RollbackParams | None, _ACTION] = Field(
         default=None, description="Roll a Deployment back to an earlier revision (kubectl rollout undo)."
     )
-    raise_memory_limit: RaiseMemoryLimitParams | None = Field(
+    raise_memory_limit: Annotated[RaiseMemoryLimitParams | None, _ACTION] = Field(
         default=None, description="Raise container memory limits up to a cap."
     )
-    cordon: CordonParams | None = Field(default=None, description="Mark a node unschedulable (ClusterRunbook only).")
-    uncordon: CordonParams | None = Field(
+    cordon: Annotated[CordonParams | None, _NODE] = Field(
+        default=None, description="Mark a node unschedulable (ClusterRunbook only)."
+    )
+    uncordon: Annotated[CordonParams | None, _NODE] = Field(
         default=None, description="Mark a node schedulable again (ClusterRunbook only)."
     )
-    drain: DrainParams | None = Field(
+    drain: Annotated[DrainParams | None, _NODE] = Field(
         default=None, description="Cordon a node and evict its pods through the Eviction API (ClusterRunbook only)."
     )
-    run_job: TenantRunJobParams | None = Field(
+    run_job: Annotated[TenantRunJobParams | None, _ACTION] = Field(
         default=None,
         description="Run a Job and wait for its result. In a Runbook, a safe subset of JobSpec: the pod runs as the "
         "namespace's default ServiceAccount without its token.",
     )
-    rds_snapshot: RdsSnapshotParams | None = Field(
+    rds_snapshot: Annotated[RdsSnapshotParams | None, _CLUSTER] = Field(
         default=None, description="Snapshot an RDS instance, named after the Remediation (ClusterRunbook only)."
     )
-    rds_reboot: RdsRebootParams | None = Field(
+    rds_reboot: Annotated[RdsRebootParams | None, _CLUSTER] = Field(
         default=None, description="Reboot an RDS instance, optionally with failover (ClusterRunbook only)."
     )
-    rds_failover_cluster: RdsFailoverParams | None = Field(
+    rds_failover_cluster: Annotated[RdsFailoverParams | None, _CLUSTER] = Field(
         default=None, description="Fail an RDS DB cluster over to a replica (ClusterRunbook only)."
     )
-    eks_scale_nodegroup: EksScaleParams | None = Field(
+    eks_scale_nodegroup: Annotated[EksScaleParams | None, _CLUSTER] = Field(
         default=None, description="Resize an EKS managed node group within caps (ClusterRunbook only)."
     )
-    ec2_terminate_node_instance: Ec2TerminateParams | None = Field(
+    ec2_terminate_node_instance: Annotated[Ec2TerminateParams | None, _NODE] = Field(
         default=None,
         description="Terminate the drained target node's EC2 instance so its Auto Scaling group replaces it "
         "(ClusterRunbook only; needs an earlier successful drain of that node).",
     )
-    elasticache_set_replicas: ElasticacheReplicasParams | None = Field(
+    elasticache_set_replicas: Annotated[ElasticacheReplicasParams | None, _CLUSTER] = Field(
         default=None, description="Set an ElastiCache replication group's replicas (ClusterRunbook only)."
     )
     target: ObjectRef | None = Field(
@@ -153,12 +152,26 @@ class Step(OneOf):
         return value
 
 
+#: Every action, by its step field (wire name), as the Step model declares it.
+ACTIONS: dict[str, ActionField] = {
+    info.alias or name: mark
+    for name, info in Step.model_fields.items()
+    for mark in info.metadata
+    if isinstance(mark, ActionField)
+}
+ACTION_FIELDS = tuple(ACTIONS)
+CLUSTER_ONLY = frozenset(field for field, mark in ACTIONS.items() if mark.cluster_only)
+NODE_ACTIONS = frozenset(field for field, mark in ACTIONS.items() if mark.node)
+Step.one_of = ACTION_FIELDS
+Step.one_of_message = "a step sets exactly one action: " + ", ".join(ACTION_FIELDS)
+
+
 class ClusterStep(Step):
     """A ClusterRunbook's step: its runJob takes a full JobSpec, since cluster administrators write it."""
 
     # A full JobSpec is not a subtype of the tenant's subset, so mypy sees an incompatible override;
     # pydantic, which builds the schema, takes the subclass's field as intended.
-    run_job: RunJobParams | None = Field(  # type: ignore[assignment]
+    run_job: Annotated[RunJobParams | None, _ACTION] = Field(  # type: ignore[assignment]
         default=None, description="Run a Job and wait for its result (a full batch/v1 JobSpec)."
     )
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from paramedic.kube import ApiException, Clients
+from paramedic.kube.secrets import secret_bytes
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def intact(key: bytes, uid: str, runbook_kind: str, runbook_name: str, spec: Map
 def load_key(clients: Clients, namespace: str) -> bytes:
     """The sealing key, created once (32 random bytes) and shared by every replica through the Secret."""
     try:
-        secret = clients.core.read_namespaced_secret(KEY_SECRET, namespace)
+        key = secret_bytes(clients, namespace, KEY_SECRET, _KEY_FIELD)
     except ApiException as exc:
         if exc.status != 404:
             raise
@@ -69,5 +70,7 @@ def load_key(clients: Clients, namespace: str) -> bytes:
         except ApiException as create_error:
             if create_error.status != 409:  # another replica made it first: read theirs
                 raise
-        secret = clients.core.read_namespaced_secret(KEY_SECRET, namespace)
-    return base64.b64decode((secret.data or {})[_KEY_FIELD])
+        key = secret_bytes(clients, namespace, KEY_SECRET, _KEY_FIELD)
+    if key is None:
+        raise KeyError(f"the Secret {namespace}/{KEY_SECRET} has no {_KEY_FIELD}")
+    return key

@@ -15,40 +15,19 @@ from paramedic.actions.base import Target
 from paramedic.api.common import ObjectRef
 from paramedic.api.remediation import ResolvedTarget
 from paramedic.kube import ApiException, Clients
+from paramedic.kube.kinds import KINDS, api_version
 from paramedic.policy.access import Refused
-
-_API_VERSIONS = {
-    "Pod": "v1",
-    "Node": "v1",
-    "Deployment": "apps/v1",
-    "StatefulSet": "apps/v1",
-    "DaemonSet": "apps/v1",
-    "ReplicaSet": "apps/v1",
-    "HorizontalPodAutoscaler": "autoscaling/v2",
-    "Job": "batch/v1",
-}
 
 
 def read(clients: Clients, kind: str, name: str, namespace: str | None) -> dict[str, Any]:
     """The object as a plain dict; Refused (Skipped) when it does not exist."""
     try:
-        if kind == "Node":
-            obj = clients.core.read_node(name)
-        elif kind == "Pod":
-            obj = clients.core.read_namespaced_pod(name, namespace)
-        elif kind == "HorizontalPodAutoscaler":
-            obj = clients.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, namespace)
-        elif kind == "Job":
-            obj = clients.batch.read_namespaced_job(name, namespace)
-        else:
-            assert namespace is not None
-            return workloads.read(clients, kind, namespace, name)
+        return KINDS[kind].read(clients, name, namespace)
     except ApiException as exc:
         if exc.status == 404:
             where = f" in namespace {namespace}" if namespace else ""
             raise Refused("TargetNotFound", f"{kind} {name} not found{where}", phase="Skipped") from None
         raise
-    return clients.plain(obj)
 
 
 def reread(clients: Clients, recorded: ResolvedTarget) -> Target:
@@ -62,7 +41,7 @@ def reread(clients: Clients, recorded: ResolvedTarget) -> Target:
 
 def _target(kind: str, obj: dict[str, Any]) -> Target:
     meta = obj["metadata"]
-    return Target(_API_VERSIONS[kind], kind, meta["name"], meta.get("namespace"), obj)
+    return Target(api_version(kind), kind, meta["name"], meta.get("namespace"), obj)
 
 
 def _controller(obj: dict[str, Any]) -> tuple[str, str] | None:

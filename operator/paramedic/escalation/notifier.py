@@ -14,7 +14,6 @@ notification with the reason, never a request.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -29,10 +28,12 @@ from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration, rf
 from paramedic.api.policies import Channel, EscalationPolicySpec
 from paramedic.api.remediation import ApprovalRecord, EscalationStatus, Notification, RemediationStatus
 from paramedic.kube import ApiException, Clients
+from paramedic.kube.blocking import run_blocking
+from paramedic.kube.secrets import secret_text
 from paramedic.policy import approvals
 from paramedic.policy.admission import AdmissionGuard
 from paramedic.records import events, metrics
-from paramedic.records import status as records
+from paramedic.records import status as remediation_status
 
 from . import channels, render
 
@@ -63,15 +64,15 @@ class Notifier:
         self._refused: dict[str, str] = {}
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await run_blocking(self.executor, fn, *args)
 
     async def drive(self, namespace: str, name: str, stopped: Callable[[], bool]) -> None:
         async with outbound.session(self.egress) as session:
             while not stopped():
                 try:
-                    rem = await self._run(records.read, self.clients, namespace, name)
+                    rem = await self._run(remediation_status.read, self.clients, namespace, name)
                     delay = await self.step(session, rem)
-                except records.Conflict:
+                except remediation_status.Conflict:
                     delay = 0.0
                 except ApiException as exc:
                     if exc.status == 404:
@@ -157,7 +158,7 @@ class Notifier:
         if resolver is not None:
             # Before the write, like the Resolve message: once the state is Resolved, Kopf cancels this daemon.
             await self._run(self._event, rem, "Resolved", resolver.message)
-        await self._run(records.update, self.clients, meta["namespace"], meta["name"], record)
+        await self._run(remediation_status.update, self.clients, meta["namespace"], meta["name"], record)
         return None if escalation.state == "Resolved" else 0.5
 
     async def _resolver(self, rem: dict[str, Any], status: RemediationStatus) -> Resolver | None:
@@ -247,5 +248,7 @@ class Notifier:
         )
 
     def _secret(self, namespace: str, name: str, key: str) -> str:
-        secret = self.clients.core.read_namespaced_secret(name, namespace)
-        return base64.b64decode((secret.data or {})[key]).decode().strip()
+        value = secret_text(self.clients, namespace, name, key)
+        if value is None:
+            raise KeyError(key)
+        return value

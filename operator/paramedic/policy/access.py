@@ -28,12 +28,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from paramedic.api.common import GROUP, VERSION, LabelSelector, ObjectRef
+from paramedic.api.common import ObjectRef
 from paramedic.api.remediation import RemediationSpec
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 from paramedic.kube import ApiException, Clients
+from paramedic.kube.kinds import KINDS
+from paramedic.kube.selectors import matches
 
-from .selectors import matches
+from . import scope
 
 
 class Refused(Exception):
@@ -79,10 +81,7 @@ def load_runbook(clients: Clients, spec: RemediationSpec, namespace: str, known:
     if seen is not None:
         return parse_runbook(ref.kind, dict(seen))
     try:
-        if ref.kind == "Runbook":
-            obj = clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runbooks", ref.name)
-        else:
-            obj = clients.custom.get_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", ref.name)
+        obj = KINDS[ref.kind].read(clients, ref.name, namespace)
     except ApiException as exc:
         if exc.status == 404:
             where = f" in namespace {namespace}" if ref.kind == "Runbook" else ""
@@ -103,63 +102,22 @@ def _namespace_labels(clients: Clients, name: str) -> dict[str, str]:
     return dict(clients.core.read_namespace(name).metadata.labels or {})
 
 
-def _admits(clients: Clients, selector: LabelSelector | None, namespace: str, default: bool) -> bool:
-    if selector is None:
-        return default
-    return matches(selector, _namespace_labels(clients, namespace))
-
-
 def authorize(
     clients: Clients, runbook: LoadedRunbook, target: ObjectRef, namespace: str, operator_namespace: str
 ) -> None:
-    """Raise Refused unless a Remediation in ``namespace`` may run ``runbook`` on ``target``."""
-    if target.namespace is None:
-        if not runbook.cluster_scoped:
-            raise Refused("ClusterRunbookRequired", "a Runbook cannot act on nodes; use a ClusterRunbook")
-        if namespace != operator_namespace:
-            raise Refused(
-                "NamespaceNotAllowed",
-                f"{target.describe()} is cluster-scoped: only Remediations in the operator's namespace "
-                f"{operator_namespace} may act on it, not one in {namespace}",
-            )
-    if not runbook.cluster_scoped:
-        if target.namespace != namespace:
-            raise Refused(
-                "NamespaceNotAllowed",
-                f"Runbook {runbook.name} acts only in namespace {namespace}, not on {target.describe()}",
-            )
-        return
-    spec = runbook.spec
-    assert isinstance(spec, ClusterRunbookSpec)
-    tenant = namespace != operator_namespace
-    if tenant and not _admits(clients, spec.allowed_namespaces, namespace, False):
-        raise Refused(
-            "NamespaceNotAllowed",
-            f"ClusterRunbook {runbook.name} does not allow Remediations from namespace {namespace} "
-            "(see its allowedNamespaces)",
-        )
-    if target.namespace is None:
-        return
-    if spec.target.namespaces is not None:
-        admitted = _admits(clients, spec.target.namespaces, target.namespace, False)
-    elif tenant:
-        admitted = target.namespace == namespace
-    else:
-        admitted = target.namespace == operator_namespace or _admits(
-            clients, spec.allowed_namespaces, target.namespace, False
-        )
-    if not admitted:
-        where = (
-            "see its target.namespaces"
-            if spec.target.namespaces is not None
-            else f"unset target.namespaces: a Remediation in {namespace} acts only in {namespace}"
-            if tenant
-            else "unset target.namespaces: only namespaces its allowedNamespaces admits"
-        )
-        raise Refused(
-            "NamespaceNotAllowed",
-            f"ClusterRunbook {runbook.name} does not act in namespace {target.namespace} ({where})",
-        )
+    """Raise Refused unless a Remediation in ``namespace`` may run ``runbook`` on ``target`` (``policy.scope``)."""
+    refused = scope.refusal(
+        runbook.kind,
+        runbook.name,
+        runbook.spec,
+        target.describe(),
+        target.namespace,
+        namespace,
+        operator_namespace,
+        lambda name: _namespace_labels(clients, name),
+    )
+    if refused is not None:
+        raise Refused(*refused)
 
 
 def authorize_acted_on(

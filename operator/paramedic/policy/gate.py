@@ -33,6 +33,7 @@ from paramedic.api.common import GROUP, VERSION, ObjectRef, parse_duration
 from paramedic.api.policies import LedgerEntry, RateLimitPolicySpec, RateLimitPolicyStatus
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.kube import ApiException, Clients, now
+from paramedic.kube.conflicts import Conflict, is_conflict, retry_on_conflict
 
 from .access import LoadedRunbook, Refused
 from .ratelimit import Candidate, Decision, decide_batch, prune
@@ -129,7 +130,7 @@ class Gate:
         )
 
     def _decide(self, where: tuple[str, str], queue: _Queue, batch: list[_Waiting]) -> tuple[dict[str, Decision], bool]:
-        for _ in range(10):
+        def attempt() -> tuple[dict[str, Decision], bool]:
             policy = queue.policy
             if policy is None:
                 policy = self._policy(*where)
@@ -145,16 +146,21 @@ class Gate:
                 if time.monotonic() - queue.read_at <= FRESH:
                     return decisions, False
                 queue.policy = None  # nothing to write, but decided from an old read: decide again from a fresh one
-                continue
+                raise Conflict("decided from an old read")
             try:
                 queue.policy, queue.read_at = self._write(policy, written), time.monotonic()
-            except ApiException as exc:
-                queue.policy = None
-                if exc.status == 409:
-                    continue  # changed meanwhile (another replica, a person): decide again from a fresh read
+            except ApiException:
+                queue.policy = None  # on a 409 (changed meanwhile: another replica, a person) decide again, fresh
                 raise
             return decisions, True
-        raise Refused("RateLimitContention", "could not update the rate-limit ledger (too much contention)", "Failed")
+
+        try:
+            return retry_on_conflict(attempt)
+        except (Conflict, ApiException) as exc:
+            if not is_conflict(exc):
+                raise
+            reason = "could not update the rate-limit ledger (too much contention)"
+            raise Refused("RateLimitContention", reason, "Failed") from None
 
     # -- what the decision needs -------------------------------------------------------------
 

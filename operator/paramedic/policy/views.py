@@ -22,8 +22,11 @@ from typing import Any
 from paramedic.api.common import ObjectRef
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.kube import Clients
+from paramedic.kube.kinds import KINDS
+from paramedic.kube.selectors import to_query
 
-from .selectors import to_query
+#: The kinds a storm breaker's population is counted over (what ``target.kinds`` may name).
+_COUNTED = frozenset({"Pod", "Node", "Deployment", "StatefulSet", "DaemonSet", "HorizontalPodAutoscaler"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,16 +112,7 @@ class TargetCounts:
         return found
 
     def _list(self, target: ObjectRef, labels: str) -> int:
-        core, apps = self.clients.core, self.clients.apps
-        if target.kind == "Node":
-            return len(core.list_node(label_selector=labels, resource_version="0").items)
-        listing = {
-            "Pod": core.list_namespaced_pod,
-            "Deployment": apps.list_namespaced_deployment,
-            "StatefulSet": apps.list_namespaced_stateful_set,
-            "DaemonSet": apps.list_namespaced_daemon_set,
-            "HorizontalPodAutoscaler": self.clients.autoscaling.list_namespaced_horizontal_pod_autoscaler,
-        }.get(target.kind)
-        if listing is None or target.namespace is None:
+        kind = KINDS[target.kind] if target.kind in _COUNTED else None
+        if kind is None or (kind.namespaced and target.namespace is None):
             return 0
-        return len(listing(target.namespace, label_selector=labels, resource_version="0").items)
+        return len(kind.list(self.clients, target.namespace, label_selector=labels, resource_version="0"))

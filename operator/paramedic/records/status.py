@@ -12,13 +12,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from paramedic.api.common import GROUP, VERSION, Condition, utcnow
+from paramedic.api.common import Condition, utcnow
 from paramedic.api.remediation import RemediationStatus
 from paramedic.kube import ApiException, Clients
+from paramedic.kube.conflicts import Conflict as Conflict
+from paramedic.kube.conflicts import retry_on_conflict
+from paramedic.kube.kinds import KINDS
 
-
-class Conflict(Exception):
-    """The Remediation changed since it was read; read it again."""
+REMEDIATION = KINDS["Remediation"]
 
 
 def set_condition(
@@ -48,8 +49,7 @@ def set_condition(
 
 
 def read(clients: Clients, namespace: str, name: str) -> dict[str, Any]:
-    obj: dict[str, Any] = clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", name)
-    return obj
+    return REMEDIATION.read(clients, name, namespace)
 
 
 def write(clients: Clients, remediation: dict[str, Any], status: RemediationStatus) -> dict[str, Any]:
@@ -57,14 +57,11 @@ def write(clients: Clients, remediation: dict[str, Any], status: RemediationStat
     meta = remediation["metadata"]
     body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status.dump()}
     try:
-        result: dict[str, Any] = clients.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, meta["namespace"], "remediations", meta["name"], body
-        )
+        return REMEDIATION.patch_status(clients, meta["name"], meta["namespace"], body)
     except ApiException as exc:
         if exc.status == 409:
             raise Conflict(meta["name"]) from None
         raise
-    return result
 
 
 def update(clients: Clients, namespace: str, name: str, change: Callable[[RemediationStatus], None]) -> None:
@@ -73,13 +70,11 @@ def update(clients: Clients, namespace: str, name: str, change: Callable[[Remedi
     For parts of the status that one component owns alone (the escalation
     record), so that a concurrent write by the engine never loses them.
     """
-    for _ in range(10):
+
+    def attempt() -> None:
         current = read(clients, namespace, name)
         status = RemediationStatus.model_validate(current.get("status") or {})
         change(status)
-        try:
-            write(clients, current, status)
-            return
-        except Conflict:
-            continue
-    raise Conflict(name)
+        write(clients, current, status)
+
+    retry_on_conflict(attempt)

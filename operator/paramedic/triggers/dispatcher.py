@@ -26,6 +26,9 @@ from typing import Any
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES, bounded_evidence
 from paramedic.kube import ApiException, Clients, now
+from paramedic.kube.blocking import run_blocking
+from paramedic.kube.conflicts import retry_on_conflict
+from paramedic.kube.kinds import KINDS, runbook_kind
 from paramedic.records import metrics
 
 from .counters import FireCounters, Write
@@ -197,7 +200,7 @@ class Dispatcher:
     # -- API calls (in the executor) ---------------------------------------------------------
 
     async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await run_blocking(self.executor, fn, *args)
 
     def _create(self, fire: Fire, name: str) -> bool | dict[str, Any]:
         """True when created; the existing object when the name was taken; False on failure."""
@@ -248,29 +251,21 @@ class Dispatcher:
 
     def _count(self, known: Known, evidence: str) -> None:
         """occurrences += 1 on the open Remediation; a conflict with the engine's writes is retried."""
-        custom = self.clients.custom
-        for _ in range(5):
-            try:
-                current = custom.get_namespaced_custom_object(
-                    GROUP, VERSION, known.namespace, "remediations", known.name
-                )
-                occurrences = int((current.get("status") or {}).get("occurrences", 1)) + 1
-                body = {
-                    "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
-                    "status": {
-                        "occurrences": occurrences,
-                        "lastTriggeredAt": now(),
-                        "lastTriggerFingerprint": evidence,
-                    },
-                }
-                custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, known.namespace, "remediations", known.name, body
-                )
-                return
-            except ApiException as exc:
-                if exc.status != 409:
-                    log.warning("could not count a repeated trigger on %s: %s %s", known.name, exc.status, exc.reason)
-                    return
+        remediations = KINDS["Remediation"]
+
+        def attempt() -> None:
+            current = remediations.read(self.clients, known.name, known.namespace)
+            occurrences = int((current.get("status") or {}).get("occurrences", 1)) + 1
+            body = {
+                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                "status": {"occurrences": occurrences, "lastTriggeredAt": now(), "lastTriggerFingerprint": evidence},
+            }
+            remediations.patch_status(self.clients, known.name, known.namespace, body)
+
+        try:
+            retry_on_conflict(attempt)
+        except ApiException as exc:
+            log.warning("could not count a repeated trigger on %s: %s %s", known.name, exc.status, exc.reason)
 
     async def flush_counts(self) -> None:
         """Write the fire counters owed now (at most one write per runbook per interval).
@@ -289,12 +284,7 @@ class Dispatcher:
         kind, namespace, name = write.key.split("/", 2)
         body = {"status": {"fireCount": write.fire_count, "lastFiredAt": write.last_fired_at}}
         try:
-            if kind == "Runbook":
-                self.clients.custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, namespace, "runbooks", name, body
-                )
-            else:
-                self.clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, "clusterrunbooks", name, body)
+            KINDS[kind].patch_status(self.clients, name, namespace or None, body)
         except ApiException as exc:
             if exc.status == 404:
                 return "gone"
@@ -326,12 +316,7 @@ class Dispatcher:
             ]
         patch = {"status": status}
         try:
-            if meta.get("namespace"):
-                self.clients.custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, meta["namespace"], plural, meta["name"], patch
-                )
-            else:
-                self.clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, meta["name"], patch)
+            runbook_kind(plural).patch_status(self.clients, meta["name"], meta.get("namespace"), patch)
         except ApiException as exc:
             log.debug("could not mark %s %s armed: %s", plural, meta["name"], exc.reason)
 

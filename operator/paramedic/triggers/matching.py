@@ -1,7 +1,7 @@
 """Does this runbook's trigger fire for this symptom? Pure logic.
 
-The runbook index (``index.py``) narrows the candidates to runbooks of the
-symptom's trigger kind; this module applies each runbook's own parameters
+The runbook index (``watches.py``, Kopf indexes keyed by trigger kind) narrows
+the candidates to runbooks of the symptom's trigger kind; this module applies each runbook's own parameters
 (restart threshold, reasons, containers, durations), its target selector and
 its scope (own namespace for a Runbook, ``target.namespaces`` and
 ``allowedNamespaces`` for a ClusterRunbook).
@@ -14,14 +14,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from paramedic.api.common import ObjectRef, parse_duration
-from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
-from paramedic.policy.selectors import matches
+from paramedic.api.runbook import RunbookSpec
+from paramedic.kube.kinds import WORKLOADS, api_version
+from paramedic.kube.selectors import matches
+from paramedic.policy.scope import refusal
 
 from .series import Matcher
 from .symptoms import Symptom
-
-#: Workload kinds a pod symptom may be lifted to when a runbook does not accept Pods.
-_LIFTABLE = {"Deployment", "StatefulSet", "DaemonSet"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,18 +88,15 @@ def target_for(entry: Entry, symptom: Symptom) -> ObjectRef | None:
     kinds = entry.spec.target.kinds
     if not kinds or symptom.kind in kinds:
         return ObjectRef(
-            api_version=_API[symptom.kind],
+            api_version=api_version(symptom.kind),
             kind=symptom.kind,
             name=symptom.name,
             namespace=symptom.namespace,
         )
-    if symptom.owner and symptom.owner[0] in kinds and symptom.owner[0] in _LIFTABLE:
-        kind, name = symptom.owner
-        return ObjectRef(api_version="apps/v1", kind=kind, name=name, namespace=symptom.namespace)
+    if symptom.owner and symptom.owner[0] in kinds and symptom.owner[0] in WORKLOADS:
+        kind, name = symptom.owner  # a pod symptom lifted to its workload
+        return ObjectRef(api_version=api_version(kind), kind=kind, name=name, namespace=symptom.namespace)
     return None
-
-
-_API = {"Pod": "v1", "Node": "v1", "HorizontalPodAutoscaler": "autoscaling/v2"}
 
 
 def scope(
@@ -111,27 +107,20 @@ def scope(
 ) -> str | None:
     """The namespace the Remediation goes in, or None when the runbook may not act on ``namespace``.
 
-    A Runbook acts only in its own namespace. A ClusterRunbook acts where its
-    target.namespaces admits, and its Remediation lives in the target's
-    namespace (which allowedNamespaces must admit) or, for a node, in the
-    operator's own.
+    The Remediation lives in the target's namespace (a Runbook's own), or for
+    a node in the operator's; whether the runbook may act there is
+    ``policy.scope``'s rule, the one the engine checks again before each step.
     """
     if entry.kind == "Runbook":
-        return entry.namespace if namespace == entry.namespace else None
-    spec = entry.spec
-    assert isinstance(spec, ClusterRunbookSpec)
-    if namespace is None:
-        return operator_namespace
-    labels = namespace_labels(namespace)
-    if labels is None:
-        return None
-    if spec.target.namespaces is not None and not matches(spec.target.namespaces, labels):
-        return None
-    if namespace != operator_namespace and (
-        spec.allowed_namespaces is None or not matches(spec.allowed_namespaces, labels)
-    ):
-        return None
-    return namespace
+        home = entry.namespace or ""
+    elif namespace is None:
+        home = operator_namespace
+    elif namespace_labels(namespace) is None:
+        return None  # a namespace the index does not know (yet): nothing admits it
+    else:
+        home = namespace
+    refused = refusal(entry.kind, entry.name, entry.spec, "", namespace, home, operator_namespace, namespace_labels)
+    return home if refused is None else None
 
 
 def evaluate(

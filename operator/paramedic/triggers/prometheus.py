@@ -25,8 +25,9 @@ from typing import Any
 import aiohttp
 
 from paramedic import outbound
-from paramedic.api.common import GROUP, VERSION, parse_duration
+from paramedic.api.common import parse_duration
 from paramedic.kube import ApiException, now
+from paramedic.kube.kinds import KINDS
 from paramedic.records import metrics
 
 from .dispatcher import Dispatcher
@@ -209,11 +210,7 @@ def _write_error(dispatcher: Dispatcher, entry: Entry, error: str) -> None:
         "lastTransitionTime": now(),
     }
     body = {"status": {"lastError": error, "triggerKind": "prometheus", "conditions": [condition]}}
-    custom = dispatcher.clients.custom
     try:
-        if entry.kind == "Runbook":
-            custom.patch_namespaced_custom_object_status(GROUP, VERSION, entry.namespace, "runbooks", entry.name, body)
-        else:
-            custom.patch_cluster_custom_object_status(GROUP, VERSION, "clusterrunbooks", entry.name, body)
+        KINDS[entry.kind].patch_status(dispatcher.clients, entry.name, entry.namespace, body)
     except ApiException as exc:
         log.debug("could not write the trigger error of %s: %s", entry.key, exc.reason)

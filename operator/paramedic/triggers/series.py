@@ -18,8 +18,7 @@ import re2
 
 from paramedic.api.common import ObjectRef
 from paramedic.api.triggers import LabelMatcher, TargetLabels
-
-_API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "Pod": "v1", "Node": "v1"}
+from paramedic.kube.kinds import api_version
 
 
 def target_from(labels: Mapping[str, str], how: TargetLabels) -> ObjectRef | str:
@@ -32,7 +31,7 @@ def target_from(labels: Mapping[str, str], how: TargetLabels) -> ObjectRef | str
     namespace = labels.get(how.namespace)
     if not namespace:
         return f"no {how.namespace!r} label"
-    return ObjectRef(api_version=_API[how.kind], kind=how.kind, name=name, namespace=namespace)
+    return ObjectRef(api_version=api_version(how.kind), kind=how.kind, name=name, namespace=namespace)
 
 
 #: RE2's memory budget per pattern: a pattern needing more is refused when compiled.

@@ -1,4 +1,4 @@
-"""``python -m paramedic.devcluster.bench [--preset smoke|medium|full]``: run, print the table, write JSON.
+"""``python -m paramedic_dev.bench [--preset smoke|medium|full]``: run, print the table, write JSON.
 
 Exits 1 when an invariant fails (actions == budget, 0 idle writes); times are reported, never judged.
 """
@@ -15,7 +15,7 @@ from .run import run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m paramedic.devcluster.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m paramedic_dev.bench", description=__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="full")
     parser.add_argument("--out", type=Path, help="the JSON results (default .bench/results-<preset>.json)")
     parser.add_argument("--keep-logs", type=Path, help="copy every component's log (and the audit log) here")

@@ -1,4 +1,4 @@
-"""``paramedic demo``: the guided demo on a local control plane.
+"""``paramedic-devcluster demo`` (``make demo``): the guided demo on a local control plane.
 
 It starts the control plane (building it once), installs the CRDs and the
 example runbooks, starts the operator, breaks things the way production
@@ -15,10 +15,10 @@ from typing import Any
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster
-from paramedic.devcluster.install import OperatorProcess, apply_crds, ensure_namespace
 from paramedic.kube import Clients
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
+from paramedic_dev.install import OperatorProcess, apply_crds, ensure_namespace
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ADMISSION = EXAMPLES.parent / "deploy" / "base" / "admission.yaml"

@@ -1,11 +1,31 @@
-"""Label selector matching, as the API server does it."""
+"""Label selectors: matching labels as the API server does, and the ?labelSelector= form.
+
+Typed by shape (Protocols) rather than by the API models, so that the ground
+floor stands below ``paramedic.api``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-from paramedic.api.common import LabelSelector
+
+class Requirement(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def operator(self) -> str: ...
+    @property
+    def values(self) -> Sequence[str] | None: ...
+
+
+class LabelSelector(Protocol):
+    """What ``paramedic.api.common.LabelSelector`` is: matchLabels and matchExpressions."""
+
+    @property
+    def match_labels(self) -> Mapping[str, str] | None: ...
+    @property
+    def match_expressions(self) -> Sequence[Requirement] | None: ...
 
 
 def matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:

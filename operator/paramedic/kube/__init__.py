@@ -1,5 +1,12 @@
-"""Kubernetes API access: one ApiClient, the typed API groups built on it,
-and conversions to plain dicts (what actions and status records work with)."""
+"""The ground floor: Kubernetes mechanics every room stands on, and nothing above it.
+
+Here: one ApiClient and the typed API groups built on it, conversions to plain
+dicts (what actions and status records work with), and times. Beside it:
+``kinds`` (the one table of kinds), ``selectors`` (label selectors),
+``conflicts`` (the one retry-on-conflict loop), ``secrets`` (reading a Secret
+value), ``blocking`` (the client from the event loop), ``durations`` (Go
+duration strings). Nothing here imports the rest of paramedic.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["ApiException", "Clients", "now", "status_of"]
+__all__ = ["ApiException", "Clients", "now", "parse_time", "status_of"]
 
 
 def now() -> str:

@@ -38,7 +38,7 @@ def _wait_decided(bench: Bench, namespace: str, count: int, what: str) -> None:
 def floor(bench: Bench) -> None:
     """The bare watch -> patch loop, timed by the same watch as the operator."""
     log = bench.logs / "floor.log"
-    argv = [sys.executable, "-m", "paramedic.devcluster.bench.floor", "--kubeconfig", str(bench.cluster.kubeconfig)]
+    argv = [sys.executable, "-m", "paramedic_dev.bench.floor", "--kubeconfig", str(bench.cluster.kubeconfig)]
     process = Process("floor", [*argv, "--namespace", FLOOR], log)
     process.start()
     try:

@@ -1,4 +1,4 @@
-"""``paramedic-devcluster``: build the control plane, or run it until Ctrl-C."""
+"""``paramedic-devcluster``: build the control plane, run it until Ctrl-C, or run the guided demo on it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from . import build
+from . import build, demo
 from .cluster import DevCluster
 
 
@@ -21,6 +21,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     up = commands.add_parser("up", help="start a local control plane and keep it running until Ctrl-C")
     up.add_argument("--nodes", type=int, default=3, help="how many KWOK nodes to create (default 3)")
     commands.add_parser("clean", help="delete every cached build")
+    demo_parser = commands.add_parser("demo", help="the guided demo on a local control plane (`make demo`)")
+    demo_parser.add_argument("--nodes", type=int, default=3, help="KWOK nodes to create")
     args = parser.parse_args(argv)
 
     try:
@@ -28,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(build.ensure_binaries())
         elif args.command == "clean":
             shutil.rmtree(build.cache_root() / "controlplane", ignore_errors=True)
+        elif args.command == "demo":
+            return demo.main(nodes=args.nodes)
         else:
             serve(args.nodes)
     except build.BuildError as exc:

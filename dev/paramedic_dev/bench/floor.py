@@ -6,7 +6,7 @@ CrashLoopBackOff it patches one annotation on it. Whatever the operator takes
 beyond this is the operator's own cost; both are timed by the same outside
 watch, on the same machine, in the same run.
 
-    python -m paramedic.devcluster.bench.floor --kubeconfig K --namespace N
+    python -m paramedic_dev.bench.floor --kubeconfig K --namespace N
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def serve(core: Any, namespace: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m paramedic.devcluster.bench.floor", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m paramedic_dev.bench.floor", description=__doc__)
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--namespace", required=True, help="act on crash-looping pods of this namespace only")
     args = parser.parse_args(argv)
