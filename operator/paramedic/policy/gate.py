@@ -76,6 +76,10 @@ class Gate:
         self.targets = TargetCounts(clients)
         self._queues: dict[tuple[str, str], _Queue] = {}
         self._lock = threading.Lock()
+        #: One pass at a time across policies, so cluster-wide in-flight places are counted once.
+        self._cluster_turn = threading.Lock()
+        #: Each policy's unfinished ledger entries as its last pass left them.
+        self._unfinished: dict[tuple[str, str], list[LedgerEntry]] = {}
 
     def policy_location(self, runbook: LoadedRunbook, namespace: str) -> tuple[str, str]:
         ref = runbook.spec.rate_limit_policy_ref
@@ -112,7 +116,8 @@ class Gate:
 
     def _pass(self, where: tuple[str, str], queue: _Queue, batch: list[_Waiting]) -> None:
         try:
-            decisions, wrote = self._decide(where, queue, batch)
+            with self._cluster_turn:
+                decisions, wrote = self._decide(where, queue, batch)
         except BaseException as exc:  # every waiter hears it, or they would wait forever
             for waiting in batch:
                 waiting.error = exc
@@ -140,7 +145,9 @@ class Gate:
             ledger = prune(spec, self._settle(recorded), moment)
             failing: dict[str, int] = {}  # per runbook, counted once per pass
             counted = [self._storm(w, spec, moment, failing) for w in batch]
-            written, decisions = decide_batch(spec, ledger, counted, moment)
+            elsewhere = self._elsewhere(where) if spec.max_in_flight is not None else []
+            written, decisions = decide_batch(spec, ledger, counted, moment, elsewhere)
+            self._unfinished[where] = [e for e in written if e.finished_at is None]
             if [e.dump() for e in written] == [e.dump() for e in recorded]:
                 if time.monotonic() - queue.read_at <= FRESH:
                     return decisions, False
@@ -182,6 +189,32 @@ class Gate:
                 raise
         created: dict[str, Any] = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
         return created
+
+    def _elsewhere(self, where: tuple[str, str]) -> list[LedgerEntry]:
+        """What runs now besides this policy's ledger: Remediations the index shows running (automatic or by
+        hand) and other policies' admissions not finished as far as the index knows. Without an index (a
+        Gate used on its own) only the other policies' ledgers this Gate has seen."""
+        found: dict[str, LedgerEntry] = {}
+        for other, entries in list(self._unfinished.items()):
+            if other == where:
+                continue
+            for entry in entries:
+                seen = self.remediations.find(entry.runbook, entry.remediation) if self.remediations.bound else None
+                if seen is None or not seen.finished:
+                    found[entry.remediation] = entry
+        if self.remediations.bound:
+            for seen in self.remediations.running():
+                found.setdefault(
+                    seen.remediation,
+                    LedgerEntry(
+                        remediation=seen.remediation,
+                        runbook=seen.runbook,
+                        target=seen.target,
+                        namespace=seen.namespace,
+                        admitted_at=seen.created or now(),
+                    ),
+                )
+        return list(found.values())
 
     def _settle(self, ledger: list[LedgerEntry]) -> list[LedgerEntry]:
         """Mark entries whose Remediation has ended (or is gone) as finished: from the index when the

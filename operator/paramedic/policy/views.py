@@ -35,10 +35,23 @@ class Seen:
     automatic: bool
     phase: str
     finished_at: str | None
+    #: Kind/namespace/name of its runbook and target, and the target's namespace (for the in-flight bound).
+    runbook: str = ""
+    target: str = ""
+    namespace: str = ""
 
     @property
     def finished(self) -> bool:
         return self.phase in TERMINAL_PHASES
+
+    @property
+    def running(self) -> bool:
+        """Accepted and not ended: it is changing the cluster, or may at any moment (awaiting approval)."""
+        return self.phase in RUNNING_PHASES
+
+
+#: The phases of a Remediation that counts against an in-flight bound.
+RUNNING_PHASES = frozenset({"Running", "AwaitingApproval"})
 
 
 def runbook_key(kind: str, namespace: str, name: str) -> str:
@@ -50,13 +63,19 @@ def seen(body: Mapping[str, Any]) -> dict[str, Seen]:
     """The index function: a Remediation under its runbook's key."""
     meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
     ref = spec.get("runbookRef") or {}
+    runbook = runbook_key(ref.get("kind", "Runbook"), meta["namespace"], str(ref.get("name")))
+    target = spec.get("target") or {}
+    namespace = target.get("namespace") or (meta["namespace"] if target.get("kind") != "Node" else "")
     return {
-        runbook_key(ref.get("kind", "Runbook"), meta["namespace"], str(ref.get("name"))): Seen(
+        runbook: Seen(
             remediation=f"{meta['namespace']}/{meta['name']}",
             created=meta.get("creationTimestamp") or "",
             automatic=bool(spec.get("trigger")),
             phase=status.get("phase", "Pending"),
             finished_at=status.get("finishedAt"),
+            runbook=runbook,
+            target="/".join(str(part) for part in (target.get("kind"), namespace, target.get("name")) if part),
+            namespace=namespace,
         )
     }
 
@@ -66,9 +85,15 @@ class Remediations:
 
     def __init__(self) -> None:
         self.index: Callable[[str], Iterable[Seen]] | None = None
+        self.everything: Callable[[], Iterable[Seen]] = lambda: ()
 
     def bind(self, index: Mapping[str, Iterable[Seen]]) -> None:
         self.index = lambda key: list(index.get(key, ()))
+        self.everything = lambda: [s for key in list(index) for s in list(index.get(key, ()))]
+
+    def running(self) -> list[Seen]:
+        """Every Remediation running now, automatic or created by hand (all of them: O(N) per admission pass)."""
+        return [s for s in self.everything() if s.running]
 
     @property
     def bound(self) -> bool:
