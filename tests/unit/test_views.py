@@ -59,3 +59,15 @@ def test_find_tells_finished_running_and_unknown_apart() -> None:
     assert busy is not None
     assert not busy.finished
     assert view.find("Runbook/ns/rb", "ns/gone") is None
+
+
+def test_running_is_every_accepted_remediation_not_ended_automatic_or_by_hand() -> None:
+    view = indexed(
+        remediation("asking", "2026-11-25T10:00:00Z"),
+        remediation("busy", "2026-11-25T10:00:00Z", phase="Running"),
+        remediation("by-hand", "2026-11-25T10:00:00Z", trigger=False, phase="Running"),
+        remediation("waiting", "2026-11-25T10:00:00Z", trigger=False, phase="AwaitingApproval"),
+        remediation("done", "2026-11-25T10:00:00Z", phase="Succeeded"),
+    )
+    assert sorted(s.remediation for s in view.running()) == ["ns/busy", "ns/by-hand", "ns/waiting"]
+    assert {(s.runbook, s.namespace) for s in view.running()} == {("Runbook/ns/rb", "ns")}
