@@ -175,9 +175,11 @@ def test_the_gate_counts_other_policies_admissions_and_manual_remediations_as_ru
     gate.remediations = indexed(
         remediation("by-hand", "2026-11-25T10:00:00Z", trigger=False, phase="Running"),
         remediation("rem-2", "2026-11-25T10:00:00Z", phase="Succeeded"),
+        remediation("rem-3", "2026-11-25T10:00:00Z"),
     )
     gate._unfinished = {
         ("ops", "mine"): [entry(1, 1)],
-        ("ops", "other"): [entry(2, 1), entry(3, 1)],  # rem-2 has ended since; rem-3 is not indexed yet
+        # rem-2 has ended since; rem-3 was just admitted (still Pending in the index); rem-4 was deleted
+        ("ops", "other"): [entry(2, 1), entry(3, 1), entry(4, 1)],
     }
     assert sorted(e.remediation for e in gate._elsewhere(("ops", "mine"))) == ["ns/by-hand", "ns/rem-3"]

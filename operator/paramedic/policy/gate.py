@@ -192,15 +192,20 @@ class Gate:
 
     def _elsewhere(self, where: tuple[str, str]) -> list[LedgerEntry]:
         """What runs now besides this policy's ledger: Remediations the index shows running (automatic or by
-        hand) and other policies' admissions not finished as far as the index knows. Without an index (a
-        Gate used on its own) only the other policies' ledgers this Gate has seen."""
+        hand) and other policies' admissions the index shows not finished (one it does not show yet is
+        Pending: just admitted). Without an index (a Gate used on its own) the other policies' ledgers this
+        Gate has seen."""
         found: dict[str, LedgerEntry] = {}
         for other, entries in list(self._unfinished.items()):
             if other == where:
                 continue
             for entry in entries:
-                seen = self.remediations.find(entry.runbook, entry.remediation) if self.remediations.bound else None
-                if seen is None or not seen.finished:
+                if not self.remediations.bound:
+                    found[entry.remediation] = entry
+                    continue
+                # Admitted Remediations exist (they asked), so the index knows them: one it lacks is deleted.
+                seen = self.remediations.find(entry.runbook, entry.remediation)
+                if seen is not None and not seen.finished:
                     found[entry.remediation] = entry
         if self.remediations.bound:
             for seen in self.remediations.running():
