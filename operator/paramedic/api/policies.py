@@ -145,7 +145,10 @@ class RateLimitPolicyStatus(Model):
         description="Remediations admitted recently. Kept in the cluster so an operator restart or failover never "
         "resets the budget; written with optimistic concurrency so two replicas cannot spend the same budget.",
     )
-    conditions: list[Condition] = Field(default_factory=list, description="StormActive, Frozen.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy.",
+    )
 
 
 # -- escalation ------------------------------------------------------------------------------------

@@ -29,11 +29,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from paramedic.api.common import GROUP, VERSION, ObjectRef, parse_duration
 from paramedic.api.policies import LedgerEntry, RateLimitPolicySpec, RateLimitPolicyStatus
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.kube import ApiException, Clients, now
 
+from . import invalid
 from .access import LoadedRunbook, Refused
 from .ratelimit import Candidate, Decision, decide_batch, prune
 from .views import Remediations, TargetCounts, runbook_key
@@ -139,8 +142,16 @@ class Gate:
             if policy is None:
                 policy = self._policy(*where)
                 queue.policy, queue.read_at = policy, time.monotonic()
-            spec = RateLimitPolicySpec.model_validate(policy.get("spec") or {})
-            recorded = RateLimitPolicyStatus.model_validate(policy.get("status") or {}).ledger
+            try:
+                spec = RateLimitPolicySpec.model_validate(policy.get("spec") or {})
+                recorded = RateLimitPolicyStatus.model_validate(policy.get("status") or {}).ledger
+            except ValidationError as exc:
+                queue.policy = None  # read again next pass: an edit is what fixes it
+                raise self._invalid(policy, exc) from None
+            if (invalid.ready(policy.get("status")) or {}).get("reason") == invalid.REASON:
+                queue.policy = None  # fixed: say so, and decide from the policy as that write left it
+                self._valid_again(policy)
+                continue
             moment = self.clock()
             ledger = prune(spec, self._settle(recorded), moment)
             failing: dict[str, int] = {}  # per runbook, counted once per pass
@@ -189,6 +200,33 @@ class Gate:
                 raise
         created: dict[str, Any] = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
         return created
+
+    def _invalid(self, policy: dict[str, Any], exc: ValidationError) -> Refused:
+        """The policy cannot be read: said once per generation on the policy, and every waiter is refused
+        (Failed, not retried: its Remediation names the policy and the fields)."""
+        meta = policy["metadata"]
+        root = "spec" if any(e["loc"][:1] != ("ledger",) for e in exc.errors()) else "status"
+        message = invalid.explain(exc, root)
+        if not invalid.already_said(policy.get("status"), meta.get("generation"), message[:1024]):
+            invalid.report(self.clients, PLURAL, "RateLimitPolicy", policy, message)
+        return Refused("InvalidRateLimitPolicy", f"RateLimitPolicy {meta['namespace']}/{meta['name']}: {message}")
+
+    def _valid_again(self, policy: dict[str, Any]) -> None:
+        meta = policy["metadata"]
+        condition = {
+            "type": "Ready",
+            "status": "True",
+            "reason": "Valid",
+            "message": "the policy is valid",
+            "lastTransitionTime": now(),
+            "observedGeneration": meta.get("generation"),
+        }
+        try:
+            self.clients.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], {"status": {"conditions": [condition]}}
+            )
+        except ApiException as exc:
+            log.debug("could not mark RateLimitPolicy %s valid again: %s", meta["name"], exc.reason)
 
     def _elsewhere(self, where: tuple[str, str]) -> list[LedgerEntry]:
         """What runs now besides this policy's ledger: Remediations the index shows running (automatic or by
