@@ -226,3 +226,13 @@ class EscalationPolicySpec(Model):
         default="15m", description="Escalate a Remediation awaiting approval for longer than this."
     )
     template: Template = Field(default_factory=Template, description="The incident message.")
+
+
+class EscalationPolicyStatus(Model):
+    """Where an escalation stands is recorded on each Remediation; the policy itself only says whether the
+    operator can read it."""
+
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy.",
+    )

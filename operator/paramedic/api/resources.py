@@ -9,7 +9,7 @@ from typing import Any
 from paramedic.actions import CLUSTER_ONLY, NODE_ACTIONS
 
 from .common import Model
-from .policies import EscalationPolicySpec, RateLimitPolicySpec, RateLimitPolicyStatus
+from .policies import EscalationPolicySpec, EscalationPolicyStatus, RateLimitPolicySpec, RateLimitPolicyStatus
 from .remediation import RemediationSpec, RemediationStatus
 from .runbook import ACTION_FIELDS, ClusterRunbookSpec, RunbookSpec, RunbookStatus
 
@@ -114,10 +114,6 @@ REMEDIATION = Resource(
 )
 
 
-class _NoStatus(Model):
-    """EscalationPolicies keep no status: where an escalation stands is recorded on each Remediation."""
-
-
 RATE_LIMIT_POLICY = Resource(
     kind="RateLimitPolicy",
     plural="ratelimitpolicies",
@@ -139,7 +135,7 @@ ESCALATION_POLICY = Resource(
     short_names=("esp",),
     namespaced=True,
     spec=EscalationPolicySpec,
-    status=_NoStatus,
+    status=EscalationPolicyStatus,
     description="Who is notified, in which order, when automation is not enough.",
     columns=(
         {"name": "Repeat", "type": "string", "jsonPath": ".spec.repeatInterval"},

@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from pydantic import ValidationError
 
 from paramedic import outbound
 from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration
 from paramedic.api.policies import Channel, EscalationPolicySpec
 from paramedic.api.remediation import ApprovalRecord, EscalationStatus, Notification, RemediationStatus
 from paramedic.kube import ApiException, Clients, now, parse_time
-from paramedic.policy import approvals
+from paramedic.policy import approvals, invalid
 from paramedic.policy.admission import AdmissionGuard
 from paramedic.records import events, metrics
 from paramedic.records import status as records
@@ -102,7 +103,13 @@ class Notifier:
                 log.warning("EscalationPolicy %s not found; retrying", escalation.policy)
                 return 30.0
             raise
-        policy = EscalationPolicySpec.model_validate(obj.get("spec") or {})
+        try:
+            policy = EscalationPolicySpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:  # said once per generation on the policy; retried quietly until it is fixed
+            message = invalid.explain(exc)
+            if not invalid.already_said(obj.get("status"), obj["metadata"].get("generation"), message[:1024]):
+                await self._run(invalid.report, self.clients, "escalationpolicies", "EscalationPolicy", obj, message)
+            return 60.0
         moment = datetime.now(UTC)
         started = parse_time(escalation.started_at)
         resolver = await self._resolver(rem, status) if status.phase != "Succeeded" else None
