@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from kubernetes import client
 
-from paramedic.api.common import GROUP, VERSION
+from paramedic.api.common import API_VERSION, GROUP, VERSION
 from tests.cluster.test_budgets import crash_all, crash_runbook, decided
+from tests.cluster.test_escalation import Receiver, secret
 from tests.cluster.test_safety import policy
 from tests.kit import Kit
 from tests.waiting import wait_until
@@ -110,3 +112,68 @@ def test_a_rate_limit_policy_the_model_rejects_fails_its_remediations_once_each(
     assert condition["message"].startswith("spec.cooldown: String should match pattern")
     assert len([e for e in paramedic.events("RateLimitPolicy", broken) if e.startswith("Invalid:")]) == 1
     assert said(paramedic, broken) == 1
+
+
+@pytest.fixture
+def receivers() -> Iterator[dict[str, Receiver]]:
+    made = {"primary": Receiver(), "slack": Receiver()}
+    yield made
+    for receiver in made.values():
+        receiver.close()
+
+
+def test_an_escalation_policy_made_invalid_mid_escalation_waits_for_the_fix(
+    paramedic: Kit, receivers: dict[str, Receiver]
+) -> None:
+    """The escalation has paged its first level; the policy is then edited into something the model rejects
+    (under a loosened CRD): it is marked Invalid once, nobody is paged from it, and once it is fixed the
+    escalation goes on to the next level."""
+    custom, ns = paramedic.clients.custom, paramedic.namespace
+    secret(paramedic, "primary", receivers["primary"].url + "/hooks/primary")
+    secret(paramedic, "slack", receivers["slack"].url + "/services/T000/B000")
+    levels = [
+        {
+            "name": "primary",
+            "after": "0s",
+            "channels": [{"name": "primary", "webhook": {"name": "primary", "key": "value"}}],
+        },
+        {
+            "name": "secondary",
+            "after": "20s",
+            "channels": [{"name": "slack", "slack": {"name": "slack", "key": "value"}}],
+        },
+    ]
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "EscalationPolicy",
+        "metadata": {"name": "oncall"},
+        "spec": {"levels": levels},
+    }
+    custom.create_namespaced_custom_object(GROUP, VERSION, ns, "escalationpolicies", body)
+    paramedic.deploy("checkout", replicas=1)
+    runbook = paramedic.runbook({"escalationPolicyRef": {"name": "oncall"}, "steps": [{"rollback": {}}]})
+    rem = paramedic.remediation(runbook, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"})
+    paramedic.wait_phase(rem, "Failed")
+    wait_until(lambda: receivers["primary"].received, 60, "the first level's page")
+
+    with loosened(paramedic, "escalationpolicies", "repeatInterval"):
+        create_when_accepted(
+            lambda: custom.patch_namespaced_custom_object(
+                GROUP, VERSION, ns, "escalationpolicies", "oncall", {"spec": {"repeatInterval": "often"}}
+            )
+        )
+
+    def get() -> dict[str, Any]:
+        found: dict[str, Any] = custom.get_namespaced_custom_object(GROUP, VERSION, ns, "escalationpolicies", "oncall")
+        return found
+
+    condition = wait_until(lambda: (c := ready(get())) and c["reason"] == "Invalid" and c, 60, "Ready=False Invalid")
+    assert condition["message"].startswith("spec.repeatInterval: String should match pattern")
+    assert receivers["slack"].received == []
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, ns, "escalationpolicies", "oncall", {"spec": {"repeatInterval": "1h"}}
+    )
+    wait_until(lambda: receivers["slack"].received, 90, "the second level's page, once fixed")
+    wait_until(lambda: (c := ready(get())) and c["reason"] == "Valid", 30, "the policy valid again")
+    assert len([e for e in paramedic.events("EscalationPolicy", "oncall") if e.startswith("Invalid:")]) == 1
+    assert said(paramedic, "oncall") == 1

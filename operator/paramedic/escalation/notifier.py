@@ -109,7 +109,9 @@ class Notifier:
             message = invalid.explain(exc)
             if not invalid.already_said(obj.get("status"), obj["metadata"].get("generation"), message[:1024]):
                 await self._run(invalid.report, self.clients, "escalationpolicies", "EscalationPolicy", obj, message)
-            return 60.0
+            return 30.0
+        if (invalid.ready(obj.get("status")) or {}).get("reason") == invalid.REASON:
+            await self._run(invalid.valid_again, self.clients, "escalationpolicies", obj)
         moment = datetime.now(UTC)
         started = parse_time(escalation.started_at)
         resolver = await self._resolver(rem, status) if status.phase != "Succeeded" else None

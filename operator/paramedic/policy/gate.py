@@ -150,7 +150,7 @@ class Gate:
                 raise self._invalid(policy, exc) from None
             if (invalid.ready(policy.get("status")) or {}).get("reason") == invalid.REASON:
                 queue.policy = None  # fixed: say so, and decide from the policy as that write left it
-                self._valid_again(policy)
+                invalid.valid_again(self.clients, PLURAL, policy)
                 continue
             moment = self.clock()
             ledger = prune(spec, self._settle(recorded), moment)
@@ -210,23 +210,6 @@ class Gate:
         if not invalid.already_said(policy.get("status"), meta.get("generation"), message[:1024]):
             invalid.report(self.clients, PLURAL, "RateLimitPolicy", policy, message)
         return Refused("InvalidRateLimitPolicy", f"RateLimitPolicy {meta['namespace']}/{meta['name']}: {message}")
-
-    def _valid_again(self, policy: dict[str, Any]) -> None:
-        meta = policy["metadata"]
-        condition = {
-            "type": "Ready",
-            "status": "True",
-            "reason": "Valid",
-            "message": "the policy is valid",
-            "lastTransitionTime": now(),
-            "observedGeneration": meta.get("generation"),
-        }
-        try:
-            self.clients.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], {"status": {"conditions": [condition]}}
-            )
-        except ApiException as exc:
-            log.debug("could not mark RateLimitPolicy %s valid again: %s", meta["name"], exc.reason)
 
     def _elsewhere(self, where: tuple[str, str]) -> list[LedgerEntry]:
         """What runs now besides this policy's ledger: Remediations the index shows running (automatic or by

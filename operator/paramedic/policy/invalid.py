@@ -99,3 +99,28 @@ def report(clients: Clients, plural: str, kind: str, obj: Mapping[str, Any], mes
         "uid": meta.get("uid"),
     }
     events.post(clients, involved, REASON, message, warning=True, fallback_namespace="default")
+
+
+def valid_again(clients: Clients, plural: str, obj: Mapping[str, Any]) -> None:
+    """An object marked Invalid was fixed: its Ready condition says so (a trigger or a policy may write its
+    own afterwards)."""
+    meta = obj["metadata"]
+    namespace, name = meta.get("namespace"), meta["name"]
+    condition = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Valid",
+        "message": "the spec is valid",
+        "lastTransitionTime": now(),
+        "observedGeneration": meta.get("generation"),
+    }
+    body: dict[str, Any] = {"status": {"conditions": [condition]}}
+    if plural in ("runbooks", "clusterrunbooks"):
+        body["status"]["lastError"] = ""
+    try:
+        if namespace:
+            clients.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body)
+        else:
+            clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+    except ApiException as exc:
+        log.debug("could not mark %s %s valid again: %s", plural, name, exc.reason)

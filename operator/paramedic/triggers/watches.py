@@ -29,7 +29,6 @@ from pydantic import ValidationError
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
-from paramedic.kube import ApiException, now
 from paramedic.policy import invalid
 
 from . import series
@@ -151,7 +150,7 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams
         trigger = next(iter((spec or {}).get("trigger") or {"manual": {}}))
         await streams.synced(trigger)
         if trigger != "alertmanager" and (invalid.ready(status) or {}).get("reason") == invalid.REASON:
-            await dispatcher.run_blocking(_valid_again, dispatcher, resource.plural, body)
+            await dispatcher.run_blocking(invalid.valid_again, dispatcher.clients, resource.plural, body)
         problem = _problem(resource.plural, spec) if trigger == "alertmanager" else ""
         if (
             (status or {}).get("triggerKind") != trigger
@@ -164,27 +163,3 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams
             await dispatcher.runbook_changed(trigger, f"{kind}/{body['metadata'].get('namespace') or ''}/{name}")
 
     return streams
-
-
-def _valid_again(dispatcher: Dispatcher, plural: str, body: Any) -> None:
-    """A runbook marked Invalid was fixed: its Ready condition says so (a PromQL trigger's evaluation and an
-    Alertmanager trigger's arming then write their own)."""
-    meta = body["metadata"]
-    condition = {
-        "type": "Ready",
-        "status": "True",
-        "reason": "Valid",
-        "message": "the spec is valid",
-        "lastTransitionTime": now(),
-        "observedGeneration": meta.get("generation"),
-    }
-    patch = {"status": {"conditions": [condition], "lastError": ""}}
-    try:
-        if meta.get("namespace"):
-            dispatcher.clients.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, meta["namespace"], plural, meta["name"], patch
-            )
-        else:
-            dispatcher.clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, meta["name"], patch)
-    except ApiException as exc:
-        log.debug("could not mark %s %s valid again: %s", plural, meta["name"], exc.reason)
