@@ -113,6 +113,17 @@ def test_a_rate_limit_policy_the_model_rejects_fails_its_remediations_once_each(
     assert len([e for e in paramedic.events("RateLimitPolicy", broken) if e.startswith("Invalid:")]) == 1
     assert said(paramedic, broken) == 1
 
+    # Fixed: the next Remediation under it is decided, and the policy says it is Ready.
+    custom.patch_namespaced_custom_object(GROUP, VERSION, ns, "ratelimitpolicies", broken, {"spec": {"cooldown": "0s"}})
+    paramedic.deploy("steady", replicas=1)
+    again = crash_runbook(paramedic, "steady", broken)
+    crash_all(paramedic, "steady")
+    [rem] = decided(paramedic, again, 1)
+    paramedic.wait_phase(rem["metadata"]["name"], "Succeeded")
+    obj = custom.get_namespaced_custom_object(GROUP, VERSION, ns, "ratelimitpolicies", broken)
+    assert (ready(obj) or {}).get("reason") == "Valid"
+    assert said(paramedic, broken) == 1
+
 
 @pytest.fixture
 def receivers() -> Iterator[dict[str, Receiver]]:

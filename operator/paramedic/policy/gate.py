@@ -149,18 +149,17 @@ class Gate:
                 queue.policy = None  # read again next pass: an edit is what fixes it
                 raise self._invalid(policy, exc) from None
             if (invalid.ready(policy.get("status")) or {}).get("reason") == invalid.REASON:
-                queue.policy = None  # fixed: say so, and decide from the policy as that write left it
+                queue.policy = None  # fixed: say so (once: the next pass reads the policy as that write left it)
                 invalid.valid_again(self.clients, PLURAL, policy)
-                continue
             moment = self.clock()
             ledger = prune(spec, self._settle(recorded), moment)
             failing: dict[str, int] = {}  # per runbook, counted once per pass
             counted = [self._storm(w, spec, moment, failing) for w in batch]
             elsewhere = self._elsewhere(where) if spec.max_in_flight is not None else []
             written, decisions = decide_batch(spec, ledger, counted, moment, elsewhere)
-            self._unfinished[where] = [e for e in written if e.finished_at is None]
             if [e.dump() for e in written] == [e.dump() for e in recorded]:
-                if time.monotonic() - queue.read_at <= FRESH:
+                if queue.policy is not None and time.monotonic() - queue.read_at <= FRESH:
+                    self._unfinished[where] = [e for e in written if e.finished_at is None]
                     return decisions, False
                 queue.policy = None  # nothing to write, but decided from an old read: decide again from a fresh one
                 continue
@@ -171,6 +170,7 @@ class Gate:
                 if exc.status == 409:
                     continue  # changed meanwhile (another replica, a person): decide again from a fresh read
                 raise
+            self._unfinished[where] = [e for e in written if e.finished_at is None]
             return decisions, True
         raise Refused("RateLimitContention", "could not update the rate-limit ledger (too much contention)", "Failed")
 
