@@ -23,11 +23,11 @@ SPEC = "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties"
 
 
 @contextmanager
-def loosened(paramedic: Kit, plural: str, path: str) -> Iterator[None]:
-    """The CRD without the ``pattern`` at ``path`` (under its spec's properties), for the duration."""
+def loosened(paramedic: Kit, plural: str, path: str, rule: str = "pattern") -> Iterator[None]:
+    """The CRD without the ``rule`` (pattern, enum) at ``path`` (under its spec's properties), for the duration."""
     crds = client.ApiextensionsV1Api(paramedic.clients.api_client)
     name = f"{plural}.{GROUP}"
-    pointer = f"{SPEC}/{path}/pattern"
+    pointer = f"{SPEC}/{path}/{rule}"
     original = crds.read_custom_resource_definition(name)
     node: Any = paramedic.clients.api_client.sanitize_for_serialization(original)
     for part in pointer.strip("/").split("/"):
@@ -188,3 +188,24 @@ def test_an_escalation_policy_made_invalid_mid_escalation_waits_for_the_fix(
     wait_until(lambda: (c := ready(get())) and c["reason"] == "Valid", 30, "the policy valid again")
     assert len([e for e in paramedic.events("EscalationPolicy", "oncall") if e.startswith("Invalid:")]) == 1
     assert said(paramedic, "oncall") == 1
+
+
+def test_a_remediation_the_model_rejects_fails_once_naming_the_field(paramedic: Kit) -> None:
+    """The engine's side (engine.py): a Remediation the model rejects ends Failed (InvalidSpec) with the
+    field named, one Event, and is never tried again."""
+    paramedic.deploy("api", replicas=1)
+    runbook = paramedic.runbook({"steps": [{"scale": {"replicas": 2}}]}, name="plain")
+    with loosened(paramedic, "remediations", "target/properties/kind", "enum"):
+        rem = create_when_accepted(
+            lambda: paramedic.remediation(runbook, {"apiVersion": "apps/v1", "kind": "Gadget", "name": "api"})
+        )
+    status = paramedic.wait_phase(rem, "Failed")
+    assert "target.kind" in status["message"]
+    condition = ready({"status": status})
+    assert condition is not None
+    assert condition["reason"] == "InvalidSpec"
+    failed = wait_until(
+        lambda: [e for e in paramedic.events("Remediation", rem) if e.startswith("Failed:")], 30, "the Event"
+    )
+    assert len(failed) == 1
+    assert "target.kind" in failed[0]
