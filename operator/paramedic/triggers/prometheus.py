@@ -98,7 +98,13 @@ class Poller:
         """Start the due evaluations, each in a task of its own: a slow Prometheus (bounded by the timeout)
         delays only its own runbook, and a runbook is never evaluated twice at once."""
         moment = time.monotonic()
-        for entry in list(self.dispatcher.runbooks("prometheus")):
+        entries = list(self.dispatcher.runbooks("prometheus"))
+        current = {entry.key for entry in entries}
+        for key in [k for k in self._clocks if k not in current and k not in self._running]:
+            # Deleted (or no longer a PromQL runbook): a runbook made again under its name starts from its status.
+            for memory in (self._clocks, self._written, self._next_at, self._errors):
+                memory.pop(key, None)
+        for entry in entries:
             trigger = entry.spec.trigger.prometheus
             assert trigger is not None
             if self._next_at.get(entry.key, 0.0) > moment or entry.key in self._running:
