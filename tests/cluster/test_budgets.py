@@ -3,6 +3,7 @@ by hand takes a place (it is never refused: a person decided)."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -11,7 +12,7 @@ from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.devcluster import simulate
 from tests.cluster.test_safety import policy
 from tests.cluster.test_triggers import pods, remediations
-from tests.kit import Kit
+from tests.kit import Kit, gated_job
 from tests.waiting import wait_until
 
 #: Held open once admitted: nobody of that name approves (AwaitingApproval counts as in flight).
@@ -90,12 +91,16 @@ def test_two_policies_with_cluster_bounds_hold_the_bound_together(paramedic: Kit
 
 
 def test_a_remediation_created_by_hand_takes_an_in_flight_place(paramedic: Kit) -> None:
-    """A person's Remediation is not refused, but while it runs (here: awaits approval) an automatic one in
-    the same namespace, under maxInFlight 1 per Namespace, waits."""
+    """A person's Remediation is not refused, but while it runs an automatic one in the same namespace, under
+    maxInFlight 1 per Namespace, waits. A person's request still awaiting approval takes no place."""
     paramedic.deploy("api", replicas=1)
-    by_hand = paramedic.runbook({**HELD, "steps": [{"scale": {"replicas": 2}}]}, name="by-hand")
-    manual = paramedic.remediation(by_hand, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"})
-    paramedic.wait_phase(manual, "AwaitingApproval")
+    api = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}
+    asking = paramedic.runbook({**HELD, "steps": [{"scale": {"replicas": 2}}]}, name="asking")
+    unapproved = paramedic.remediation(asking, api)
+    paramedic.wait_phase(unapproved, "AwaitingApproval")
+    slow = paramedic.runbook({"steps": [gated_job(f"gate-{uuid.uuid4().hex[:6]}")]}, name="slow")
+    by_hand = paramedic.remediation(slow, api)
+    paramedic.wait_phase(by_hand, "Running")
 
     one = bounded(paramedic, "one-at-a-time", {"max": 1, "scope": "Namespace"})
     paramedic.deploy("worker", replicas=1)
@@ -103,5 +108,6 @@ def test_a_remediation_created_by_hand_takes_an_in_flight_place(paramedic: Kit) 
     crash_all(paramedic, "worker")
     [rem] = decided(paramedic, runbook, 1)
     assert rem["status"]["phase"] == "RateLimited"
+    # One place taken (by the running one), not two: the request awaiting approval is not counted.
     assert "1 remediations already running (maxInFlight 1 per Namespace)" in rem["status"]["message"]
-    assert paramedic.status(manual)["phase"] == "AwaitingApproval"  # counted, never refused
+    assert paramedic.status(by_hand)["phase"] == "Running"  # counted, never refused

@@ -46,12 +46,11 @@ class Seen:
 
     @property
     def running(self) -> bool:
-        """Accepted and not ended: it is changing the cluster, or may at any moment (awaiting approval)."""
-        return self.phase in RUNNING_PHASES
-
-
-#: The phases of a Remediation that counts against an in-flight bound.
-RUNNING_PHASES = frozenset({"Running", "AwaitingApproval"})
+        """It takes an in-flight place: running, or (automatic) admitted and awaiting approval, as its ledger
+        counts it. A person's request awaiting approval changes nothing and takes none: tenants may create
+        such requests, and counting them would let a tenant hold the cluster's places with requests nobody
+        approves."""
+        return self.phase == "Running" or (self.automatic and self.phase == "AwaitingApproval")
 
 
 def runbook_key(kind: str, namespace: str, name: str) -> str:
@@ -92,7 +91,8 @@ class Remediations:
         self.everything = lambda: [s for key in list(index) for s in list(index.get(key, ()))]
 
     def running(self) -> list[Seen]:
-        """Every Remediation running now, automatic or created by hand (all of them: O(N) per admission pass)."""
+        """Every Remediation taking an in-flight place now, automatic or created by hand (O(N) per admission
+        pass)."""
         return [s for s in self.everything() if s.running]
 
     @property
