@@ -114,6 +114,10 @@ _EC2_UNDRAINED = _C + "test_cloud.py::test_terminating_an_undrained_node_is_refu
 _ELASTICACHE = _C + "test_cloud.py::test_elasticache_replicas_are_planned_within_the_cap"
 _STORM_BUDGET = _C + "test_safety.py::test_storm_of_50_crashloops_with_a_budget_of_3_acts_exactly_3_times"
 _STORM_BREAKER = _C + "test_safety.py::test_storm_breaker_stops_acting_when_most_of_the_fleet_fails"
+_SMALL_SCOPES = _U + "test_ratelimit.py::test_the_default_breaker_can_trip_for_one_or_two_targets"
+_IN_FLIGHT_ELSEWHERE = _U + "test_ratelimit.py::test_in_flight_counts_what_runs_elsewhere_once"
+_CLUSTER_BOUND = _C + "test_budgets.py::test_two_policies_with_cluster_bounds_hold_the_bound_together"
+_BY_HAND = _C + "test_budgets.py::test_a_remediation_created_by_hand_takes_an_in_flight_place"
 _COOLDOWN = _C + "test_safety.py::test_cooldown_per_target"
 _FREEZE = _C + "test_safety.py::test_freeze_window_stops_automatic_actions"
 _LEVELS = _C + "test_escalation.py::test_levels_fire_in_order_with_their_delays_then_resolve"
@@ -419,13 +423,18 @@ FIELDS: dict[str, Coverage] = {
     "RateLimitPolicy spec.windows[].scope": (_SCOPES,),
     "RateLimitPolicy spec.cooldown": (_COOLDOWN, _COOLDOWN_UNIT),
     "RateLimitPolicy spec.maxInFlight": (_COOLDOWN_UNIT,),
-    "RateLimitPolicy spec.maxInFlight.max": (_COOLDOWN_UNIT,),
-    "RateLimitPolicy spec.maxInFlight.scope": (_NEW_U + "test_in_flight_is_counted_per_scope",),
+    "RateLimitPolicy spec.maxInFlight.max": (_COOLDOWN_UNIT, _IN_FLIGHT_ELSEWHERE, _CLUSTER_BOUND, _BY_HAND),
+    "RateLimitPolicy spec.maxInFlight.scope": (
+        _NEW_U + "test_in_flight_is_counted_per_scope",
+        _IN_FLIGHT_ELSEWHERE,
+        _CLUSTER_BOUND,
+        _BY_HAND,
+    ),
     "RateLimitPolicy spec.stormBreaker": (_STORM_BREAKER, _SHARE),
     "RateLimitPolicy spec.stormBreaker.enabled": (_STORM_BUDGET, _STORM_BREAKER),
     "RateLimitPolicy spec.stormBreaker.maxFailingPercent": (_SHARE, _STORM_BREAKER),
-    "RateLimitPolicy spec.stormBreaker.maxFailing": (_NEW_U + "test_storm_breaker_trips_by_count",),
-    "RateLimitPolicy spec.stormBreaker.minTargets": (_SHARE,),
+    "RateLimitPolicy spec.stormBreaker.maxFailing": (_NEW_U + "test_storm_breaker_trips_by_count", _SMALL_SCOPES),
+    "RateLimitPolicy spec.stormBreaker.minTargets": (_SHARE, _SMALL_SCOPES),
     "RateLimitPolicy spec.stormBreaker.window": (_NEW_U + "test_storm_breaker_counts_failures_within_its_window",),
     "RateLimitPolicy spec.freezeWindows": (_FREEZE, _FREEZE_UNIT),
     "RateLimitPolicy spec.freezeWindows[].name": (_FREEZE,),

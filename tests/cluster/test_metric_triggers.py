@@ -141,6 +141,56 @@ def test_bad_promql_is_reported(paramedic: Kit, prometheus: Prometheus) -> None:
     assert remediations(paramedic, runbook) == []
 
 
+def test_a_for_clock_survives_an_operator_restart(paramedic: Kit, prometheus: Prometheus, error_rate: Gauge) -> None:
+    """The series' pending-since is in the runbook's status before the restart; the restarted operator
+    resumes it (same instant) instead of starting the for again, and fires for the original start."""
+    ns = paramedic.namespace
+    paramedic.deploy("cart", replicas=1)
+    error_rate.labels(ns, "cart").set(0.02)
+    hold = datetime.timedelta(seconds=20)
+    runbook = paramedic.runbook(
+        {
+            "trigger": {
+                "prometheus": {
+                    "url": prometheus.url,
+                    "interval": "1s",
+                    "for": "20s",
+                    "query": f'paramedic_test_error_rate{{namespace="{ns}",deployment="cart"}} > 0.1',
+                }
+            },
+            "steps": [{"scale": {"by": 1, "max": 3}}],
+        },
+        name="cart-errors",
+    )
+    wait_until(lambda: runbook_status(paramedic, runbook).get("triggerKind") == "prometheus", 30, "an evaluation")
+    error_rate.labels(ns, "cart").set(0.5)
+    [pending] = wait_until(lambda: runbook_status(paramedic, runbook).get("pendingSeries"), 30, "a pending series")
+    assert "deployment=cart" in pending["series"]
+    assert "firedAt" not in pending
+    since = datetime.datetime.fromisoformat(pending["since"])
+
+    paramedic.operator.stop()
+    stopped = datetime.datetime.now(datetime.UTC)
+    assert stopped < since + hold, "the operator was stopped after the for had passed: slow machine, no test"
+    assert remediations(paramedic, runbook) == []
+    paramedic.operator.start_and_wait()
+
+    rem = one_remediation(paramedic, runbook)
+    [fired] = wait_until(
+        lambda: [p for p in runbook_status(paramedic, runbook).get("pendingSeries", []) if "firedAt" in p],
+        30,
+        "the fire recorded",
+    )
+    assert fired["since"] == pending["since"]  # resumed, not started again at the restart
+    assert datetime.datetime.fromisoformat(fired["firedAt"]) >= since + hold
+    assert rem["spec"]["trigger"]["evidence"]["since"] == since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert datetime.datetime.fromisoformat(rem["spec"]["trigger"]["firedAt"]) >= since.replace(microsecond=0) + hold
+    paramedic.wait_phase(rem["metadata"]["name"], "Succeeded")
+
+    error_rate.labels(ns, "cart").set(0.02)  # recovered: the clock goes
+    wait_until(lambda: runbook_status(paramedic, runbook).get("pendingSeries") == [], 30, "the clock cleared")
+
+
 # -- alertmanager -------------------------------------------------------------------------------
 
 

@@ -58,7 +58,7 @@ def prepare(paramedic: Kit) -> tuple[str, str, set[str]]:
             "cooldown": "0s",
             "maxInFlight": {"max": 10, "scope": "Cluster"},
             # Counted on every admission, but never tripping: the breaker's own semantics are test_safety's.
-            "stormBreaker": {"maxFailingPercent": 100},
+            "stormBreaker": {"maxFailingPercent": 100, "maxFailing": 1000},
         },
     )
     runbook = paramedic.runbook(

@@ -170,3 +170,26 @@ def test_lint_rejects_two_trigger_kinds_and_two_channel_kinds_like_the_api_serve
     ref = {"name": "s", "key": "url"}
     with pytest.raises(ValidationError, match="this one sets webhook, slack"):
         Channel.model_validate({"name": "c", "webhook": ref, "slack": ref})
+
+
+def test_an_invalid_spec_is_explained_by_its_fields_and_said_once_per_generation() -> None:
+    """policy.invalid: the message names the fields (bounded); the Ready condition records what was said."""
+    from pydantic import ValidationError
+
+    from paramedic.api.policies import RateLimitPolicySpec
+    from paramedic.policy import invalid
+
+    try:
+        RateLimitPolicySpec.model_validate(
+            {"cooldown": "a while", "windows": [{"max": -1, "per": "x"}, {"max": "many", "per": "1h"}]}
+        )
+    except ValidationError as exc:
+        message = invalid.explain(exc)
+    else:
+        raise AssertionError("the spec was accepted")
+    assert message.startswith("spec.windows[0].max: Input should be greater than or equal to 0; spec.windows[0].per")
+    assert message.endswith("(and 1 more)")
+    said = {"conditions": [{"type": "Ready", "reason": "Invalid", "observedGeneration": 2, "message": message}]}
+    assert invalid.already_said(said, 2, message)
+    assert not invalid.already_said(said, 3, message)  # edited: look again
+    assert not invalid.already_said({}, 2, message)

@@ -46,7 +46,21 @@ step = st.tuples(
     st.booleans(),  # written (True) or lost before the write (False)
     st.lists(st.integers(0, 11), max_size=3),  # Remediations that finish before this batch
     st.sampled_from([1, 60]),  # the clock's unit for this step: seconds or minutes
+    st.lists(st.integers(0, 11), max_size=3, unique=True),  # running elsewhere: another policy's, or by hand
 )
+
+
+def running_elsewhere(i: int) -> LedgerEntry:
+    """A Remediation running now that this policy's ledger does not hold (another policy admitted it, or a
+    person created it): it takes an in-flight place in its scope all the same."""
+    c = candidate(i)
+    return LedgerEntry(
+        remediation=f"{c.namespace}/other-{i}",
+        runbook=c.runbook,
+        target=c.target,
+        namespace=c.namespace,
+        admitted_at="2026-11-23T11:00:00Z",
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -54,7 +68,7 @@ step = st.tuples(
 def test_no_interleaving_admits_more_than_a_window_allows_or_anyone_twice(
     limits: list[dict[str, object]],
     bound: dict[str, object] | None,
-    steps: list[tuple[int, list[int], bool, list[int], int]],
+    steps: list[tuple[int, list[int], bool, list[int], int, list[int]]],
 ) -> None:
     spec = RateLimitPolicySpec.model_validate(
         {"windows": limits, "maxInFlight": bound, "cooldown": "0s", "stormBreaker": {"enabled": False}}
@@ -63,7 +77,7 @@ def test_no_interleaving_admits_more_than_a_window_allows_or_anyone_twice(
     spends: list[LedgerEntry] = []  # every entry that was ever written: the actions taken
     finished: set[str] = set()
     moment = START
-    for advance, batch, written, finishing, unit in steps:
+    for advance, batch, written, finishing, unit, others in steps:
         moment += timedelta(seconds=advance * unit)
         stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
         finished |= {candidate(i).remediation for i in finishing}
@@ -74,7 +88,8 @@ def test_no_interleaving_admits_more_than_a_window_allows_or_anyone_twice(
         # A finished Remediation never asks again (its driver stopped); an open one may ask any number of times.
         waiting = [candidate(i) for i in batch if candidate(i).remediation not in finished]
         before = prune(spec, persisted, moment)
-        ledger, decisions = decide_batch(spec, before, waiting, moment)
+        elsewhere = [running_elsewhere(i) for i in others]
+        ledger, decisions = decide_batch(spec, before, waiting, moment, elsewhere)
         assert set(decisions) == {c.remediation for c in waiting}
         assert [e.remediation for e in ledger[: len(before)]] == [e.remediation for e in before]
         fresh = ledger[len(before) :]
@@ -87,9 +102,11 @@ def test_no_interleaving_admits_more_than_a_window_allows_or_anyone_twice(
         persisted = ledger
         spends += fresh
         if bound is not None:
+            # Where this batch admitted anyone, its own running ones and those elsewhere stay within the bound
+            # (elsewhere alone may exceed it: a person's Remediation is never refused, it only takes a place).
             scope = str(bound["scope"])
-            running = [key(scope, e) for e in persisted if e.finished_at is None]
-            assert all(running.count(k) <= int(str(bound["max"])) for k in running), "maxInFlight exceeded"
+            running = [key(scope, e) for e in [*persisted, *elsewhere] if e.finished_at is None]
+            assert all(running.count(key(scope, e)) <= int(str(bound["max"])) for e in fresh), "maxInFlight exceeded"
 
     remediations = [e.remediation for e in spends]
     assert len(remediations) == len(set(remediations)), "a Remediation was admitted twice"

@@ -13,7 +13,7 @@ from paramedic.api.policies import FreezeWindow, LedgerEntry, RateLimitPolicySpe
 from paramedic.api.runbook import RunbookSpec
 from paramedic.escalation.causes import cause
 from paramedic.escalation.render import fill, incident
-from paramedic.policy.ratelimit import Candidate, decide, frozen, prune
+from paramedic.policy.ratelimit import Candidate, decide, decide_batch, frozen, prune
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
 CANDIDATE = Candidate("ns/rem-new", "Runbook/ns/rb", "Pod/ns/p9", "ns")
@@ -137,3 +137,49 @@ def test_incident_template() -> None:
     assert text.splitlines()[0] == "INCIDENT: P0 production down"
     assert "START TIME (UTC): 2026-11-23T12:00:00Z" in text
     assert "1. restart: Failed - timeout" in text
+
+
+@pytest.mark.parametrize(
+    ("failing", "targets", "trips"),
+    [(1, 1, False), (10, 1, False), (11, 1, True), (1, 2, False), (2, 2, True), (11, 1000, True), (5, 1000, False)],
+)
+def test_the_default_breaker_can_trip_for_one_or_two_targets(failing: int, targets: int, trips: bool) -> None:
+    """The defaults (maxFailing 10, minTargets 2): two targets failing together trip it, and so does a
+    runbook that failed more than ten times within the window, whatever its number of targets."""
+    decision = decide(RateLimitPolicySpec(), [], CANDIDATE, NOW, failing=failing, targets=targets)
+    assert (decision.reason == "StormBreaker") is trips
+
+
+def test_in_flight_counts_what_runs_elsewhere_once() -> None:
+    """Cluster scope: Remediations another policy admitted, or a person created, take places too; one that
+    is also in this ledger is counted once."""
+    bound = spec(maxInFlight={"max": 2, "scope": "Cluster"}, windows=[{"max": 100, "per": "1h"}])
+    other = entry(7, 1).model_copy(update={"remediation": "elsewhere/rem-7", "runbook": "Runbook/elsewhere/rb"})
+    _, decisions = decide_batch(bound, [entry(1, 1)], [CANDIDATE], NOW, [other])
+    assert decisions[CANDIDATE.remediation].reason == "MaxInFlight"
+    assert "2 remediations already running" in decisions[CANDIDATE.remediation].message
+    _, decisions = decide_batch(bound, [entry(1, 1)], [CANDIDATE], NOW, [entry(1, 1)])
+    assert decisions[CANDIDATE.remediation].admitted
+    per_runbook = spec(maxInFlight={"max": 1, "scope": "Runbook"}, windows=[{"max": 100, "per": "1h"}])
+    _, decisions = decide_batch(per_runbook, [], [CANDIDATE], NOW, [other])
+    assert decisions[CANDIDATE.remediation].admitted  # another runbook's
+
+
+def test_the_gate_counts_other_policies_admissions_and_manual_remediations_as_running_elsewhere() -> None:
+    from types import SimpleNamespace
+
+    from paramedic.policy.gate import Gate
+    from tests.unit.test_views import indexed, remediation
+
+    gate = Gate(SimpleNamespace(), "paramedic-system")  # type: ignore[arg-type]
+    gate.remediations = indexed(
+        remediation("by-hand", "2026-11-25T10:00:00Z", trigger=False, phase="Running"),
+        remediation("rem-2", "2026-11-25T10:00:00Z", phase="Succeeded"),
+        remediation("rem-3", "2026-11-25T10:00:00Z"),
+    )
+    gate._unfinished = {
+        ("ops", "mine"): [entry(1, 1)],
+        # rem-2 has ended since; rem-3 was just admitted (still Pending in the index); rem-4 was deleted
+        ("ops", "other"): [entry(2, 1), entry(3, 1), entry(4, 1)],
+    }
+    assert sorted(e.remediation for e in gate._elsewhere(("ops", "mine"))) == ["ns/by-hand", "ns/rem-3"]

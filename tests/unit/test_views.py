@@ -59,3 +59,18 @@ def test_find_tells_finished_running_and_unknown_apart() -> None:
     assert busy is not None
     assert not busy.finished
     assert view.find("Runbook/ns/rb", "ns/gone") is None
+
+
+def test_running_is_what_takes_an_in_flight_place() -> None:
+    """Running, automatic or by hand; awaiting approval only when automatic (admitted by its policy): a
+    person's request nobody approved changes nothing, and must not let a tenant hold the cluster's places."""
+    view = indexed(
+        remediation("asking", "2026-11-25T10:00:00Z"),
+        remediation("busy", "2026-11-25T10:00:00Z", phase="Running"),
+        remediation("admitted", "2026-11-25T10:00:00Z", phase="AwaitingApproval"),
+        remediation("by-hand", "2026-11-25T10:00:00Z", trigger=False, phase="Running"),
+        remediation("unapproved", "2026-11-25T10:00:00Z", trigger=False, phase="AwaitingApproval"),
+        remediation("done", "2026-11-25T10:00:00Z", phase="Succeeded"),
+    )
+    assert sorted(s.remediation for s in view.running()) == ["ns/admitted", "ns/busy", "ns/by-hand"]
+    assert {(s.runbook, s.namespace) for s in view.running()} == {("Runbook/ns/rb", "ns")}

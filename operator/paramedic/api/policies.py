@@ -32,8 +32,23 @@ class RateWindow(Model):
 
 
 class InFlight(Model):
-    max: int = Field(ge=1, description="How many Remediations may be running at once.")
-    scope: Literal["Runbook", "Namespace", "Cluster"] = Field(default="Cluster", description="What it counts per.")
+    """How many Remediations may be running at once: every running one in the scope counts, whichever policy
+    admitted it, and so does a Remediation a person created (it is changing the same cluster)."""
+
+    max: int = Field(
+        ge=1,
+        description="How many Remediations may be running at once in the scope, counting those admitted by any "
+        "policy and those created by hand.",
+    )
+    scope: Literal["Runbook", "Namespace", "Cluster"] = Field(
+        default="Cluster",
+        description="What it counts per: the runbook, the target's namespace, or the whole cluster (across all "
+        "policies).",
+    )
+
+
+#: The storm breaker's absolute default: more failures of one runbook than this within the window is a storm.
+MAX_FAILING_DEFAULT = 10
 
 
 class StormBreaker(Model):
@@ -47,11 +62,17 @@ class StormBreaker(Model):
         description="Trip when more than this share of the runbook's targets fail at once (compare Medik8s "
         "NodeHealthCheck's minHealthy 51%).",
     )
-    max_failing: int | None = Field(
-        default=None, ge=1, description="Also trip when more than this many targets fail at once."
+    max_failing: int = Field(
+        default=MAX_FAILING_DEFAULT,
+        ge=1,
+        description="Also trip when more than this many of the runbook's Remediations were created within the "
+        "window, whatever the number of targets (so a runbook with one or two targets can trip too).",
     )
     min_targets: int = Field(
-        default=3, ge=1, description="Only judge by share when at least this many targets exist in scope."
+        default=2,
+        ge=1,
+        description="Only judge by share when at least this many targets exist in scope (2: two targets failing "
+        "together trip it).",
     )
     window: Duration = Field(
         default="5m", description="Failures whose Remediations were created within this window count together."
@@ -124,7 +145,10 @@ class RateLimitPolicyStatus(Model):
         description="Remediations admitted recently. Kept in the cluster so an operator restart or failover never "
         "resets the budget; written with optimistic concurrency so two replicas cannot spend the same budget.",
     )
-    conditions: list[Condition] = Field(default_factory=list, description="StormActive, Frozen.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy.",
+    )
 
 
 # -- escalation ------------------------------------------------------------------------------------
@@ -202,3 +226,13 @@ class EscalationPolicySpec(Model):
         default="15m", description="Escalate a Remediation awaiting approval for longer than this."
     )
     template: Template = Field(default_factory=Template, description="The incident message.")
+
+
+class EscalationPolicyStatus(Model):
+    """Where an escalation stands is recorded on each Remediation; the policy itself only says whether the
+    operator can read it."""
+
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy.",
+    )

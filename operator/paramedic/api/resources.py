@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from .common import Model
-from .policies import EscalationPolicySpec, RateLimitPolicySpec, RateLimitPolicyStatus
+from .policies import EscalationPolicySpec, EscalationPolicyStatus, RateLimitPolicySpec, RateLimitPolicyStatus
 from .remediation import RemediationSpec, RemediationStatus
 from .runbook import ACTION_FIELDS, CLUSTER_ONLY, NODE_ACTIONS, ClusterRunbookSpec, RunbookSpec, RunbookStatus
 
@@ -112,10 +112,6 @@ REMEDIATION = Resource(
 )
 
 
-class _NoStatus(Model):
-    """EscalationPolicies keep no status: where an escalation stands is recorded on each Remediation."""
-
-
 RATE_LIMIT_POLICY = Resource(
     kind="RateLimitPolicy",
     plural="ratelimitpolicies",
@@ -137,7 +133,7 @@ ESCALATION_POLICY = Resource(
     short_names=("esp",),
     namespaced=True,
     spec=EscalationPolicySpec,
-    status=_NoStatus,
+    status=EscalationPolicyStatus,
     description="Who is notified, in which order, when automation is not enough.",
     columns=(
         {"name": "Repeat", "type": "string", "jsonPath": ".spec.repeatInterval"},

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from pydantic import ValidationError
 
 from paramedic import outbound
 from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration, rfc3339, utcnow
@@ -30,7 +31,7 @@ from paramedic.api.remediation import ApprovalRecord, EscalationStatus, Notifica
 from paramedic.kube import ApiException, Clients
 from paramedic.kube.blocking import run_blocking
 from paramedic.kube.secrets import secret_text
-from paramedic.policy import approvals
+from paramedic.policy import approvals, invalid
 from paramedic.policy.admission import AdmissionGuard
 from paramedic.records import events, metrics
 from paramedic.records import status as remediation_status
@@ -103,7 +104,15 @@ class Notifier:
                 log.warning("EscalationPolicy %s not found; retrying", escalation.policy)
                 return 30.0
             raise
-        policy = EscalationPolicySpec.model_validate(obj.get("spec") or {})
+        try:
+            policy = EscalationPolicySpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:  # said once per generation on the policy; retried quietly until it is fixed
+            message = invalid.explain(exc)
+            if not invalid.already_said(obj.get("status"), obj["metadata"].get("generation"), message[:1024]):
+                await self._run(invalid.report, self.clients, "escalationpolicies", "EscalationPolicy", obj, message)
+            return 30.0
+        if (invalid.ready(obj.get("status")) or {}).get("reason") == invalid.REASON:
+            await self._run(invalid.valid_again, self.clients, "escalationpolicies", obj)
         moment = datetime.now(UTC)
         started = escalation.started_at
         resolver = await self._resolver(rem, status) if status.phase != "Succeeded" else None

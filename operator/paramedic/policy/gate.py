@@ -29,12 +29,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from paramedic.api.common import GROUP, VERSION, ObjectRef, parse_duration
 from paramedic.api.policies import LedgerEntry, RateLimitPolicySpec, RateLimitPolicyStatus
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.kube import ApiException, Clients, now
 from paramedic.kube.conflicts import Conflict, is_conflict, retry_on_conflict
 
+from . import invalid
 from .access import LoadedRunbook, Refused
 from .ratelimit import Candidate, Decision, decide_batch, prune
 from .views import Remediations, TargetCounts, runbook_key
@@ -77,6 +80,10 @@ class Gate:
         self.targets = TargetCounts(clients)
         self._queues: dict[tuple[str, str], _Queue] = {}
         self._lock = threading.Lock()
+        #: One pass at a time across policies, so cluster-wide in-flight places are counted once.
+        self._cluster_turn = threading.Lock()
+        #: Each policy's unfinished ledger entries as its last pass left them.
+        self._unfinished: dict[tuple[str, str], list[LedgerEntry]] = {}
 
     def policy_location(self, runbook: LoadedRunbook, namespace: str) -> tuple[str, str]:
         ref = runbook.spec.rate_limit_policy_ref
@@ -113,7 +120,8 @@ class Gate:
 
     def _pass(self, where: tuple[str, str], queue: _Queue, batch: list[_Waiting]) -> None:
         try:
-            decisions, wrote = self._decide(where, queue, batch)
+            with self._cluster_turn:
+                decisions, wrote = self._decide(where, queue, batch)
         except BaseException as exc:  # every waiter hears it, or they would wait forever
             for waiting in batch:
                 waiting.error = exc
@@ -135,15 +143,24 @@ class Gate:
             if policy is None:
                 policy = self._policy(*where)
                 queue.policy, queue.read_at = policy, time.monotonic()
-            spec = RateLimitPolicySpec.model_validate(policy.get("spec") or {})
-            recorded = RateLimitPolicyStatus.model_validate(policy.get("status") or {}).ledger
+            try:
+                spec = RateLimitPolicySpec.model_validate(policy.get("spec") or {})
+                recorded = RateLimitPolicyStatus.model_validate(policy.get("status") or {}).ledger
+            except ValidationError as exc:
+                queue.policy = None  # read again next pass: an edit is what fixes it
+                raise self._invalid(policy, exc) from None
+            if (invalid.ready(policy.get("status")) or {}).get("reason") == invalid.REASON:
+                queue.policy = None  # fixed: say so (once: the next pass reads the policy as that write left it)
+                invalid.valid_again(self.clients, PLURAL, policy)
             moment = self.clock()
             ledger = prune(spec, self._settle(recorded), moment)
             failing: dict[str, int] = {}  # per runbook, counted once per pass
             counted = [self._storm(w, spec, moment, failing) for w in batch]
-            written, decisions = decide_batch(spec, ledger, counted, moment)
+            elsewhere = self._elsewhere(where) if spec.max_in_flight is not None else []
+            written, decisions = decide_batch(spec, ledger, counted, moment, elsewhere)
             if [e.dump() for e in written] == [e.dump() for e in recorded]:
-                if time.monotonic() - queue.read_at <= FRESH:
+                if queue.policy is not None and time.monotonic() - queue.read_at <= FRESH:
+                    self._unfinished[where] = [e for e in written if e.finished_at is None]
                     return decisions, False
                 queue.policy = None  # nothing to write, but decided from an old read: decide again from a fresh one
                 raise Conflict("decided from an old read")
@@ -152,6 +169,7 @@ class Gate:
             except ApiException:
                 queue.policy = None  # on a 409 (changed meanwhile: another replica, a person) decide again, fresh
                 raise
+            self._unfinished[where] = [e for e in written if e.finished_at is None]
             return decisions, True
 
         try:
@@ -188,6 +206,47 @@ class Gate:
                 raise
         created: dict[str, Any] = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
         return created
+
+    def _invalid(self, policy: dict[str, Any], exc: ValidationError) -> Refused:
+        """The policy cannot be read: said once per generation on the policy, and every waiter is refused
+        (Failed, not retried: its Remediation names the policy and the fields)."""
+        meta = policy["metadata"]
+        root = "spec" if any(e["loc"][:1] != ("ledger",) for e in exc.errors()) else "status"
+        message = invalid.explain(exc, root)
+        if not invalid.already_said(policy.get("status"), meta.get("generation"), message[:1024]):
+            invalid.report(self.clients, PLURAL, "RateLimitPolicy", policy, message)
+        return Refused("InvalidRateLimitPolicy", f"RateLimitPolicy {meta['namespace']}/{meta['name']}: {message}")
+
+    def _elsewhere(self, where: tuple[str, str]) -> list[LedgerEntry]:
+        """What runs now besides this policy's ledger: Remediations the index shows running (automatic or by
+        hand) and other policies' admissions the index shows not finished (one it does not show yet is
+        Pending: just admitted). Without an index (a Gate used on its own) the other policies' ledgers this
+        Gate has seen."""
+        found: dict[str, LedgerEntry] = {}
+        for other, entries in list(self._unfinished.items()):
+            if other == where:
+                continue
+            for entry in entries:
+                if not self.remediations.bound:
+                    found[entry.remediation] = entry
+                    continue
+                # Admitted Remediations exist (they asked), so the index knows them: one it lacks is deleted.
+                seen = self.remediations.find(entry.runbook, entry.remediation)
+                if seen is not None and not seen.finished:
+                    found[entry.remediation] = entry
+        if self.remediations.bound:
+            for seen in self.remediations.running():
+                found.setdefault(
+                    seen.remediation,
+                    LedgerEntry(
+                        remediation=seen.remediation,
+                        runbook=seen.runbook,
+                        target=seen.target,
+                        namespace=seen.namespace,
+                        admitted_at=seen.created or now(),
+                    ),
+                )
+        return list(found.values())
 
     def _settle(self, ledger: list[LedgerEntry]) -> list[LedgerEntry]:
         """Mark entries whose Remediation has ended (or is gone) as finished: from the index when the

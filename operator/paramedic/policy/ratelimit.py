@@ -68,8 +68,11 @@ def decide(
     *,
     failing: int,
     targets: int,
+    elsewhere: Sequence[LedgerEntry] = (),
 ) -> Decision:
-    """``failing``: recent automatic Remediations of this runbook, this one included; ``targets``: its scope's size."""
+    """``failing``: recent automatic Remediations of this runbook, this one included; ``targets``: its scope's size;
+    ``elsewhere``: Remediations running now that this ledger does not hold (admitted by another policy, or
+    created by hand), for the in-flight bound."""
     window = frozen(spec.freeze_windows, now)
     if window is not None:
         name = f" {window.name!r}" if window.name else ""
@@ -79,7 +82,7 @@ def decide(
 
     breaker = spec.storm_breaker
     if breaker.enabled:
-        too_many = breaker.max_failing is not None and failing > breaker.max_failing
+        too_many = failing > breaker.max_failing
         share = failing * 100 / targets if targets else 0.0
         too_large = targets >= breaker.min_targets and share > breaker.max_failing_percent
         if too_many or too_large:
@@ -88,9 +91,7 @@ def decide(
                 "Skipped",
                 "StormBreaker",
                 f"storm breaker: {failing} of {targets} targets of {candidate.runbook} failing at once "
-                f"({share:.0f}% > {breaker.max_failing_percent}%"
-                + (f" or > {breaker.max_failing}" if breaker.max_failing else "")
-                + "): not acting, escalating",
+                f"({share:.0f}% > {breaker.max_failing_percent}% or > {breaker.max_failing}): not acting, escalating",
                 escalate=True,
             )
 
@@ -110,7 +111,7 @@ def decide(
         bound = spec.max_in_flight
         running = [
             e
-            for e in ledger
+            for e in (*ledger, *elsewhere)
             if e.finished_at is None and _scope_key(bound.scope, e) == _scope_key(bound.scope, candidate)
         ]
         if len(running) >= bound.max:
@@ -139,7 +140,11 @@ def decide(
 
 
 def decide_batch(
-    spec: RateLimitPolicySpec, ledger: Sequence[LedgerEntry], candidates: Sequence[Candidate], now: datetime
+    spec: RateLimitPolicySpec,
+    ledger: Sequence[LedgerEntry],
+    candidates: Sequence[Candidate],
+    now: datetime,
+    elsewhere: Sequence[LedgerEntry] = (),
 ) -> tuple[list[LedgerEntry], dict[str, Decision]]:
     """Decide every waiting candidate of one policy in one pass: (the ledger to write, decisions by Remediation).
 
@@ -150,16 +155,23 @@ def decide_batch(
     The ledger is only valid if it is written; a caller that fails to write it
     decides again later from what is persisted, which is what keeps admission
     exactly-once across restarts.
+
+    ``elsewhere``: what else is running now (other policies' admissions, Remediations created by hand), counted
+    by the in-flight bound; one this ledger holds is counted once.
     """
     written = list(ledger)
     spent = {e.remediation for e in written}
+    asking = {c.remediation for c in candidates}
+    others = [e for e in elsewhere if e.remediation not in spent and e.remediation not in asking]
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     decisions: dict[str, Decision] = {}
     for candidate in candidates:
         if candidate.remediation in spent:
             decisions[candidate.remediation] = Decision(True, message="admitted before")
             continue
-        decision = decide(spec, written, candidate, now, failing=candidate.failing, targets=candidate.targets)
+        decision = decide(
+            spec, written, candidate, now, failing=candidate.failing, targets=candidate.targets, elsewhere=others
+        )
         decisions[candidate.remediation] = decision
         if decision.admitted:
             spent.add(candidate.remediation)

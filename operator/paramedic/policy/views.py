@@ -38,10 +38,22 @@ class Seen:
     automatic: bool
     phase: str
     finished_at: str | None
+    #: Kind/namespace/name of its runbook and target, and the target's namespace (for the in-flight bound).
+    runbook: str = ""
+    target: str = ""
+    namespace: str = ""
 
     @property
     def finished(self) -> bool:
         return self.phase in TERMINAL_PHASES
+
+    @property
+    def running(self) -> bool:
+        """It takes an in-flight place: running, or (automatic) admitted and awaiting approval, as its ledger
+        counts it. A person's request awaiting approval changes nothing and takes none: tenants may create
+        such requests, and counting them would let a tenant hold the cluster's places with requests nobody
+        approves."""
+        return self.phase == "Running" or (self.automatic and self.phase == "AwaitingApproval")
 
 
 def runbook_key(kind: str, namespace: str, name: str) -> str:
@@ -53,13 +65,19 @@ def seen(body: Mapping[str, Any]) -> dict[str, Seen]:
     """The index function: a Remediation under its runbook's key."""
     meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
     ref = spec.get("runbookRef") or {}
+    runbook = runbook_key(ref.get("kind", "Runbook"), meta["namespace"], str(ref.get("name")))
+    target = spec.get("target") or {}
+    namespace = target.get("namespace") or (meta["namespace"] if target.get("kind") != "Node" else "")
     return {
-        runbook_key(ref.get("kind", "Runbook"), meta["namespace"], str(ref.get("name"))): Seen(
+        runbook: Seen(
             remediation=f"{meta['namespace']}/{meta['name']}",
             created=meta.get("creationTimestamp") or "",
             automatic=bool(spec.get("trigger")),
             phase=status.get("phase", "Pending"),
             finished_at=status.get("finishedAt"),
+            runbook=runbook,
+            target="/".join(str(part) for part in (target.get("kind"), namespace, target.get("name")) if part),
+            namespace=namespace,
         )
     }
 
@@ -69,9 +87,16 @@ class Remediations:
 
     def __init__(self) -> None:
         self.index: Callable[[str], Iterable[Seen]] | None = None
+        self.everything: Callable[[], Iterable[Seen]] = lambda: ()
 
     def bind(self, index: Mapping[str, Iterable[Seen]]) -> None:
         self.index = lambda key: list(index.get(key, ()))
+        self.everything = lambda: [s for key in list(index) for s in list(index.get(key, ()))]
+
+    def running(self) -> list[Seen]:
+        """Every Remediation taking an in-flight place now, automatic or created by hand (O(N) per admission
+        pass)."""
+        return [s for s in self.everything() if s.running]
 
     @property
     def bound(self) -> bool:

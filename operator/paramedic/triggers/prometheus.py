@@ -9,6 +9,11 @@ Queries go through ``outbound``: a Runbook's own ``url`` must be on the
 admin's allow-list, TLS is verified (``--prometheus-ca-file`` for a private
 CA), every query has a timeout, and a failed answer is reported by its
 status code and reason phrase, never its body.
+
+Each series' ``for`` clock (``clocks``) is kept in the runbook's status,
+written only when a series starts failing, fires or recovers, and read back
+once per runbook when this process first evaluates it: a restart or a
+failover resumes the clocks instead of starting them again.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from paramedic.kube import ApiException, now
 from paramedic.kube.kinds import KINDS
 from paramedic.records import metrics
 
+from .clocks import Clocks, series_key
 from .dispatcher import Dispatcher
 from .matching import Entry, Fire, scope
 from .series import target_from
@@ -60,7 +66,9 @@ class Poller:
         self._session: aiohttp.ClientSession | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._next_at: dict[str, float] = {}
-        self._failing_since: dict[tuple[str, str], datetime] = {}
+        self._clocks: dict[str, Clocks] = {}
+        #: The clocks as last written to each runbook's status (a failed write is retried next evaluation).
+        self._written: dict[str, list[dict[str, Any]]] = {}
         self._errors: dict[str, str] = {}
 
     async def run_forever(self, tick: float = 0.5) -> None:
@@ -91,7 +99,13 @@ class Poller:
         """Start the due evaluations, each in a task of its own: a slow Prometheus (bounded by the timeout)
         delays only its own runbook, and a runbook is never evaluated twice at once."""
         moment = time.monotonic()
-        for entry in list(self.dispatcher.runbooks("prometheus")):
+        entries = list(self.dispatcher.runbooks("prometheus"))
+        current = {entry.key for entry in entries}
+        for key in [k for k in self._clocks if k not in current and k not in self._running]:
+            # Deleted (or no longer a PromQL runbook): a runbook made again under its name starts from its status.
+            for memory in (self._clocks, self._written, self._next_at, self._errors):
+                memory.pop(key, None)
+        for entry in entries:
             trigger = entry.spec.trigger.prometheus
             assert trigger is not None
             if self._next_at.get(entry.key, 0.0) > moment or entry.key in self._running:
@@ -131,34 +145,44 @@ class Poller:
             await self._report(entry, f"query failed, not acting: {reason}"[:1000])
             return
         await self._report(entry, "")
-        failing = datetime.now(UTC)
-        seen: set[tuple[str, str]] = set()
-        hold = parse_duration(trigger.for_)
+        clocks = self._clocks.get(entry.key)
+        if clocks is None:
+            try:
+                recorded = await self.dispatcher.run_blocking(_read_clocks, self.dispatcher, entry)
+            except ApiException as exc:  # not knowing the clocks is no reason to start them again: next time
+                log.warning("prometheus trigger %s: could not read its clocks: %s", entry.key, exc.reason)
+                return
+            clocks = self._clocks[entry.key] = Clocks.restore(recorded)
+            self._written[entry.key] = clocks.records()
+        by_key: dict[str, tuple[Mapping[str, str], str]] = {}
         for series in result:
             labels: Mapping[str, str] = series.get("metric") or {}
-            value = (series.get("value") or [None, ""])[1]
-            key = (entry.key, ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
-            seen.add(key)
-            since = self._failing_since.setdefault(key, failing)
-            if since + hold > failing:
-                continue
+            by_key[series_key(labels)] = (labels, str((series.get("value") or [None, ""])[1]))
+        due = clocks.observe(by_key, datetime.now(UTC), parse_duration(trigger.for_))
+        if clocks.records() != self._written.get(entry.key):
+            await self._write_clocks(entry, clocks.records())
+        for key, since in due:
+            labels, value = by_key[key]
             target = target_from(labels, trigger.target_labels)
             if isinstance(target, str):
-                log.info("prometheus trigger %s: series %s names no target (%s)", entry.key, key[1], target)
+                log.info("prometheus trigger %s: series %s names no target (%s)", entry.key, key, target)
                 continue
             home = scope(entry, target.namespace, self.dispatcher.namespace_labels, self.dispatcher.operator_namespace)
             if home is None:
                 continue
             evidence = {
                 "query": trigger.query,
-                "value": str(value),
+                "value": value,
                 "since": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "object": target.describe(),
                 **{f"label.{k}": v for k, v in sorted(labels.items())},
             }
-            await self.dispatcher.fire(Fire(entry, target, home, f"{key[1]}/{since.isoformat()}", evidence))
-        for key in [k for k in self._failing_since if k[0] == entry.key and k not in seen]:
-            del self._failing_since[key]  # recovered: a new failure starts a new duration
+            await self.dispatcher.fire(Fire(entry, target, home, f"{key}/{since.isoformat()}", evidence))
+
+    async def _write_clocks(self, entry: Entry, records: list[dict[str, Any]]) -> None:
+        """A transition: the clocks go to the runbook's status (retried at the next evaluation if it fails)."""
+        if await self.dispatcher.run_blocking(_patch_status, self.dispatcher, entry, {"pendingSeries": records}):
+            self._written[entry.key] = records
 
     async def _report(self, entry: Entry, error: str) -> None:
         if self._errors.get(entry.key) == error:
@@ -199,6 +223,27 @@ def _error_type(body: bytes) -> str:
     except (ValueError, AttributeError):
         return ""
     return kind if kind in _ERROR_TYPES else ""
+
+
+def _read_clocks(dispatcher: Dispatcher, entry: Entry) -> list[dict[str, Any]]:
+    """The clocks a previous evaluation (this process or an earlier one) recorded; none for a new runbook."""
+    try:
+        found = KINDS[entry.kind].read(dispatcher.clients, entry.name, entry.namespace or None)
+    except ApiException as exc:
+        if exc.status == 404:
+            return []
+        raise
+    records = (found.get("status") or {}).get("pendingSeries") or []
+    return [r for r in records if isinstance(r, dict)]
+
+
+def _patch_status(dispatcher: Dispatcher, entry: Entry, status: dict[str, Any]) -> bool:
+    try:
+        KINDS[entry.kind].patch_status(dispatcher.clients, entry.name, entry.namespace or None, {"status": status})
+    except ApiException as exc:
+        log.warning("could not record the for clocks of %s (retried): %s", entry.key, exc.reason)
+        return False
+    return True
 
 
 def _write_error(dispatcher: Dispatcher, entry: Entry, error: str) -> None:

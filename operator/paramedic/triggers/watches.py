@@ -11,6 +11,12 @@ is made before every runbook and Remediation is known. A runbook is marked
 armed once its stream has listed what it watches, and then evaluated against
 what was recorded, so a crash loop that predates the operator is acted on as
 the runbook is armed.
+
+A runbook the API server accepted but the model rejects (applied under an
+older CRD, or a rule only the operator checks) is skipped by the index and
+marked once per generation (``policy.invalid``): ``Ready=False``, reason
+``Invalid``, the fields named, one Event, one log line; never an exception
+per event.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pydantic import ValidationError
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
+from paramedic.policy import invalid
 
 from . import series
 from .dispatcher import Dispatcher, Known, known_from
@@ -36,9 +43,8 @@ def _entry(kind: str, name: str, namespace: str | None, spec: Any) -> Entry | No
     model = ClusterRunbookSpec if kind == "ClusterRunbook" else RunbookSpec
     try:
         parsed = model.model_validate(dict(spec))
-    except ValidationError as exc:
-        log.warning("%s %s is not valid, its trigger is ignored: %s", kind, name, exc)
-        return None
+    except ValidationError:
+        return None  # said once per generation, by the event handler (``invalid``); the index runs per event
     if parsed.trigger.kind == "manual":
         return None
     return Entry(kind, name, namespace, parsed, *compiled(parsed))
@@ -53,6 +59,16 @@ def compiled(spec: RunbookSpec) -> tuple[tuple[series.Matcher, ...], str]:
         return series.compile_matchers(trigger.matchers, "spec.trigger.alertmanager.matchers"), ""
     except series.PatternError as exc:
         return (), str(exc)
+
+
+def _invalid(plural: str, spec: Any) -> str:
+    """Why the model rejects the spec, naming the fields; empty when it loads."""
+    model = ClusterRunbookSpec if plural == "clusterrunbooks" else RunbookSpec
+    try:
+        model.model_validate(dict(spec or {}))
+    except ValidationError as exc:
+        return invalid.explain(exc)
+    return ""
 
 
 def _problem(plural: str, spec: Any) -> str:
@@ -124,9 +140,17 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams
         bind(kwargs)
         if type == "DELETED":
             return
+        kind = "ClusterRunbook" if resource.plural == "clusterrunbooks" else "Runbook"
+        generation = body["metadata"].get("generation")
+        wrong = _invalid(resource.plural, spec)
+        if wrong:
+            if not invalid.already_said(status, generation, wrong[:1024]):
+                await dispatcher.run_blocking(invalid.report, dispatcher.clients, resource.plural, kind, body, wrong)
+            return
         trigger = next(iter((spec or {}).get("trigger") or {"manual": {}}))
         await streams.synced(trigger)
-        generation = body["metadata"].get("generation")
+        if trigger != "alertmanager" and (invalid.ready(status) or {}).get("reason") == invalid.REASON:
+            await dispatcher.run_blocking(invalid.valid_again, dispatcher.clients, resource.plural, body)
         problem = _problem(resource.plural, spec) if trigger == "alertmanager" else ""
         if (
             (status or {}).get("triggerKind") != trigger
@@ -136,7 +160,6 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams
             # Say the trigger is armed (or why not): our own resource, written only when it changed.
             await dispatcher.run_blocking(dispatcher.mark_armed, resource.plural, body, trigger, problem)
         if trigger != "manual":
-            kind = "ClusterRunbook" if resource.plural == "clusterrunbooks" else "Runbook"
             await dispatcher.runbook_changed(trigger, f"{kind}/{body['metadata'].get('namespace') or ''}/{name}")
 
     return streams

@@ -1,0 +1,126 @@
+"""Objects the API server accepted but the operator cannot load.
+
+The CRDs' schemas and CEL rules reject almost everything the models would,
+but not all: an object applied while an older CRD was installed, or a rule
+only the operator checks. Such an object must not become a retry storm (an
+exception per event, retried by Kopf) nor go unnoticed (a log line nobody
+reads). It gets, once per generation: a ``Ready=False`` condition with reason
+``Invalid`` and a message naming the fields, one Warning Event and one log
+line. Whether it was said already is read from the condition itself (its
+``observedGeneration``), so a restart does not say it again; editing the
+object (a new generation) is what makes the operator look again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from paramedic.api.common import GROUP, VERSION
+from paramedic.kube import ApiException, Clients, now
+from paramedic.records import events
+
+log = logging.getLogger(__name__)
+
+REASON = "Invalid"
+#: How many of a spec's errors the message names (the rest are counted).
+SHOWN = 3
+
+
+def field_path(loc: Sequence[int | str], root: str = "spec") -> str:
+    """A pydantic error location as a field path: ``spec.steps[0].scale.by``."""
+    path = root
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def explain(exc: ValidationError, root: str = "spec") -> str:
+    """The first few errors, each naming its field; a bounded message (no input values: they may be long)."""
+    errors = exc.errors(include_url=False, include_input=False)
+    said = "; ".join(f"{field_path(e['loc'], root)}: {e['msg']}" for e in errors[:SHOWN])
+    return said + (f" (and {len(errors) - SHOWN} more)" if len(errors) > SHOWN else "")
+
+
+def ready(status: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return next((c for c in (status or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+
+
+def already_said(status: Mapping[str, Any] | None, generation: int | None, message: str) -> bool:
+    """The object's Ready condition already says this, for this generation."""
+    condition = ready(status)
+    return (
+        condition is not None
+        and condition.get("reason") == REASON
+        and condition.get("observedGeneration") == generation
+        and condition.get("message") == message
+    )
+
+
+def report(clients: Clients, plural: str, kind: str, obj: Mapping[str, Any], message: str) -> None:
+    """Say it once: the condition (which makes ``already_said`` true), one Event, one log line."""
+    meta = obj["metadata"]
+    namespace, name, generation = meta.get("namespace"), meta["name"], meta.get("generation")
+    condition = {
+        "type": "Ready",
+        "status": "False",
+        "reason": REASON,
+        "message": message[:1024],
+        "lastTransitionTime": now(),
+        "observedGeneration": generation,
+    }
+    body = {"status": {"conditions": [condition], "observedGeneration": generation}}
+    if plural in ("runbooks", "clusterrunbooks"):
+        body["status"]["lastError"] = message[:1024]
+    try:
+        if namespace:
+            clients.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body)
+        else:
+            clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+    except ApiException as exc:
+        log.warning("could not mark %s %s invalid: %s", kind, name, exc.reason)
+        return
+    log.warning(
+        "%s %s%s (generation %s) is invalid and ignored: %s",
+        kind,
+        f"{namespace}/" if namespace else "",
+        name,
+        generation,
+        message,
+    )
+    involved = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": kind,
+        "name": name,
+        "namespace": namespace,
+        "uid": meta.get("uid"),
+    }
+    events.post(clients, involved, REASON, message, warning=True, fallback_namespace="default")
+
+
+def valid_again(clients: Clients, plural: str, obj: Mapping[str, Any]) -> None:
+    """An object marked Invalid was fixed: its Ready condition says so (a trigger or a policy may write its
+    own afterwards)."""
+    meta = obj["metadata"]
+    namespace, name = meta.get("namespace"), meta["name"]
+    condition = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Valid",
+        "message": "the spec is valid",
+        "lastTransitionTime": now(),
+        "observedGeneration": meta.get("generation"),
+    }
+    body: dict[str, Any] = {"status": {"conditions": [condition]}}
+    if plural in ("runbooks", "clusterrunbooks"):
+        body["status"]["lastError"] = ""
+    try:
+        if namespace:
+            clients.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body)
+        else:
+            clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+    except ApiException as exc:
+        log.debug("could not mark %s %s valid again: %s", plural, name, exc.reason)
