@@ -177,7 +177,7 @@ def test_an_invalid_spec_is_explained_by_its_fields_and_said_once_per_generation
     from pydantic import ValidationError
 
     from paramedic.api.policies import RateLimitPolicySpec
-    from paramedic.policy import invalid
+    from paramedic.records import invalid
 
     try:
         RateLimitPolicySpec.model_validate(

@@ -55,7 +55,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("paramedic", "kube", "logs", "outbound"),  # the ground floor: Kubernetes and process mechanics
     ("leader",),  # the Lease that says which replica acts, on the ground floor's client
     ("api",),  # the models: the CRDs' single source, pure
-    ("actions", "policy", "records"),  # what changes the world / may it / what is written about it
+    ("records",),  # what is written about it: status, conditions, Events, metrics
+    ("actions", "policy"),  # what changes the world / may it
     ("escalation",),  # notifying people: reads policies, writes records
     ("engine", "triggers"),  # the two drivers: Remediations to steps, failures to Remediations
     ("lint", "operator"),  # the composition root and the offline linter
@@ -65,7 +66,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 
 #: Modules over the 400-line limit, each being split by another piece of work; remove an entry with its split.
 TOO_LONG_FOR_NOW = {
-    "paramedic.engine.engine": "engine: reconcile as a pure decision plus a thin driver (being split)",
     "paramedic.operator": "operator.py: the composition root as per-concern register() functions (being split)",
 }
 MAX_LINES = 400

@@ -31,9 +31,9 @@ from paramedic.api.remediation import ApprovalRecord, EscalationStatus, Notifica
 from paramedic.kube import ApiException, Clients
 from paramedic.kube.blocking import run_blocking
 from paramedic.kube.secrets import secret_text
-from paramedic.policy import approvals, invalid
+from paramedic.policy import approvals
 from paramedic.policy.admission import AdmissionGuard
-from paramedic.records import events, metrics
+from paramedic.records import events, invalid, metrics
 from paramedic.records import status as remediation_status
 
 from . import channels, render

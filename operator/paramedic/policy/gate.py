@@ -36,8 +36,8 @@ from paramedic.api.policies import LedgerEntry, RateLimitPolicySpec, RateLimitPo
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.kube import ApiException, Clients, now
 from paramedic.kube.conflicts import Conflict, is_conflict, retry_on_conflict
+from paramedic.records import invalid
 
-from . import invalid
 from .access import LoadedRunbook, Refused
 from .ratelimit import Candidate, Decision, decide_batch, prune
 from .views import Remediations, TargetCounts, runbook_key

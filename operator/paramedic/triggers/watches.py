@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
-from paramedic.policy import invalid
+from paramedic.records import invalid
 
 from . import series
 from .dispatcher import Dispatcher, Known, known_from
