@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from paramedic import fencing
 from paramedic.actions import NODE_ACTIONS, REGISTRY
 from paramedic.actions.base import ActionFailed, Context, Done, Plan, Target
 from paramedic.api.common import API_VERSION, GROUP, VERSION, ObjectRef, parse_duration
@@ -291,6 +292,7 @@ class Engine:
             history,
             dry_run=dry_run,
             runbook_kind=spec.runbook_ref.kind,
+            inherited=record is not None and record.leadership != fencing.current().epoch,  # fencing hook
         )
 
     def _plan(
@@ -306,6 +308,7 @@ class Engine:
         record = StepRecord(
             index=index, name=step.name or step.action, action=step.action, phase="Applying", started_at=now()
         )
+        record.leadership = fencing.current().epoch  # fencing hook: the intent carries its leadership
         try:
             ctx = self._context(rem, spec, status, step, index)
             plan = REGISTRY[step.action].plan(ctx, step.params)
@@ -355,6 +358,7 @@ class Engine:
             )
         try:
             ctx = self._context(rem, spec, status, step, record.index, record)
+            fencing.current().check(f"{step.action} of {rem['metadata']['name']}")  # fencing hook
             result = action.apply(ctx, step.params, Plan(record.plan, record.changes))
         except (ActionFailed, access.Refused) as exc:
             reason = exc.reason
