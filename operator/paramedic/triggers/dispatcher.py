@@ -314,6 +314,8 @@ class Dispatcher:
 
     def flush_all_counts(self) -> None:
         """At shutdown (the loop makes no more decisions): every count owed, whatever the interval."""
+        if not self.acting():  # fencing: a standby (or a leader that lost its permit) writes no status
+            return
         for write in self.counters.pending():
             self.write_count(write)
 
