@@ -75,6 +75,8 @@ class Elector:
         self._seen: tuple[tuple[str, str, str], float] | None = None
         self._stop = threading.Event()
         self.leading = False
+        #: This process holds the Lease (a renew, not a new term, when the record names it).
+        self._holding = False
 
     @property
     def timeout(self) -> float:
@@ -116,6 +118,7 @@ class Elector:
             self._stop.wait(max(self.retry - (self.clock() - started), 0.0))
 
     def _lose(self) -> None:
+        self._holding = False
         self.permit.revoke()
         self.leading = False
         self.on_change(False)
@@ -140,13 +143,14 @@ class Elector:
                     return False
                 raise
             self.permit.renewed(started, f"{self.me}#0")
+            self._holding = True
             return True
         holder = lease.spec.holder_identity or ""
         if holder and holder != self.me and not self._expired(lease):
             return False
         # A new term when another held it, and also when this identity's previous process did (a restarted
         # pod keeps its name): each term has an epoch of its own.
-        renewing = holder == self.me and self.leading
+        renewing = holder == self.me and self._holding
         transitions = (lease.spec.lease_transitions or 0) + (0 if renewing else 1)
         acquired = lease.spec.acquire_time
         body = {
@@ -164,6 +168,7 @@ class Elector:
                 return False
             raise
         self.permit.renewed(started, f"{self.me}#{transitions}")
+        self._holding = True
         return True
 
     def _expired(self, lease: client.V1Lease) -> bool:

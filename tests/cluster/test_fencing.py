@@ -209,3 +209,45 @@ def test_the_standby_watches_from_start_and_acts_on_a_crash_loop_it_already_knew
     assert paramedic.clients.core.read_namespaced_pod(victim, paramedic.namespace).metadata.resource_version == crashed
     assert f"trigger Runbook/{paramedic.namespace}/warm fired" in second.log.read_text()
     first.kill()
+
+
+def test_a_standby_takes_the_lease_only_after_seeing_it_unrenewed_for_the_whole_duration(
+    clients: Any, namespace: str
+) -> None:
+    """Two electors in this process on a Lease of their own, each with a clock of its own: expiry is judged
+    by how long the standby has watched the record unchanged, never by the (wall-clock) renewTime."""
+    from paramedic.leader import Elector
+
+    name = f"fence-{uuid.uuid4().hex[:6]}"
+    leader_clock, standby_clock = Clock(), Clock()
+    leader = Elector(clients, namespace, name, 10, 6, 1, me="a", clock=leader_clock)
+    standby = Elector(clients, namespace, name, 10, 6, 1, me="b", clock=standby_clock)
+    assert leader.try_acquire()
+    assert leader.permit.valid()
+    assert leader.permit.epoch == "a#0"
+    assert not standby.try_acquire()  # first sight of the record: its clock starts now
+    assert not standby.permit.valid()
+    standby_clock.now = 9.9
+    assert not standby.try_acquire()
+    leader_clock.now = 5.0
+    assert leader.try_acquire()  # a renew: a new record, the standby starts over
+    standby_clock.now = 10.5
+    assert not standby.try_acquire()
+    leader_clock.now = 5.0 + 6.0  # the leader, cut off since, reaches its renew deadline
+    assert not leader.permit.valid()
+    standby_clock.now = 10.5 + 10.0  # well after it lapsed, the standby may take it: a new epoch
+    assert not standby.try_acquire()
+    standby_clock.now = 10.5 + 10.01
+    assert standby.try_acquire()
+    assert standby.permit.valid()
+    assert standby.permit.epoch == "b#1"
+    leader_clock.now = 12.0
+    assert not leader.try_acquire()  # the old leader's renew is refused: the Lease names b
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
