@@ -161,3 +161,43 @@ def test_a_standby_parks_the_latest_body_of_each_open_remediation() -> None:
     assert len(parked) == 1
     assert [b["status"] for b in parked.drain()] == [{"phase": "Running"}]
     assert parked.drain() == []
+
+
+def test_a_standby_answers_the_webhook_with_503_so_alertmanager_retries() -> None:
+    """Matching is not even tried on a standby: it decides nothing, and a 503 is what Alertmanager retries."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from paramedic.triggers import alertmanager
+
+    leading = {"now": False}
+    asked: list[str] = []
+
+    def runbooks(trigger: str) -> list[Any]:
+        asked.append(trigger)
+        return []
+
+    dispatcher = SimpleNamespace(runbooks=runbooks, acting=lambda: leading["now"])
+
+    async def token() -> str:
+        return "t"
+
+    async def post() -> tuple[int, Any]:
+        app = alertmanager.application(dispatcher, token)  # type: ignore[arg-type]
+        async with TestClient(TestServer(app)) as client:
+            response = await client.post(
+                "/alertmanager",
+                json={"version": "4", "status": "firing", "alerts": []},
+                headers={"Authorization": "Bearer t"},
+            )
+            return response.status, await response.json()
+
+    status, body = asyncio.run(post())
+    assert status == 503
+    assert "standby" in body["error"]
+    assert asked == []
+    leading["now"] = True
+    status, _ = asyncio.run(post())
+    assert status == 200
+    assert asked == ["alertmanager"]
