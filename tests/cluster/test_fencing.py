@@ -245,6 +245,20 @@ def test_a_standby_takes_the_lease_only_after_seeing_it_unrenewed_for_the_whole_
     assert not leader.try_acquire()  # the old leader's renew is refused: the Lease names b
 
 
+def test_a_leader_that_stops_cleanly_hands_the_lease_over_at_once(clients: Any, namespace: str) -> None:
+    from paramedic.leader import Elector
+
+    name = f"fence-{uuid.uuid4().hex[:6]}"
+    leader = Elector(clients, namespace, name, 60, 40, 5, me="a", clock=Clock())
+    standby = Elector(clients, namespace, name, 60, 40, 5, me="b", clock=Clock())
+    assert leader.try_acquire()
+    assert not standby.try_acquire()
+    leader.release()
+    assert not leader.permit.valid()  # it acts no more, from before the hand-over
+    assert standby.try_acquire()  # the same instant on its clock: no need to wait the lease out
+    assert standby.permit.epoch == "b#1"
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
