@@ -28,7 +28,7 @@ from paramedic.devcluster.cluster import DevCluster, free_port
 from paramedic.devcluster.install import OperatorProcess
 from tests.cluster.conftest import AWS_ENV, OPERATOR_NAMESPACE
 from tests.cluster.test_leader import LEASE, holder
-from tests.cluster.test_metrics import value
+from tests.cluster.test_metrics import samples, value
 from tests.cluster.test_safety import policy
 from tests.cluster.test_triggers import pods, remediations
 from tests.kit import Kit, gated_job
@@ -93,6 +93,17 @@ def thaw(replica: OperatorProcess) -> None:
     os.kill(replica.pid, signal.SIGCONT)
 
 
+def writes(port: int) -> dict[tuple[str, str, str], float]:
+    """A replica's writes by (client, verb, resource); asking who it is (a review) changes nothing."""
+    found = {}
+    for (name, labels), count in samples(port).items():
+        label = dict(labels)
+        written = label.get("verb") in ("create", "update", "patch", "delete") and count
+        if name == "paramedic_api_requests_total" and written and not label["resource"].endswith("reviews"):
+            found[label["client"], label["verb"], label["resource"]] = count
+    return found
+
+
 def applied(paramedic: Kit, rem: str) -> list[str]:
     return [e for e in paramedic.events("Remediation", rem) if e.startswith("ActionApplied")]
 
@@ -127,6 +138,9 @@ def test_a_frozen_leader_is_fenced_and_every_action_happens_exactly_once(paramed
         return len(steps) == 2 and bool(paramedic.clients.batch.list_namespaced_job(paramedic.namespace).items)
 
     wait_until(waiting_on_its_job, 60, "step 2 to wait on its Job")
+    # The standby, which watches it all, wrote nothing so far (and tried nothing the fence refused).
+    assert writes(pair[1].metrics) == {}
+    assert "not the leader" not in second.log.read_text()
     freeze(first)  # mid-remediation, holding the Lease
     wait_until(lambda: holder(leases) == "fenced-1", 3 * LEASE + 10, "the standby to take the Lease")
     paramedic.clients.core.patch_node("kwok-node-0", {"metadata": {"labels": {gate: "open"}}})
