@@ -41,7 +41,15 @@ def _run(args: argparse.Namespace) -> int:
         leader_elect=args.leader_elect,
         metrics_port=args.metrics_port,
         lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
     )
+    if config.leader_elect:
+        try:
+            config.lease_timings()
+        except ValueError as exc:
+            print(f"paramedic run: {exc}", file=sys.stderr)
+            return 2
     return asyncio.run(operator.run(config))
 
 
@@ -282,6 +290,20 @@ def parser() -> argparse.ArgumentParser:
         help="act only while holding the Lease paramedic-leader (needed with more than one replica)",
     )
     run.add_argument("--lease-duration", type=float, default=15.0, help="seconds a leader's lease lasts (default 15)")
+    run.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=None,
+        help="seconds after its last successful renew began that a leader stops acting; must be shorter than "
+        "the lease duration (default: 2/3 of it, 10 s for 15 s)",
+    )
+    run.add_argument(
+        "--retry-period",
+        type=float,
+        default=None,
+        help="seconds between lease renews and acquisition attempts; shorter than the renew deadline "
+        "(default: 2/15 of the lease duration, 2 s for 15 s)",
+    )
     run.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
     run.add_argument(
         "--log-format",

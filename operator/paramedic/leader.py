@@ -1,30 +1,39 @@
-"""Leader election on a coordination.k8s.io Lease.
+"""Leader election on a coordination.k8s.io Lease, with a fencing permit.
 
 Kopf's peering pauses replicas of equal priority but keeps no lease, so it
-is not leader election. Here a replica acts only while it holds the Lease:
-it waits for it before starting Kopf, renews it, and exits when it cannot
-renew in time (crash-only, as controller-runtime does: the Deployment
-restarts it as a standby). A standby takes over once the lease has expired,
-at most ``duration`` seconds after the leader died. Because the engine
-resumes from each Remediation's status, no action is repeated.
+is not leader election. Here every replica runs Kopf from process start (a
+warm standby: watches and indexes filled), and only the acting is gated by
+the Lease through ``paramedic.fencing``'s permit.
+
+The Lease is kept on a thread of its own, with an API client of its own and
+a short request timeout, so a storm's blocking calls in the worker pool (or
+a busy event loop) cannot delay a renew. The timings are client-go's:
+lease duration 15 s, renew deadline 10 s, retry period 2 s. The leader
+renews every retry period; its permit lapses ``deadline`` seconds after the
+start of its last successful renew, and then it exits (crash-only, as
+controller-runtime does: the Deployment restarts it as a standby). A
+standby takes the Lease once it has seen the same Lease record, unchanged,
+for ``duration`` seconds on its own monotonic clock (client-go's rule: no
+wall clocks compared), so a leader that cannot renew has stopped acting
+``duration - deadline`` seconds before anyone else may start.
 """
 
 from __future__ import annotations
 
-import asyncio
+import copy
 import dataclasses
 import datetime
 import logging
 import os
 import socket
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Executor
-from typing import Any
 
 from kubernetes import client
 
+from paramedic import fencing
 from paramedic.kube import ApiException, Clients
-from paramedic.kube.blocking import run_blocking
 
 log = logging.getLogger(__name__)
 
@@ -33,116 +42,162 @@ def identity() -> str:
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+def _stamp() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def lease_client(clients: Clients) -> client.ApiClient:
+    """An API client of the Lease's own (its own connection pool: never queued behind the workers' calls)."""
+    configuration = copy.deepcopy(clients.api_client.configuration)
+    configuration.connection_pool_maxsize = 1
+    return client.ApiClient(configuration)
 
 
 @dataclasses.dataclass
 class Elector:
     clients: Clients
     namespace: str
-    executor: Executor
     name: str = "paramedic-leader"
     duration: float = 15.0
-    renew_every: float = 5.0
+    deadline: float = 10.0
+    retry: float = 2.0
     me: str = dataclasses.field(default_factory=identity)
+    #: Called on the lease thread: True once leading, False once leadership is lost (never True again).
     on_change: Callable[[bool], None] = lambda leading: None
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        # Standbys read the whole seconds the Lease records: the deadline must be shorter than those.
+        fencing.check_timings(float(max(int(self.duration), 1)), self.deadline, self.retry)
+        self.permit = fencing.Permit(self.deadline, clock=self.clock)
+        self.api = client.CoordinationV1Api(lease_client(self.clients))
+        #: The Lease record last seen (holder, renewTime, resourceVersion) and when it was first seen.
+        self._seen: tuple[tuple[str, str, str], float] | None = None
+        self._stop = threading.Event()
+        self.leading = False
+        #: This process holds the Lease (a renew, not a new term, when the record names it).
+        self._holding = False
 
     @property
-    def api(self) -> client.CoordinationV1Api:
-        return client.CoordinationV1Api(self.clients.api_client)
+    def timeout(self) -> float:
+        """A renew request may take at most this long: a hung one must not outlast the deadline."""
+        return max(min(self.retry, self.deadline / 2), 0.2)
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await run_blocking(self.executor, fn, *args)
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="paramedic-lease", daemon=True)
+        thread.start()
+        return thread
 
-    async def acquire(self) -> None:
-        """Return once this replica holds the lease."""
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Acquire, then renew every retry period, until leadership is lost (or ``stop``)."""
         announced = False
-        while not await self._run(self.try_acquire):
-            if not announced:
-                log.info("waiting for leadership (lease %s/%s)", self.namespace, self.name)
-                announced = True
-            await asyncio.sleep(min(self.renew_every, self.duration / 3))
-        log.info("became the leader as %s", self.me)
-        self.on_change(True)
-
-    async def keep(self) -> None:
-        """Renew the lease until it cannot be renewed within its duration; then return (and the caller exits)."""
-        last = _now()
-        while True:
-            await asyncio.sleep(self.renew_every)
+        while not self._stop.is_set():
+            started = self.clock()
             try:
-                if await self._run(self.try_acquire):
-                    last = _now()
-                    continue
+                held = self.try_acquire(started)
+            except Exception as exc:  # an API hiccup: retry until the permit lapses
+                log.warning("could not %s the lease: %s", "renew" if self.leading else "read", exc)
+                held = None
+            if held:
+                if not self.leading:
+                    self.leading = True
+                    log.info("became the leader as %s (epoch %s)", self.me, self.permit.epoch)
+                    self.on_change(True)
+            elif self.leading and held is False:
                 log.error("lost the lease %s/%s to another replica", self.namespace, self.name)
-                break
-            except Exception as exc:  # an API hiccup: retry until the lease would expire
-                log.warning("could not renew the lease: %s", exc)
-            if (_now() - last).total_seconds() > self.duration:
-                log.error("could not renew the lease for %.0fs", self.duration)
-                break
+                return self._lose()
+            elif not self.leading and not announced:
+                log.info("waiting for leadership (lease %s/%s); standing by", self.namespace, self.name)
+                announced = True
+            if self.leading and not self.permit.valid():
+                log.error("could not renew the lease within the renew deadline (%.1fs): stop acting", self.deadline)
+                return self._lose()
+            self._stop.wait(max(self.retry - (self.clock() - started), 0.0))
+
+    def _lose(self) -> None:
+        self._holding = False
+        self.permit.revoke()
+        self.leading = False
         self.on_change(False)
 
-    def try_acquire(self) -> bool:
-        """One attempt: take the lease if it is free, expired or ours; a conflict means someone else won."""
-        stamp = _now()
-        spec = {
-            "holderIdentity": self.me,
-            "leaseDurationSeconds": int(self.duration),
-            "renewTime": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        }
+    def try_acquire(self, started: float | None = None) -> bool:
+        """One attempt: take the lease if it is free, expired (as seen here) or ours; a conflict means
+        someone else won. On success the permit is renewed from ``started``, the attempt's start."""
+        started = self.clock() if started is None else started
+        timeout = self.timeout
+        stamp = _stamp()
+        spec = {"holderIdentity": self.me, "leaseDurationSeconds": max(int(self.duration), 1), "renewTime": stamp}
         try:
-            lease = self.api.read_namespaced_lease(self.name, self.namespace)
+            lease = self.api.read_namespaced_lease(self.name, self.namespace, _request_timeout=timeout)
         except ApiException as exc:
             if exc.status != 404:
                 raise
-            body = {
-                "metadata": {"name": self.name},
-                "spec": {**spec, "acquireTime": spec["renewTime"], "leaseTransitions": 0},
-            }
+            body = {"metadata": {"name": self.name}, "spec": {**spec, "acquireTime": stamp, "leaseTransitions": 0}}
             try:
-                self.api.create_namespaced_lease(self.namespace, body)
-                return True
+                self.api.create_namespaced_lease(self.namespace, body, _request_timeout=timeout)
             except ApiException as create_error:
                 if create_error.status == 409:
                     return False
                 raise
-        holder = lease.spec.holder_identity
-        renewed = lease.spec.renew_time
-        expired = renewed is None or (stamp - renewed).total_seconds() > (lease.spec.lease_duration_seconds or 0)
-        if holder and holder != self.me and not expired:
+            self.permit.renewed(started, f"{self.me}#0")
+            self._holding = True
+            return True
+        holder = lease.spec.holder_identity or ""
+        if holder and holder != self.me and not self._expired(lease):
             return False
-        transitions = (lease.spec.lease_transitions or 0) + (0 if holder == self.me else 1)
+        # A new term when another held it, and also when this identity's previous process did (a restarted
+        # pod keeps its name): each term has an epoch of its own.
+        renewing = holder == self.me and self._holding
+        transitions = (lease.spec.lease_transitions or 0) + (0 if renewing else 1)
+        acquired = lease.spec.acquire_time
         body = {
             "metadata": {"name": self.name, "resourceVersion": lease.metadata.resource_version},
             "spec": {
                 **spec,
                 "leaseTransitions": transitions,
-                "acquireTime": (
-                    lease.spec.acquire_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                    if holder == self.me and lease.spec.acquire_time
-                    else spec["renewTime"]
-                ),
+                "acquireTime": (acquired.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if renewing and acquired else stamp),
             },
         }
         try:
-            self.api.replace_namespaced_lease(self.name, self.namespace, body)
+            self.api.replace_namespaced_lease(self.name, self.namespace, body, _request_timeout=timeout)
         except ApiException as exc:
             if exc.status == 409:
                 return False
             raise
+        self.permit.renewed(started, f"{self.me}#{transitions}")
+        self._holding = True
         return True
 
+    def _expired(self, lease: client.V1Lease) -> bool:
+        """Whether another holder's lease has expired, judged by how long this replica has seen it unchanged."""
+        renewed = lease.spec.renew_time
+        record = (lease.spec.holder_identity or "", str(renewed), str(lease.metadata.resource_version))
+        now = self.clock()
+        if self._seen is None or self._seen[0] != record:
+            self._seen = (record, now)
+            return False
+        return fencing.acquirable(now, self._seen[1], float(lease.spec.lease_duration_seconds or self.duration))
+
     def release(self) -> None:
-        """Hand the lease over at once on a clean shutdown."""
+        """Hand the lease over at once on a clean shutdown (only while still holding it)."""
+        self.stop()
+        if not self.permit.valid():
+            return
+        self.permit.revoke()
         try:
-            lease = self.api.read_namespaced_lease(self.name, self.namespace)
+            lease = self.api.read_namespaced_lease(self.name, self.namespace, _request_timeout=self.timeout)
             if lease.spec.holder_identity == self.me:
                 body = {
                     "metadata": {"name": self.name, "resourceVersion": lease.metadata.resource_version},
-                    "spec": {"holderIdentity": None, "leaseDurationSeconds": int(self.duration)},
+                    "spec": {
+                        "holderIdentity": None,
+                        "leaseDurationSeconds": max(int(self.duration), 1),
+                        "leaseTransitions": lease.spec.lease_transitions,
+                    },
                 }
-                self.api.replace_namespaced_lease(self.name, self.namespace, body)
-        except ApiException as exc:
-            log.warning("could not release the lease: %s", exc.reason)
+                self.api.replace_namespaced_lease(self.name, self.namespace, body, _request_timeout=self.timeout)
+        except Exception as exc:
+            log.warning("could not release the lease: %s", exc)

@@ -13,20 +13,22 @@ import asyncio
 import copy
 import dataclasses
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
-from paramedic import logs, outbound
+from paramedic import fencing, logs, outbound
 from paramedic.api.common import GROUP, VERSION
+from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.engine.driver import Drivers
 from paramedic.engine.engine import Engine
 from paramedic.escalation.notifier import Notifier
 from paramedic.kube import ApiException, Clients
 from paramedic.kube.secrets import secret_text
-from paramedic.leader import Elector
+from paramedic.leader import Elector, identity
 from paramedic.policy import views
 from paramedic.records import metrics, requests
 from paramedic.triggers import alertmanager, prometheus, watches
@@ -58,9 +60,21 @@ class Config:
     #: Act only while holding a coordination.k8s.io Lease (for more than one replica).
     leader_elect: bool = False
     lease_duration: float = 15.0
+    #: None: 2/3 of the lease duration (client-go: 10 s of 15 s); must be shorter than the lease duration.
+    renew_deadline: float | None = None
+    #: None: 2/15 of the lease duration (client-go: 2 s of 15 s).
+    retry_period: float | None = None
     #: Prometheus metrics on http://host:port/metrics; None: not served.
     metrics_host: str = "0.0.0.0"
     metrics_port: int | None = None
+
+    def lease_timings(self) -> tuple[float, float, float]:
+        """(duration, renew deadline, retry period); ValueError when the permit could not fence."""
+        duration = self.lease_duration
+        deadline = self.renew_deadline if self.renew_deadline is not None else duration * 2 / 3
+        retry = self.retry_period if self.retry_period is not None else min(duration * 2 / 15, deadline / 2)
+        fencing.check_timings(float(max(int(duration), 1)), deadline, retry)
+        return duration, deadline, retry
 
 
 class SecretToken:
@@ -86,22 +100,56 @@ class SecretToken:
         return secret_text(self.clients, self.namespace, self.name, self.key)
 
 
+class Parked:
+    """A standby's open Remediations: the latest body of each, driven by nobody until this replica leads."""
+
+    def __init__(self) -> None:
+        self._bodies: dict[str, dict[str, Any]] = {}
+
+    def observe(self, event: str | None, body: Mapping[str, Any]) -> None:
+        uid = body["metadata"]["uid"]
+        if event == "DELETED" or (body.get("status") or {}).get("phase") in TERMINAL_PHASES:
+            self._bodies.pop(uid, None)
+        else:
+            self._bodies[uid] = copy.deepcopy(dict(body))
+
+    def discard(self, uid: str) -> None:
+        self._bodies.pop(uid, None)
+
+    def drain(self) -> list[dict[str, Any]]:
+        bodies, self._bodies = list(self._bodies.values()), {}
+        return bodies
+
+    def __len__(self) -> int:
+        return len(self._bodies)
+
+
 def connect(config: Config) -> tuple[Clients, ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="paramedic")
     clients = Clients.from_environment(config.kubeconfig)
     clients.api_client.configuration.connection_pool_maxsize = config.workers * 2
     requests.count(clients.api_client)
+    fencing.fence(clients.api_client)
     requests.count_kopf()
     return clients, pool
 
 
-def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.OperatorRegistry:
+def build(
+    config: Config, clients: Clients, pool: ThreadPoolExecutor, on_lead: list[Callable[[], None]] | None = None
+) -> kopf.OperatorRegistry:
+    """The handlers. Every replica watches and indexes from start; only acting waits for the permit
+    (fencing): ``on_lead`` gets the callbacks that act on what is known once this replica leads."""
     registry = kopf.OperatorRegistry()
+
+    def acting() -> bool:
+        return fencing.current().valid()
+
     engine = Engine(clients, config.namespace)
     # The triggers' own few threads: in a storm, creating the Remediations must not queue behind the
     # engine's reconciles of the ones created a moment ago (the shared pool measured 22 s for 200).
     trigger_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="paramedic-triggers")
     dispatcher = Dispatcher(clients, config.namespace, trigger_pool)
+    dispatcher.acting = acting
     streams = watches.register(registry, dispatcher)
     background: list[asyncio.Task[None]] = []
 
@@ -191,6 +239,11 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
                 return next(iter(index.get(f"{where}/{runbook}", ())), None)
 
             engine.runbooks = known
+        if not acting():
+            # A standby drives nothing: it keeps the latest body of each open Remediation for take-over.
+            parked.observe(type, body)
+            return
+        parked.discard(body["metadata"]["uid"])  # this event is newer than what was parked
         drivers.observe(type, body)
 
     async def _drive(namespace: str, name: str, latest: Callable[[], dict[str, Any] | None]) -> None:
@@ -225,6 +278,18 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
                 await asyncio.sleep(delay)
 
     drivers = Drivers(_drive)
+    parked = Parked()
+
+    def take_over() -> None:
+        """Leading now: act at once on what this replica already knows, with no new event
+        (level-triggered): the open Remediations it holds, the failing objects its triggers hold."""
+        for body in parked.drain():
+            drivers.observe(None, body)
+        task = asyncio.get_running_loop().create_task(dispatcher.act_on_known(), name="take-over")
+        background.append(task)
+
+    if on_lead is not None:
+        on_lead.append(take_over)
 
     notifier = Notifier(clients, pool, egress, config.namespace, engine.guard)
 
@@ -237,28 +302,32 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
     async def escalate(name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
         """Notify humans, level by level, until the Remediation succeeds or is resolved."""
         assert namespace is not None
+        while not acting():  # a standby sends nothing; it takes over the daemon when it leads
+            await stopped.wait(1.0)
+            if stopped:
+                return
         await notifier.drive(namespace, name, lambda: bool(stopped))
 
     return registry
 
 
 async def run(config: Config) -> int:
-    """Run until stopped; with leader election, only while holding the lease. Returns the exit code."""
+    """Run until stopped. With leader election, Kopf runs from start (a warm standby) and the Lease
+    only gates acting; a lost leadership ends the process (exit code 1). Returns the exit code."""
     clients, pool = connect(config)
-    registry = build(config, clients, pool)
+    elector = None
+    if config.leader_elect:
+        duration, deadline, retry = config.lease_timings()
+        elector = Elector(clients, config.namespace, duration=duration, deadline=deadline, retry=retry)
+        fencing.install(elector.permit)
+    else:
+        # Each process is a leadership of its own: a restart finds its predecessor's unfinished intents.
+        fencing.install(fencing.Permit.always(f"{identity()}/{uuid.uuid4().hex[:8]}"))
+    on_lead: list[Callable[[], None]] = []
+    registry = build(config, clients, pool, on_lead)
     if config.metrics_port:
         metrics.serve(config.metrics_port, config.metrics_host)
     metrics.LEADER.set(0 if config.leader_elect else 1)
-    elector = None
-    if config.leader_elect:
-        elector = Elector(
-            clients,
-            config.namespace,
-            pool,
-            duration=config.lease_duration,
-            renew_every=max(config.lease_duration / 3, 0.5),
-        )
-        await elector.acquire()
     stop = asyncio.Event()
     operator = asyncio.create_task(
         kopf.operator(
@@ -272,16 +341,33 @@ async def run(config: Config) -> int:
     if elector is None:
         await operator
         return 0
-    keeper = asyncio.create_task(elector.keep())
+    loop = asyncio.get_running_loop()
+    lost = asyncio.Event()
+
+    def changed(leading: bool) -> None:  # on the loop
+        metrics.LEADER.set(1 if leading else 0)
+        if not leading:
+            lost.set()
+            return
+        for callback in on_lead:
+            callback()
+
+    def on_change(leading: bool) -> None:  # on the lease thread
+        loop.call_soon_threadsafe(changed, leading)
+
+    elector.on_change = on_change
+    elector.start()
+    losing = asyncio.create_task(lost.wait())
     try:
-        done, _ = await asyncio.wait({operator, keeper}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({operator, losing}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if not keeper.done():
-            keeper.cancel()
-    if keeper in done:
-        # Leadership lost: stop acting at once; the Deployment restarts this replica as a standby.
+        if not losing.done():
+            losing.cancel()
+    if losing in done:
+        # Leadership lost: nothing acts any more (the permit is revoked); the Deployment restarts this
+        # replica as a standby.
         stop.set()
         await asyncio.wait({operator}, timeout=10)
         return 1
-    await asyncio.get_running_loop().run_in_executor(pool, elector.release)
+    await loop.run_in_executor(None, elector.release)
     return 0

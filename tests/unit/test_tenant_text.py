@@ -202,7 +202,7 @@ def test_the_webhook_matches_off_the_event_loop_under_a_time_bound(monkeypatch: 
         return [], []
 
     monkeypatch.setattr(alertmanager, "match", slow_match)
-    dispatcher = SimpleNamespace(runbooks=lambda trigger: [])
+    dispatcher = SimpleNamespace(runbooks=lambda trigger: [], acting=lambda: True)
 
     async def token() -> str:
         return "t"

@@ -88,6 +88,9 @@ class Context:
     dry_run: bool = False
     #: Runbook or ClusterRunbook: what a namespaced Runbook asks for is held to tighter rules (runJob).
     runbook_kind: str = "Runbook"
+    #: The step's intent was recorded under another leadership (an earlier leader or process) and is not
+    #: finished: that one may have sent a request whose outcome it did not record (paramedic.fencing).
+    inherited: bool = False
 
     @property
     def key(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from paramedic.api.params import RdsFailoverParams as Params
 
 from . import aws
-from .base import Action, Context, Done, InProgress, Plan
+from .base import Action, ActionFailed, Context, Done, InProgress, Plan
 from .workloads import ANY_KIND
 
 
@@ -34,6 +34,16 @@ class RdsFailoverCluster(Action[Params]):
         )
 
     def apply(self, ctx: Context, params: Params, plan: Plan) -> Done | InProgress:
+        if not plan.changes.get("requested") and ctx.inherited:
+            # The previous leader may have sent the failover without recording it: verify, never repeat.
+            cluster = self._cluster(params)
+            if _writer(cluster) != plan.changes.get("writerBefore") or cluster.get("Status") != "available":
+                return InProgress("the failover an earlier leader requested is under way", changes={"requested": True})
+            raise ActionFailed(
+                f"an earlier leader planned the failover of {params.db_cluster_identifier} and may have sent it; "
+                "the writer is unchanged and the cluster available, so it cannot be told: not failing over again",
+                "UnconfirmedIntent",
+            )
         if not plan.changes.get("requested"):
             kwargs = {"DBClusterIdentifier": params.db_cluster_identifier}
             if params.target_db_instance_identifier:

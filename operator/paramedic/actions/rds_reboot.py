@@ -41,6 +41,22 @@ class RdsReboot(Action[Params]):
 
     def apply(self, ctx: Context, params: Params, plan: Plan) -> Done | InProgress:
         rds = aws.client("rds")
+        if not plan.changes.get("requested") and ctx.inherited:
+            # The previous leader recorded this intent and may have sent the reboot without recording it:
+            # verify instead of rebooting a second time.
+            found = aws.call(rds.describe_db_instances, DBInstanceIdentifier=params.db_instance_identifier)
+            state = found["DBInstances"][0].get("DBInstanceStatus", "")
+            if state == "available":
+                raise ActionFailed(
+                    f"an earlier leader planned the reboot of {params.db_instance_identifier} and may have sent "
+                    "it; the instance is available, so whether it rebooted cannot be told: not rebooting again",
+                    "UnconfirmedIntent",
+                )
+            return InProgress(
+                f"{params.db_instance_identifier} is {state}: the reboot an earlier leader requested is under way",
+                retry_after=1.0,
+                changes={"requested": True},
+            )
         if not plan.changes.get("requested"):
             aws.call(
                 rds.reboot_db_instance,

@@ -163,6 +163,15 @@ class StepRecord(Model):
     finished_at: Time | None = Field(default=None, description="When the step ended (RFC 3339).")
     deadline: Time | None = Field(default=None, description="When the current phase of the step times out.")
     attempts: int = Field(default=0, ge=0, description="How many times the action was applied.")
+    leadership: str | None = Field(
+        default=None,
+        max_length=300,
+        description=(
+            "The leadership the step's intent was recorded under (holder identity#the Lease's leaseTransitions; "
+            "the process identity without leader election). A replica that finds an unfinished step recorded "
+            "under another leadership does not repeat a request it cannot tell was sent: it verifies instead."
+        ),
+    )
     target: ResolvedTarget | None = Field(
         default=None, description="The object this step acts on (the Remediation's target, or what it resolved to)."
     )

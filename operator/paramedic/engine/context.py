@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from paramedic import fencing
 from paramedic.actions import REGISTRY
 from paramedic.actions.base import Context
 from paramedic.api.common import ObjectRef
@@ -87,4 +88,5 @@ def build(
         history,
         dry_run=dry_run,
         runbook_kind=spec.runbook_ref.kind,
+        inherited=record is not None and record.leadership != fencing.current().epoch,  # fencing hook
     )

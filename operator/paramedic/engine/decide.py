@@ -261,12 +261,19 @@ def planned(
     move: PlanStep,
     outcome: Planned | Failure,
     now: datetime,
+    leadership: str | None = None,
 ) -> Transition:
-    """Record a step's plan (its intent, before anything changes), or its dry run."""
+    """Record a step's plan (its intent, before anything changes), or its dry run; the intent carries the
+    leadership it is taken under (``paramedic.fencing``), so a later leader can tell it inherited the step."""
     p = Pass.of(status, rem)
     step, index = move.step, move.index
     record = StepRecord(
-        index=index, name=step.name or step.action, action=step.action, phase="Applying", started_at=now
+        index=index,
+        name=step.name or step.action,
+        action=step.action,
+        phase="Applying",
+        started_at=now,
+        leadership=leadership,
     )
     if isinstance(outcome, Failure):
         return p.step_failed(runbook, record, outcome.reason, outcome.message, now)

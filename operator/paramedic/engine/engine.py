@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from paramedic import fencing
 from paramedic.actions import NODE_ACTIONS, REGISTRY
 from paramedic.actions.base import ActionFailed, Plan, Target
 from paramedic.api.common import API_VERSION, GROUP, VERSION, utcnow
@@ -204,7 +205,8 @@ class Engine:
                 except ActionFailed as exc:
                     outcome = dataclasses.replace(outcome, failure=decide.Failure(exc.reason, str(exc)))
         # Without a dry run, this write records the step's intent (its plan) before _apply changes anything.
-        return self._commit(rem, status, decide.planned(rem, status, runbook, move, outcome, utcnow()))
+        epoch = fencing.current().epoch  # fencing hook: the intent carries its leadership
+        return self._commit(rem, status, decide.planned(rem, status, runbook, move, outcome, utcnow(), epoch))
 
     def _apply(
         self,
@@ -222,6 +224,7 @@ class Engine:
                 self.clients, rem, spec, status, move.step, record.index, self.operator_namespace, record
             )
             target = ctx.target
+            fencing.current().check(f"{move.step.action} of {rem['metadata']['name']}")  # fencing hook
             outcome = action.apply(ctx, move.step.params, Plan(record.plan, record.changes))
         except (ActionFailed, access.Refused) as exc:
             outcome = decide.Failure(exc.reason, str(exc))

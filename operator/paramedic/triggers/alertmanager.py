@@ -157,6 +157,8 @@ def application(
         given = request.headers.get("Authorization", "")
         if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        if not dispatcher.acting():  # fencing: a standby decides nothing; Alertmanager retries a 503
+            return web.json_response({"error": "this replica is a standby, not the leader: try again"}, status=503)
         try:
             raw = await asyncio.get_running_loop().run_in_executor(matcher_pool, parse_body, await request.read())
         except BadBody as exc:

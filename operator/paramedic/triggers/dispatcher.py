@@ -105,6 +105,8 @@ class Dispatcher:
         self.fired = 0
         #: spec.requestedBy of the Remediations triggers create: the operator's username, found at start-up.
         self.requester = "paramedic"
+        #: Whether this replica may act (paramedic.fencing): a standby holds symptoms and creates nothing.
+        self.acting: Callable[[], bool] = lambda: True
 
     # -- events ----------------------------------------------------------------------------
 
@@ -132,6 +134,10 @@ class Dispatcher:
         found = [s for ss in list(self.symptoms.values()) for s in ss if s.trigger == trigger]
         await self._evaluate(found, runbook)
 
+    async def act_on_known(self) -> None:
+        """Just became the leader: evaluate every failure held, as no new event may come for it."""
+        await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss])
+
     async def sweep(self) -> None:
         await self._evaluate([s for ss in list(self.symptoms.values()) for s in ss if s.trigger in TIMED])
 
@@ -158,6 +164,8 @@ class Dispatcher:
 
     async def fire(self, fire: Fire) -> str | None:
         """Create the Remediation for ``fire`` unless one is open for the same runbook and target."""
+        if not self.acting():  # fencing: a standby creates nothing (act_on_known, once it leads)
+            return None
         target = target_key(fire.target.dump(), None)
         slot = (fire.entry.key, target)
         known = list(self.known(fire.entry.key, target))
@@ -270,6 +278,8 @@ class Dispatcher:
     async def flush_counts(self) -> None:
         """Write the fire counters owed now (at most one write per runbook per interval).
         The counters are only touched here, on the loop; the executor only makes the call."""
+        if not self.acting():  # fencing: a standby writes no status
+            return
         for write in self.counters.claim(asyncio.get_running_loop().time()):
             outcome = "failed"
             try:
@@ -294,12 +304,16 @@ class Dispatcher:
 
     def flush_all_counts(self) -> None:
         """At shutdown (the loop makes no more decisions): every count owed, whatever the interval."""
+        if not self.acting():  # fencing: a standby (or a leader that lost its permit) writes no status
+            return
         for write in self.counters.pending():
             self.write_count(write)
 
     def mark_armed(self, plural: str, body: Mapping[str, Any], trigger: str, problem: str = "") -> None:
         """Record on the runbook which trigger the operator now watches for it. An Alertmanager runbook
         also gets its Ready condition: False, with the problem (an invalid pattern), when it is skipped."""
+        if not self.acting():  # fencing: a standby writes no status (the leader marks it)
+            return
         meta = body["metadata"]
         status: dict[str, Any] = {"triggerKind": trigger, "observedGeneration": meta.get("generation")}
         if trigger == "alertmanager":
