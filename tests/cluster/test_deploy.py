@@ -58,6 +58,7 @@ def test_kustomize_base_passes_server_side_dry_run(cluster: DevCluster, crds: No
         ("patch", "deployments.apps", "default", True),
         ("create", "jobs.batch", "default", True),
         ("patch", "remediations.paramedic.dev/status", "default", True),
+        ("patch", "escalationpolicies.paramedic.dev/status", "default", True),  # Ready=False Invalid
         ("update", "leases.coordination.k8s.io", OPERATOR_NAMESPACE, True),
         ("get", "secrets", OPERATOR_NAMESPACE, True),
         ("get", "secrets", "default", False),

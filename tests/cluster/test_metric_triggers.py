@@ -173,6 +173,7 @@ def test_a_for_clock_survives_an_operator_restart(paramedic: Kit, prometheus: Pr
     stopped = datetime.datetime.now(datetime.UTC)
     assert stopped < since + hold, "the operator was stopped after the for had passed: slow machine, no test"
     assert remediations(paramedic, runbook) == []
+    log_size = paramedic.operator.log.stat().st_size
     paramedic.operator.start_and_wait()
 
     rem = one_remediation(paramedic, runbook)
@@ -182,6 +183,7 @@ def test_a_for_clock_survives_an_operator_restart(paramedic: Kit, prometheus: Pr
         "the fire recorded",
     )
     assert fired["since"] == pending["since"]  # resumed, not started again at the restart
+    assert "1 for clocks resumed from its status" in paramedic.operator.log.read_bytes()[log_size:].decode()
     assert datetime.datetime.fromisoformat(fired["firedAt"]) >= since + hold
     assert rem["spec"]["trigger"]["evidence"]["since"] == since.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert datetime.datetime.fromisoformat(rem["spec"]["trigger"]["firedAt"]) >= since.replace(microsecond=0) + hold

@@ -154,6 +154,8 @@ class Poller:
                 return
             clocks = self._clocks[entry.key] = Clocks.restore(recorded)
             self._written[entry.key] = clocks.records()
+            if clocks.clocks:
+                log.info("prometheus trigger %s: %d for clocks resumed from its status", entry.key, len(clocks.clocks))
         by_key: dict[str, tuple[Mapping[str, str], str]] = {}
         for series in result:
             labels: Mapping[str, str] = series.get("metric") or {}
