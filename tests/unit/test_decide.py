@@ -429,3 +429,20 @@ def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
     assert later[0].reason == "StillWaiting"
     flipped = set_condition(later, "Ready", True, "Succeeded", "c", 1, at=T0 + timedelta(hours=2))
     assert flipped[0].dump()["lastTransitionTime"] == "2026-11-25T12:00:00Z"
+
+
+def test_steps_a_runbook_may_not_run() -> None:
+    drain = {"drain": {}}
+    tenant = RunbookSpec.model_validate({"trigger": TRIGGER, "steps": [{"rolloutRestart": {}}]})
+    assert decide.steps_refused(LoadedRunbook("Runbook", "ok", 1, tenant)) is None
+    from paramedic.api.runbook import ClusterRunbookSpec
+
+    nodes = ClusterRunbookSpec.model_validate({"trigger": TRIGGER, "steps": [drain]})
+    refused = decide.steps_refused(LoadedRunbook("ClusterRunbook", "nodes", 1, nodes))
+    assert refused is not None
+    assert refused.reason == "TargetNotAccepted"
+    with_node = ClusterRunbookSpec.model_validate({"trigger": TRIGGER, "target": {"kinds": ["Node"]}, "steps": [drain]})
+    assert decide.steps_refused(LoadedRunbook("ClusterRunbook", "nodes", 1, with_node)) is None
+    as_tenant = decide.steps_refused(LoadedRunbook("Runbook", "nodes", 1, with_node))
+    assert as_tenant is not None
+    assert as_tenant.reason == "ClusterRunbookRequired"

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from paramedic.actions import NODE_ACTIONS, REGISTRY
 from paramedic.actions.base import Done, InProgress
 from paramedic.api.common import parse_duration
 from paramedic.api.policies import EscalationPolicySpec
@@ -34,7 +35,7 @@ from paramedic.api.remediation import (
 )
 from paramedic.api.runbook import RunbookSpec, Step, Verify
 from paramedic.policy import approvals
-from paramedic.policy.access import LoadedRunbook
+from paramedic.policy.access import LoadedRunbook, Refused
 from paramedic.policy.approvals import Verdict
 from paramedic.policy.ratelimit import Decision
 from paramedic.records.status import set_condition
@@ -122,6 +123,20 @@ def check_of(step: Step, default: str | None) -> str | None:
 
 def verify_timeout(step: Step) -> str:
     return step.verify.timeout if step.verify else Verify().timeout
+
+
+def steps_refused(runbook: LoadedRunbook) -> Refused | None:
+    """Why this runbook's steps may not run from it, if they may not: an action reserved to ClusterRunbooks
+    in a Runbook, or a node action in a runbook whose target kinds leave out Node."""
+    for step in runbook.spec.steps:
+        if REGISTRY[step.action].cluster_only and not runbook.cluster_scoped:
+            return Refused("ClusterRunbookRequired", f"{step.action} needs a ClusterRunbook")
+        if step.action in NODE_ACTIONS and "Node" not in runbook.spec.target.kinds:
+            return Refused(
+                "TargetNotAccepted",
+                f"{step.action} acts on nodes: {runbook.kind} {runbook.name} must name Node in target.kinds",
+            )
+    return None
 
 
 def needs_admission(spec: RemediationSpec, runbook: LoadedRunbook, namespace: str, operator_namespace: str) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from paramedic import fencing
-from paramedic.actions import NODE_ACTIONS, REGISTRY
+from paramedic.actions import REGISTRY
 from paramedic.actions.base import ActionFailed, Plan, Target
 from paramedic.api.common import API_VERSION, GROUP, VERSION, utcnow
 from paramedic.api.policies import EscalationPolicySpec
@@ -137,14 +137,9 @@ class Engine:
         access.authorize(self.clients, runbook, target, namespace, self.operator_namespace)
         obj = targets.read(self.clients, target.kind, target.name, target.namespace)
         access.check_target(runbook, target, obj)
-        for step in runbook.spec.steps:
-            if REGISTRY[step.action].cluster_only and not runbook.cluster_scoped:
-                raise access.Refused("ClusterRunbookRequired", f"{step.action} needs a ClusterRunbook")
-            if step.action in NODE_ACTIONS and "Node" not in runbook.spec.target.kinds:
-                raise access.Refused(
-                    "TargetNotAccepted",
-                    f"{step.action} acts on nodes: {runbook.kind} {runbook.name} must name Node in target.kinds",
-                )
+        wrong = decide.steps_refused(runbook)
+        if wrong is not None:
+            raise wrong
         digest = snapshot.seal(self._key, rem["metadata"]["uid"], runbook.kind, runbook.name, runbook.spec.dump())
         admission = None
         if decide.needs_admission(spec, runbook, namespace, self.operator_namespace):
