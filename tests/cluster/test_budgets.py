@@ -7,10 +7,9 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from paramedic.devcluster import simulate
-
 from paramedic.api.common import GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
+from paramedic_dev import simulate
 from tests.cluster.test_safety import policy
 from tests.cluster.test_triggers import pods, remediations
 from tests.kit import Kit, gated_job

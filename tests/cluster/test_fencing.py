@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from paramedic.devcluster import simulate
-from paramedic.devcluster.cluster import DevCluster, free_port
-from paramedic.devcluster.install import OperatorProcess
 
 from paramedic.api.common import GROUP, VERSION
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster, free_port
+from paramedic_dev.install import OperatorProcess
 from tests.cluster.conftest import AWS_ENV, OPERATOR_NAMESPACE
 from tests.cluster.test_leader import LEASE, holder
 from tests.cluster.test_metrics import samples, value
