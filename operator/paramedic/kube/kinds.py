@@ -47,15 +47,18 @@ class Kind:
             raise ValueError(f"a {self.name} needs a namespace")
         return (namespace,)
 
+    def _custom(
+        self, clients: Clients, verb: str, namespace: str | None, suffix: str = ""
+    ) -> tuple[Any, tuple[str, ...]]:
+        """The custom-objects call for ``verb`` and its leading arguments (group, version, namespace, plural)."""
+        scope = "namespaced" if self.namespaced else "cluster"
+        call = getattr(clients.custom, f"{verb}_{scope}_custom_object{suffix}")
+        return call, (GROUP, VERSION, *self._where(namespace), self.plural)
+
     def read(self, clients: Clients, name: str, namespace: str | None = None) -> dict[str, Any]:
         if self.custom:
-            if self.namespaced:
-                found: dict[str, Any] = clients.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, *self._where(namespace), self.plural, name
-                )
-                return found
-            found = clients.custom.get_cluster_custom_object(GROUP, VERSION, self.plural, name)
-            return found
+            call, args = self._custom(clients, "get", namespace)
+            return dict(call(*args, name))
         return clients.plain(self._typed(clients, "read")(name, *self._where(namespace)))
 
     def patch(self, clients: Clients, name: str, namespace: str | None, body: Any) -> dict[str, Any]:
@@ -67,13 +70,8 @@ class Kind:
         self, clients: Clients, name: str, namespace: str | None, body: Any, *, status: bool = True
     ) -> dict[str, Any]:
         """Patch a custom object (its status subresource by default)."""
-        custom, suffix = clients.custom, "_status" if status else ""
-        if self.namespaced:
-            call = getattr(custom, f"patch_namespaced_custom_object{suffix}")
-            written: dict[str, Any] = call(GROUP, VERSION, *self._where(namespace), self.plural, name, body)
-        else:
-            written = getattr(custom, f"patch_cluster_custom_object{suffix}")(GROUP, VERSION, self.plural, name, body)
-        return written
+        call, args = self._custom(clients, "patch", namespace, "_status" if status else "")
+        return dict(call(*args, name, body))
 
     def list(self, clients: Clients, namespace: str | None = None, **query: Any) -> list[Any]:
         """The items (typed objects for built-in kinds, dicts for CRDs) in ``namespace`` (all when None)."""
@@ -91,11 +89,8 @@ class Kind:
 
     def delete(self, clients: Clients, name: str, namespace: str | None = None, **options: Any) -> Any:
         if self.custom:
-            if self.namespaced:
-                return clients.custom.delete_namespaced_custom_object(
-                    GROUP, VERSION, *self._where(namespace), self.plural, name, **options
-                )
-            return clients.custom.delete_cluster_custom_object(GROUP, VERSION, self.plural, name, **options)
+            call, args = self._custom(clients, "delete", namespace)
+            return call(*args, name, **options)
         return self._typed(clients, "delete")(name, *self._where(namespace), **options)
 
 
