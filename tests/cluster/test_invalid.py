@@ -191,7 +191,7 @@ def test_an_escalation_policy_made_invalid_mid_escalation_waits_for_the_fix(
 
 
 def test_a_remediation_the_model_rejects_fails_once_naming_the_field(paramedic: Kit) -> None:
-    """The engine's side (engine.py): a Remediation the model rejects ends Failed (InvalidSpec) with the
+    """The engine's side (engine.py): a Remediation the model rejects ends Failed (Invalid) with the
     field named, one Event, and is never tried again."""
     paramedic.deploy("api", replicas=1)
     runbook = paramedic.runbook({"steps": [{"scale": {"replicas": 2}}]}, name="plain")
@@ -203,7 +203,7 @@ def test_a_remediation_the_model_rejects_fails_once_naming_the_field(paramedic: 
     assert "target.kind" in status["message"]
     condition = ready({"status": status})
     assert condition is not None
-    assert condition["reason"] == "InvalidSpec"
+    assert condition["reason"] == "Invalid"
     failed = wait_until(
         lambda: [e for e in paramedic.events("Remediation", rem) if e.startswith("Failed:")], 30, "the Event"
     )

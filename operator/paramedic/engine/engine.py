@@ -38,7 +38,7 @@ from paramedic.policy import access, approvals
 from paramedic.policy.admission import AdmissionGuard
 from paramedic.policy.gate import Gate
 from paramedic.policy.ratelimit import Decision
-from paramedic.records import events, metrics
+from paramedic.records import events, invalid, metrics
 from paramedic.records import status as records
 
 from . import context, decide, freshness, snapshot, targets
@@ -105,7 +105,9 @@ class Engine:
             spec = RemediationSpec.model_validate(rem.get("spec") or {})
         except ValidationError as exc:
             return self._commit(
-                rem, status, decide.finish(rem, status, "Failed", "InvalidSpec", f"invalid spec: {exc}", utcnow())
+                rem,
+                status,
+                decide.finish(rem, status, "Failed", invalid.REASON, f"invalid spec: {invalid.explain(exc)}", utcnow()),
             )
         try:
             running = status.started_at is not None and status.phase != "AwaitingApproval"
@@ -311,7 +313,13 @@ class Engine:
                 log.warning("EscalationPolicy %s/%s not found: nobody is notified", namespace, name)
                 return None
             raise
-        return f"{namespace}/{name}", EscalationPolicySpec.model_validate(obj.get("spec") or {})
+        try:
+            return f"{namespace}/{name}", EscalationPolicySpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:  # said once per generation on the policy (Ready=False, Invalid)
+            message = invalid.explain(exc)
+            if not invalid.already_said(obj.get("status"), obj["metadata"].get("generation"), message[:1024]):
+                invalid.report(self.clients, "escalationpolicies", "EscalationPolicy", obj, message)
+            return None
 
     def _event(self, rem: dict[str, Any], emit: Emit, target: Target | None) -> None:
         involved = events.involved(rem, "Remediation", API_VERSION)

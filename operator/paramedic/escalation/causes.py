@@ -13,8 +13,9 @@ CONFIGURATION = frozenset(
         "ClusterRunbookRequired",
         "TargetNotAccepted",
         "TargetNotFound",
-        "InvalidSpec",
+        "Invalid",
         "RateLimitPolicyNotFound",
+        "InvalidRateLimitPolicy",
     }
 )
 
