@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from paramedic.api.common import GROUP, VERSION
 from paramedic.kube import ApiException, Clients, now
+from paramedic.kube.kinds import API_VERSION, KINDS
 from paramedic.records import events
 
 log = logging.getLogger(__name__)
@@ -60,67 +60,45 @@ def already_said(status: Mapping[str, Any] | None, generation: int | None, messa
     )
 
 
-def report(clients: Clients, plural: str, kind: str, obj: Mapping[str, Any], message: str) -> None:
-    """Say it once: the condition (which makes ``already_said`` true), one Event, one log line."""
+def _mark(clients: Clients, plural: str, obj: Mapping[str, Any], ready: bool, reason: str, message: str) -> bool:
+    """Write the object's Ready condition (and a runbook's lastError); False when the write failed."""
     meta = obj["metadata"]
-    namespace, name, generation = meta.get("namespace"), meta["name"], meta.get("generation")
+    generation = meta.get("generation")
     condition = {
         "type": "Ready",
-        "status": "False",
-        "reason": REASON,
+        "status": "True" if ready else "False",
+        "reason": reason,
         "message": message[:1024],
         "lastTransitionTime": now(),
         "observedGeneration": generation,
     }
-    body = {"status": {"conditions": [condition], "observedGeneration": generation}}
+    body: dict[str, Any] = {"status": {"conditions": [condition]}}
+    if not ready:
+        body["status"]["observedGeneration"] = generation
     if plural in ("runbooks", "clusterrunbooks"):
-        body["status"]["lastError"] = message[:1024]
+        body["status"]["lastError"] = "" if ready else message[:1024]
+    kind = next(k for k in KINDS.values() if k.plural == plural and k.custom)
     try:
-        if namespace:
-            clients.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body)
-        else:
-            clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+        kind.patch_status(clients, meta["name"], meta.get("namespace"), body)
     except ApiException as exc:
-        log.warning("could not mark %s %s invalid: %s", kind, name, exc.reason)
+        log.warning("could not mark %s %s %s: %s", kind.name, meta["name"], reason, exc.reason)
+        return False
+    return True
+
+
+def report(clients: Clients, plural: str, kind: str, obj: Mapping[str, Any], message: str) -> None:
+    """Say it once: the condition (which makes ``already_said`` true), one Event, one log line."""
+    meta = obj["metadata"]
+    namespace, name, generation = meta.get("namespace"), meta["name"], meta.get("generation")
+    if not _mark(clients, plural, obj, False, REASON, message):
         return
-    log.warning(
-        "%s %s%s (generation %s) is invalid and ignored: %s",
-        kind,
-        f"{namespace}/" if namespace else "",
-        name,
-        generation,
-        message,
-    )
-    involved = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": kind,
-        "name": name,
-        "namespace": namespace,
-        "uid": meta.get("uid"),
-    }
+    where = f"{namespace}/" if namespace else ""
+    log.warning("%s %s%s (generation %s) is invalid and ignored: %s", kind, where, name, generation, message)
+    involved = {"apiVersion": API_VERSION, "kind": kind, "name": name, "namespace": namespace, "uid": meta.get("uid")}
     events.post(clients, involved, REASON, message, warning=True, fallback_namespace="default")
 
 
 def valid_again(clients: Clients, plural: str, obj: Mapping[str, Any]) -> None:
     """An object marked Invalid was fixed: its Ready condition says so (a trigger or a policy may write its
     own afterwards)."""
-    meta = obj["metadata"]
-    namespace, name = meta.get("namespace"), meta["name"]
-    condition = {
-        "type": "Ready",
-        "status": "True",
-        "reason": "Valid",
-        "message": "the spec is valid",
-        "lastTransitionTime": now(),
-        "observedGeneration": meta.get("generation"),
-    }
-    body: dict[str, Any] = {"status": {"conditions": [condition]}}
-    if plural in ("runbooks", "clusterrunbooks"):
-        body["status"]["lastError"] = ""
-    try:
-        if namespace:
-            clients.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body)
-        else:
-            clients.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
-    except ApiException as exc:
-        log.debug("could not mark %s %s valid again: %s", plural, name, exc.reason)
+    _mark(clients, plural, obj, True, "Valid", "the spec is valid")
