@@ -80,8 +80,9 @@ class Elector:
 
     @property
     def timeout(self) -> float:
-        """A renew request may take at most this long: a hung one must not outlast the deadline."""
-        return max(min(self.retry, self.deadline / 2), 0.2)
+        """A Lease request may take at most this long: a renew (a read and a replace) ends within the renew
+        deadline, so a hung request never outlasts the permit (client-go bounds a renew by its deadline)."""
+        return max(self.deadline / 2, 0.2)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="paramedic-lease", daemon=True)
