@@ -26,7 +26,7 @@ from paramedic.api.common import GROUP, VERSION
 from paramedic_dev import simulate
 from paramedic_dev.cluster import DevCluster, free_port
 from paramedic_dev.install import OperatorProcess
-from tests.cluster.conftest import AWS_ENV, OPERATOR_NAMESPACE
+from tests.cluster.conftest import ALLOWED_ORIGIN, AWS_ENV, OPERATOR_NAMESPACE
 from tests.cluster.test_leader import holder
 from tests.cluster.test_metrics import samples, value
 from tests.cluster.test_safety import policy
@@ -65,6 +65,8 @@ def fenced_replicas(paramedic: Kit, cluster: DevCluster, prefix: str) -> Iterato
             f"http://127.0.0.1:{liveness}/healthz",
             "--metrics-port",
             str(metrics),
+            "--allowed-url-prefix",
+            ALLOWED_ORIGIN,  # the tests' Prometheus on loopback, as the session's operator
             env={**AWS_ENV, "POD_NAME": f"{prefix}-{i}"},
         )
         made.append(Replica(process, liveness, metrics))
@@ -129,13 +131,13 @@ def pair(paramedic: Kit, cluster: DevCluster) -> Iterator[list[Replica]]:
         yield made
 
 
-def lead_and_stand_by(paramedic: Kit, pair: list[Replica]) -> client.CoordinationV1Api:
+def lead_and_stand_by(paramedic: Kit, pair: list[Replica], prefix: str = "fenced") -> client.CoordinationV1Api:
     leases = client.CoordinationV1Api(paramedic.clients.api_client)
     first, second = (r.process for r in pair)
     first.start_and_wait()
-    wait_until(lambda: holder(leases) == "fenced-0", 30, "fenced-0 to lead")
+    wait_until(lambda: holder(leases) == f"{prefix}-0", 30, f"{prefix}-0 to lead")
     second.start_and_wait()  # Kopf starts on the standby too: its watches open from process start
-    wait_until(lambda: "waiting for leadership" in second.log.read_text(), 30, "fenced-1 to stand by")
+    wait_until(lambda: "waiting for leadership" in second.log.read_text(), 30, f"{prefix}-1 to stand by")
     wait_until(lambda: alive(pair[1].liveness), 30, "the standby's liveness endpoint")
     return leases
 

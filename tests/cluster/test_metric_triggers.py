@@ -14,8 +14,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from paramedic.api.common import GROUP, VERSION
-from paramedic_dev.cluster import free_port
+from paramedic_dev.cluster import DevCluster, free_port
 from tests.cluster.conftest import WEBHOOK_TOKEN
+from tests.cluster.test_fencing import fenced_replicas, lead_and_stand_by
 from tests.cluster.test_triggers import one_remediation, remediations
 from tests.kit import Kit
 from tests.services import Alertmanager, Prometheus
@@ -191,6 +192,52 @@ def test_a_for_clock_survives_an_operator_restart(paramedic: Kit, prometheus: Pr
 
     error_rate.labels(ns, "cart").set(0.02)  # recovered: the clock goes
     wait_until(lambda: runbook_status(paramedic, runbook).get("pendingSeries") == [], 30, "the clock cleared")
+
+
+def test_a_for_clock_survives_a_failover(
+    paramedic: Kit, cluster: DevCluster, prometheus: Prometheus, error_rate: Gauge
+) -> None:
+    """The leader records the pending-since; the standby (which neither queries nor keeps clocks of its own
+    while it stands by) takes over after the leader is killed and fires for the original start."""
+    ns = paramedic.namespace
+    paramedic.deploy("shop", replicas=1)
+    error_rate.labels(ns, "shop").set(0.02)
+    hold = datetime.timedelta(seconds=30)
+    with fenced_replicas(paramedic, cluster, "clocks") as pair:
+        lead_and_stand_by(paramedic, pair, "clocks")
+        runbook = paramedic.runbook(
+            {
+                "trigger": {
+                    "prometheus": {
+                        "url": prometheus.url,
+                        "interval": "1s",
+                        "for": "30s",
+                        "query": f'paramedic_test_error_rate{{namespace="{ns}",deployment="shop"}} > 0.1',
+                    }
+                },
+                "steps": [{"scale": {"by": 1, "max": 3}}],
+            },
+            name="shop-errors",
+        )
+        wait_until(lambda: runbook_status(paramedic, runbook).get("triggerKind") == "prometheus", 30, "armed")
+        error_rate.labels(ns, "shop").set(0.5)
+        [pending] = wait_until(lambda: runbook_status(paramedic, runbook).get("pendingSeries"), 30, "pending")
+        since = datetime.datetime.fromisoformat(pending["since"])
+        pair[0].process.kill()
+        killed = datetime.datetime.now(datetime.UTC)
+        assert killed < since + hold, "the leader was killed after the for had passed: slow machine, no test"
+
+        [fired] = wait_until(
+            lambda: [p for p in runbook_status(paramedic, runbook).get("pendingSeries", []) if "firedAt" in p],
+            90,
+            "the fire recorded by the new leader",
+        )
+        rem = one_remediation(paramedic, runbook)
+        assert fired["since"] == pending["since"]  # the standby resumed the leader's clock
+        assert "1 for clocks resumed from its status" in pair[1].process.log.read_text()
+        assert datetime.datetime.fromisoformat(fired["firedAt"]) >= since + hold
+        assert rem["spec"]["trigger"]["evidence"]["since"] == since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        paramedic.wait_phase(rem["metadata"]["name"], "Succeeded")
 
 
 # -- alertmanager -------------------------------------------------------------------------------

@@ -98,6 +98,12 @@ class Poller:
     async def tick(self) -> None:
         """Start the due evaluations, each in a task of its own: a slow Prometheus (bounded by the timeout)
         delays only its own runbook, and a runbook is never evaluated twice at once."""
+        if not self.dispatcher.acting():
+            # A standby neither queries nor keeps clocks of its own: the leader's are in the runbooks' status,
+            # and the first evaluation after taking over restores them from there, as after a restart.
+            for memory in (self._clocks, self._written, self._next_at, self._errors):
+                memory.clear()
+            return
         moment = time.monotonic()
         entries = list(self.dispatcher.runbooks("prometheus"))
         current = {entry.key for entry in entries}
