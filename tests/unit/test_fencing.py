@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paramedic import fencing
-from paramedic.operator import Config, Parked
+from paramedic.engine.driver import Parked
+from paramedic.operator import Config
 
 
 class Clock:

@@ -158,7 +158,9 @@ def test_prometheus_interval_spaces_the_evaluations(monkeypatch: pytest.MonkeyPa
         {"trigger": {"prometheus": {"query": "up == 0", "interval": "10s"}}, "steps": [{"rolloutRestart": {}}]}
     )
     entry = Entry("Runbook", "rb", "shop", spec)
-    dispatcher = SimpleNamespace(runbooks=lambda kind: [entry], operator_namespace="paramedic-system")
+    dispatcher = SimpleNamespace(
+        runbooks=lambda kind: [entry], operator_namespace="paramedic-system", acting=lambda: True
+    )
     poller = prometheus.Poller(dispatcher, None)  # type: ignore[arg-type]
     clock = [1000.0]
     evaluated: list[float] = []

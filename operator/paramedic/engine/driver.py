@@ -82,3 +82,27 @@ class Drivers:
     @property
     def running(self) -> int:
         return len(self._tasks)
+
+
+class Parked:
+    """A standby's open Remediations: the latest body of each, driven by nobody until this replica leads."""
+
+    def __init__(self) -> None:
+        self._bodies: dict[str, dict[str, Any]] = {}
+
+    def observe(self, event: str | None, body: Mapping[str, Any]) -> None:
+        uid = body["metadata"]["uid"]
+        if event == "DELETED" or (body.get("status") or {}).get("phase") in TERMINAL_PHASES:
+            self._bodies.pop(uid, None)
+        else:
+            self._bodies[uid] = copy.deepcopy(dict(body))
+
+    def discard(self, uid: str) -> None:
+        self._bodies.pop(uid, None)
+
+    def drain(self) -> list[dict[str, Any]]:
+        bodies, self._bodies = list(self._bodies.values()), {}
+        return bodies
+
+    def __len__(self) -> int:
+        return len(self._bodies)
