@@ -8,6 +8,7 @@ a Pod to its Node, when the action works on those.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from paramedic.actions import hpas, workloads
@@ -30,16 +31,21 @@ _API_VERSIONS = {
 
 
 def read(clients: Clients, kind: str, name: str, namespace: str | None) -> dict[str, Any]:
-    """The object as a plain dict; Refused (Skipped) when it does not exist."""
+    """The object as a plain dict; Refused (Skipped) when it does not exist.
+
+    Parsed from the response's JSON, not built as the client's typed model and turned back into a
+    dict: for a pod that round trip cost 4.5 ms of CPU, and a Remediation reads its target up to
+    three times before it acts (1,000 of them in a storm)."""
+    raw = {"_preload_content": False}
     try:
         if kind == "Node":
-            obj = clients.core.read_node(name)
+            response = clients.core.read_node(name, **raw)
         elif kind == "Pod":
-            obj = clients.core.read_namespaced_pod(name, namespace)
+            response = clients.core.read_namespaced_pod(name, namespace, **raw)
         elif kind == "HorizontalPodAutoscaler":
-            obj = clients.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, namespace)
+            response = clients.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, namespace, **raw)
         elif kind == "Job":
-            obj = clients.batch.read_namespaced_job(name, namespace)
+            response = clients.batch.read_namespaced_job(name, namespace, **raw)
         else:
             assert namespace is not None
             return workloads.read(clients, kind, namespace, name)
@@ -48,7 +54,8 @@ def read(clients: Clients, kind: str, name: str, namespace: str | None) -> dict[
             where = f" in namespace {namespace}" if namespace else ""
             raise Refused("TargetNotFound", f"{kind} {name} not found{where}", phase="Skipped") from None
         raise
-    return clients.plain(obj)
+    obj: dict[str, Any] = json.loads(response.data)
+    return obj
 
 
 def reread(clients: Clients, recorded: ResolvedTarget) -> Target:
