@@ -181,8 +181,10 @@ class Engine:
             return 0.0 if spec.approved else APPROVAL_POLL
         status.phase = "Running"
         status.message = f"running {len(runbook.spec.steps)} steps of {runbook.kind} {runbook.name}"
-        self._write(rem, status)
-        return 0.0
+        # The first step is planned in this same pass: one write records the acceptance and the step's
+        # intent together (a write and a read of the target fewer before the first action). Killed
+        # before that write, the next pass accepts again: admission is idempotent per Remediation.
+        return self._run_step(rem, spec, status)
 
     def _await_approval(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float:
         verdict = None
