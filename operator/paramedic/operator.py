@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
+from kubernetes.client import rest
 
 from paramedic import logs, outbound
 from paramedic.api.common import GROUP, VERSION
@@ -97,7 +98,11 @@ class SecretToken:
 def connect(config: Config) -> tuple[Clients, ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="paramedic")
     clients = Clients.from_environment(config.kubeconfig)
-    clients.api_client.configuration.connection_pool_maxsize = config.workers * 2
+    # A connection per thread that may call at once (the pool, the triggers, the streams): urllib3
+    # drops a connection handed back to a full pool, and the next request pays a TLS handshake, on
+    # both sides. The client sizes its pool when it is built (2 CPUs: 10), so it is built again.
+    clients.api_client.configuration.connection_pool_maxsize = config.workers + TRIGGER_WORKERS + 8
+    clients.api_client.rest_client = rest.RESTClientObject(clients.api_client.configuration)
     requests.count(clients.api_client)
     requests.count_kopf()
     return clients, pool
