@@ -248,6 +248,15 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
 
     drivers = Drivers(_drive)
 
+    def handoff(body: dict[str, Any]) -> None:
+        """A Remediation the triggers just created starts its driver from the create's response, not
+        when the watch delivers it 10 to 20 ms later (that copy then feeds the same driver). Only once
+        the first watch event has bound the indexes that admission reads (Kopf's barrier)."""
+        if engine.gate.remediations.bound:
+            drivers.observe(None, body)
+
+    dispatcher.created = handoff
+
     notifier = Notifier(clients, pool, egress, config.namespace, engine.guard)
 
     def _escalating(status: Any, **_: Any) -> bool:

@@ -95,6 +95,8 @@ class Dispatcher:
         self.runbooks: Callable[[str], Iterable[Entry]] = lambda trigger: ()
         self.namespace_labels: Callable[[str], Mapping[str, str] | None] = lambda name: None
         self.known: Callable[[str, str], Iterable[Known]] = lambda runbook, target: ()
+        #: Called (on the loop) with the body the API server returned for a Remediation created here.
+        self.created: Callable[[dict[str, Any]], None] = lambda body: None
         self._creating: dict[tuple[str, str], str] = {}
         self._counted: dict[str, str] = {}
         self.counters = FireCounters()
@@ -173,14 +175,16 @@ class Dispatcher:
             return None  # this very failure was remediated already
         name = remediation_name(fire)
         self._creating[slot] = name
-        created = await self.run_blocking(self._create, fire, name)
-        if created is not True:
+        created, body = await self.run_blocking(self._create, fire, name)
+        if not created:
             self._creating.pop(slot, None)
-            if isinstance(created, dict):  # it exists already (the index had not shown it yet)
-                _, existing = known_from(created)
+            if body is not None:  # it exists already (the index had not shown it yet)
+                _, existing = known_from(body)
                 if existing.open:
                     await self._repeat(existing, fire)
             return None
+        if body is not None:
+            self.created(body)
         self._counted[name] = fingerprint(fire.evidence)
         self.fired += 1
         metrics.FIRED.labels(fire.entry.spec.trigger.kind).inc()
@@ -204,8 +208,9 @@ class Dispatcher:
     async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    def _create(self, fire: Fire, name: str) -> bool | dict[str, Any]:
-        """True when created; the existing object when the name was taken; False on failure."""
+    def _create(self, fire: Fire, name: str) -> tuple[bool, dict[str, Any] | None]:
+        """(True, the created object); (False, the existing object) when the name was taken; (False, None)
+        on failure."""
         entry = fire.entry
         body = {
             "apiVersion": API_VERSION,
@@ -228,7 +233,7 @@ class Dispatcher:
             },
         }
         try:
-            self.clients.custom.create_namespaced_custom_object(
+            created: dict[str, Any] = self.clients.custom.create_namespaced_custom_object(
                 GROUP, VERSION, fire.remediation_namespace, "remediations", body
             )
         except ApiException as exc:
@@ -237,11 +242,11 @@ class Dispatcher:
                     existing: dict[str, Any] = self.clients.custom.get_namespaced_custom_object(
                         GROUP, VERSION, fire.remediation_namespace, "remediations", name
                     )
-                    return existing
+                    return False, existing
                 except ApiException:
-                    return False
+                    return False, None
             log.warning("could not create remediation %s: %s %s", name, exc.status, exc.reason)
-            return False
+            return False, None
         log.info(
             "trigger %s fired: %s -> remediation %s/%s",
             entry.key,
@@ -249,7 +254,7 @@ class Dispatcher:
             fire.remediation_namespace,
             name,
         )
-        return True
+        return True, created
 
     def _count(self, known: Known, evidence: str) -> None:
         """occurrences += 1 on the open Remediation; a conflict with the engine's writes is retried."""
