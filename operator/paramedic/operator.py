@@ -178,13 +178,14 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
         trigger_pool.shutdown(wait=False, cancel_futures=True)
 
     @kopf.index(GROUP, VERSION, "remediations", registry=registry, id="admission_index")
-    def admission_index(body: Any, **_: Any) -> dict[str, views.Seen]:
-        """Remediations by runbook, for the storm breaker and ledger settling (no LIST per admission)."""
+    async def admission_index(body: Any, **_: Any) -> dict[str, views.Seen]:
+        """Remediations by runbook, for the storm breaker and ledger settling (no LIST per admission).
+        A coroutine, as the next one: Kopf runs a plain function on a thread, a hop per watch event."""
         return views.seen(body)
 
     @kopf.index(GROUP, VERSION, "runbooks", registry=registry, id="runbook_bodies")
     @kopf.index(GROUP, VERSION, "clusterrunbooks", registry=registry, id="clusterrunbook_bodies")
-    def runbook_bodies(name: str, namespace: str | None, body: Any, **_: Any) -> dict[str, dict[str, Any]]:
+    async def runbook_bodies(name: str, namespace: str | None, body: Any, **_: Any) -> dict[str, dict[str, Any]]:
         """Runbooks as the watch delivers them, so accepting a Remediation reads none from the API."""
         meta = body["metadata"]
         return {
