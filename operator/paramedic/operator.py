@@ -22,7 +22,7 @@ from kubernetes.client import rest
 
 from paramedic import logs, outbound
 from paramedic.api.common import GROUP, VERSION
-from paramedic.engine.driver import Drivers
+from paramedic.engine.driver import Drivers, Passes
 from paramedic.engine.engine import Engine
 from paramedic.escalation.notifier import Notifier
 from paramedic.kube import ApiException, Clients
@@ -209,20 +209,20 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
             engine.runbooks = known
         drivers.observe(type, body)
 
-    # Passes of the engine that may hold a thread of the shared pool at once. A storm of 1,000 once
-    # queued 1,000 passes on the pool, and the leader's Lease renewals, run on the same pool, waited
-    # behind them until the Lease expired (a standby took over while the leader still acted). Bounded,
-    # the queue never holds more than this, and the rest of the pool stays free for everyone else.
-    passes = asyncio.Semaphore(max(1, config.workers - RESERVED_WORKERS))
+    # Passes of the engine that may hold a thread of the shared pool at once (see driver.Passes): the
+    # rest of the pool stays free for the Lease renewals and everyone else.
+    passes = Passes(max(1, config.workers - RESERVED_WORKERS))
 
     async def _drive(namespace: str, name: str, latest: Callable[[], dict[str, Any] | None]) -> None:
         """Each pass works from the latest body the watch delivered, or the response of our own last
         write when the watch has not caught up with it: no GET per pass."""
         loop = asyncio.get_running_loop()
         failures = 0
+        under_way = False  # after its first pass, a Remediation goes before those not yet looked at
         while True:
             try:
-                async with passes:  # the latest body is taken once a thread is ours: it may change meanwhile
+                await passes.acquire(under_way)
+                try:  # the latest body is taken once a thread is ours: it may change meanwhile
                     observed = latest()
                     if observed is None:
                         return  # deleted
@@ -230,6 +230,9 @@ def build(config: Config, clients: Clients, pool: ThreadPoolExecutor) -> kopf.Op
                     if current is None:
                         current = await loop.run_in_executor(pool, engine.reread, observed)
                     delay = await loop.run_in_executor(pool, engine.reconcile, current)
+                finally:
+                    passes.release()
+                    under_way = True
                 failures = 0
             except ApiException as exc:
                 if exc.status == 404:
