@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
+from kubernetes.client import rest
 
 from paramedic import fencing, logs, outbound
 from paramedic.api.common import GROUP
@@ -79,7 +80,11 @@ class Config:
 def connect(config: Config) -> tuple[Clients, ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="paramedic")
     clients = Clients.from_environment(config.kubeconfig)
-    clients.api_client.configuration.connection_pool_maxsize = config.workers * 2
+    # A connection per thread that may call at once (the pool, the triggers, the streams): urllib3
+    # drops a connection handed back to a full pool, and the next request pays a TLS handshake, on
+    # both sides. The client sizes its pool when it is built (2 CPUs: 10), so it is built again.
+    clients.api_client.configuration.connection_pool_maxsize = config.workers + trigger_wiring.TRIGGER_WORKERS + 8
+    clients.api_client.rest_client = rest.RESTClientObject(clients.api_client.configuration)
     requests.count(clients.api_client)
     fencing.fence(clients.api_client)
     requests.count_kopf()
@@ -111,8 +116,10 @@ def build(
         config.webhook_token_secret,
     )
     triggers = trigger_wiring.register(registry, clients, config.namespace, egress, sources, pool, acting)
-    remediations = engine_wiring.register(registry, engine, pool, acting)
+    remediations = engine_wiring.register(registry, engine, pool, config.workers, acting)
     escalation_wiring.register(registry, Notifier(clients, pool, egress, config.namespace, engine.guard), acting)
+    # A Remediation the triggers create starts its driver from the create's response (engine.wiring).
+    triggers.dispatcher.created = remediations.handoff
     if on_lead is not None:
         on_lead.extend((remediations.take_over, triggers.take_over))
 
@@ -130,7 +137,7 @@ def build(
         )
         settings.posting.level = logging.WARNING
         # One log line per decision: not one per runbook or Remediation event that decided nothing.
-        logs.quiet_handlers(watches.QUIET_HANDLERS)
+        logs.quiet_handlers((*watches.QUIET_HANDLERS, "remediation"))
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from paramedic.engine.driver import Drivers
+from paramedic.engine.driver import Drivers, Passes
 
 
 def body(uid: str, version: str, phase: str = "") -> dict[str, Any]:
@@ -73,5 +73,45 @@ def test_deletion_cancels_the_driver() -> None:
         await settle()
         await drivers.stop()
         assert drivers.running == 0
+
+    asyncio.run(scenario())
+
+
+def test_passes_go_to_remediations_under_way_first_then_in_order() -> None:
+    """A storm's admitted few get their next pass before the newer Remediations' first ones."""
+
+    async def scenario() -> None:
+        passes = Passes(1)
+        order: list[str] = []
+
+        async def one(name: str, under_way: bool) -> None:
+            await passes.acquire(under_way)
+            order.append(name)
+            await asyncio.sleep(0)
+            passes.release()
+
+        await passes.acquire(False)  # the one slot is taken
+        tasks = [asyncio.create_task(one(name, name.startswith("u"))) for name in ("new-1", "u-1", "new-2", "u-2")]
+        await settle()
+        assert order == []  # all of them wait while the slot is held
+        passes.release()
+        await asyncio.gather(*tasks)
+        assert order == ["u-1", "u-2", "new-1", "new-2"]
+        assert passes.free == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_waiter_does_not_keep_a_slot() -> None:
+    async def scenario() -> None:
+        passes = Passes(1)
+        await passes.acquire(False)
+        waiter = asyncio.create_task(passes.acquire(True))
+        await settle()
+        passes.release()  # handed to the waiter...
+        waiter.cancel()  # ...which is cancelled before it runs: the slot is passed on, not lost
+        await asyncio.gather(waiter, return_exceptions=True)
+        assert passes.free == 1
+        await asyncio.wait_for(passes.acquire(False), 1)
 
     asyncio.run(scenario())

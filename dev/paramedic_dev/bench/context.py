@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -82,9 +83,30 @@ class Bench:
         return audit.window(self.audit_log.requests(), start, end, users)
 
 
+class RawPods:
+    """The two calls ``simulate`` makes, answered as plain dicts parsed from the JSON.
+
+    The client's typed V1Pod round trip costs 4.5 ms of CPU per call: a burst of 1,000 crashes from
+    16 threads (a read and a patch each) took 23 s at the full preset, most of it in this process, so
+    the storm did not crash "at once". It also put the typed parsing of the patch's response between
+    the patch's return and the time taken as its return."""
+
+    def __init__(self, core: Any) -> None:
+        self.core, self.api_client = core, core.api_client
+
+    def read_namespaced_pod(self, name: str, namespace: str) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.core.read_namespaced_pod(name, namespace, _preload_content=False).data)
+        return found
+
+    def patch_namespaced_pod_status(self, name: str, namespace: str, body: Any) -> dict[str, Any]:
+        response = self.core.patch_namespaced_pod_status(name, namespace, body, _preload_content=False)
+        patched: dict[str, Any] = json.loads(response.data)
+        return patched
+
+
 def crash(core: Any, namespace: str, name: str) -> float:
     """Make the pod crash-loop (as its kubelet would report it); returns when the status patch returned."""
-    simulate.make_crashloop(core, namespace, name, restarts=4)
+    simulate.make_crashloop(RawPods(core), namespace, name, restarts=4)
     return time.time()
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kubernetes.client import rest
+
 from paramedic.kube import Clients
 
 from .. import build
@@ -73,7 +75,8 @@ def run(
 def _phases(cluster: DevCluster, preset: Preset, results: dict[str, Any], say: Callable[[str], None]) -> None:
     api = cluster.api_client()
     clients = Clients(api)
-    clients.api_client.configuration.connection_pool_maxsize = 32
+    clients.api_client.configuration.connection_pool_maxsize = 32  # read when the client is built: built again
+    clients.api_client.rest_client = rest.RESTClientObject(clients.api_client.configuration)
     bench = Bench(preset, cluster, clients, cluster.workdir / "logs", results=results)
     apply_crds(clients)
     ensure_namespace(clients, OPERATOR_NAMESPACE)

@@ -152,7 +152,7 @@ def _kill_mid_storm(
         replicas[index].kill()
         returned = burst.result()
     standby_user = REPLICA_USERS[1 - index]
-    took_over = _wait_lease(leases, f"replica-{1 - index}", preset.lease_seconds * 3 + 30)
+    took_over = _wait_lease(leases, replicas[1 - index], f"replica-{1 - index}", preset.lease_seconds * 3 + 30)
     last = _decided(bench, FAILOVER, len(pods), preset.storm_timeout + preset.lease_seconds)
     actions = _actions(bench, FAILOVER)
     after = [t for t in actions if t > killed]
@@ -180,6 +180,14 @@ def _kill_mid_storm(
     return 1 - index, killed
 
 
-def _wait_lease(leases: client.CoordinationV1Api, who: str, timeout: float) -> float:
-    wait_for(lambda: _holder(leases) == who, timeout, f"{who} to take the lease", every=0.05)
+def _wait_lease(leases: client.CoordinationV1Api, standby: OperatorProcess, who: str, timeout: float) -> float:
+    """Until ``who`` holds the Lease. A standby that exits meanwhile (it had led, lost the Lease and
+    stopped, crash-only) is restarted, as its Deployment would: else the run would wait for nobody."""
+
+    def taken() -> bool:
+        if not standby.running:
+            standby.start()
+        return _holder(leases) == who
+
+    wait_for(taken, timeout, f"{who} to take the lease", every=0.05)
     return time.time()

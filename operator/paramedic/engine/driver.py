@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import heapq
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -106,3 +108,41 @@ class Parked:
 
     def __len__(self) -> int:
         return len(self._bodies)
+
+
+class Passes:
+    """How many passes of the engine may hold a thread of the shared pool at once, and in which order
+    the others get one: a Remediation already under way (admitted, planned, mid-step) before one not
+    yet looked at, and first come first served within each.
+
+    Bounded, because 1,000 drivers once queued 1,000 passes on the pool, and the Lease renewals that
+    share it waited behind them until the leader lost its Lease. Ordered, because in a storm the
+    admitted few would otherwise wait for their next pass behind every newer Remediation's first one
+    (the first action came after ~1,000 first passes instead of a few).
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.free = slots
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, under_way: bool) -> None:
+        if self.free > 0 and not self._waiting:
+            self.free -= 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (0 if under_way else 1, next(self._order), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed the slot just as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.free += 1

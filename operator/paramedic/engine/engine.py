@@ -149,9 +149,16 @@ class Engine:
                 admission = self.gate.admit(rem, runbook, target)
             except access.Refused as refused:
                 admission = Decision(False, refused.phase, refused.reason, str(refused))
-        return self._commit(
-            rem, status, decide.accept(rem, spec, status, runbook, target.describe(), digest, admission, utcnow())
-        )
+        accepted = decide.accept(rem, spec, status, runbook, target.describe(), digest, admission, utcnow())
+        if accepted.status is not None and accepted.status.phase == "Running" and accepted.escalate is None:
+            # The first step is planned in this same pass: one write records the acceptance and the step's
+            # intent together (a write and a read of the target fewer before the first action). Killed
+            # before that write, the next pass accepts again: admission is idempotent per Remediation.
+            move = decide.route(rem, spec, accepted.status, runbook.spec, utcnow())
+            if isinstance(move, decide.PlanStep):
+                planned = self._planned(rem, spec, accepted.status, runbook.spec, move)
+                accepted = dataclasses.replace(planned, events=(*accepted.events, *planned.events))
+        return self._commit(rem, status, accepted)
 
     def _await_approval(self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus) -> float | None:
         verdict = None
@@ -185,6 +192,16 @@ class Engine:
         runbook: RunbookSpec,
         move: decide.PlanStep,
     ) -> float | None:
+        return self._commit(rem, status, self._planned(rem, spec, status, runbook, move))
+
+    def _planned(
+        self,
+        rem: dict[str, Any],
+        spec: RemediationSpec,
+        status: RemediationStatus,
+        runbook: RunbookSpec,
+        move: decide.PlanStep,
+    ) -> Transition:
         action = REGISTRY[move.step.action]
         outcome: decide.Planned | decide.Failure
         try:
@@ -203,7 +220,7 @@ class Engine:
                     outcome = dataclasses.replace(outcome, failure=decide.Failure(exc.reason, str(exc)))
         # Without a dry run, this write records the step's intent (its plan) before _apply changes anything.
         epoch = fencing.current().epoch  # fencing hook: the intent carries its leadership
-        return self._commit(rem, status, decide.planned(rem, status, runbook, move, outcome, utcnow(), epoch))
+        return decide.planned(rem, status, runbook, move, outcome, utcnow(), epoch)
 
     def _apply(
         self,

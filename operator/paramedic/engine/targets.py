@@ -20,7 +20,8 @@ from paramedic.policy.access import Refused
 
 
 def read(clients: Clients, kind: str, name: str, namespace: str | None) -> dict[str, Any]:
-    """The object as a plain dict; Refused (Skipped) when it does not exist."""
+    """The object as a plain dict (parsed from the response's JSON: ``Kind.read``); Refused (Skipped)
+    when it does not exist."""
     try:
         return KINDS[kind].read(clients, name, namespace)
     except ApiException as exc:

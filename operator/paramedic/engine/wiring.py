@@ -21,20 +21,26 @@ from paramedic.api.common import GROUP, VERSION
 from paramedic.kube import ApiException
 from paramedic.policy import views
 
-from .driver import Drivers, Parked
+from .driver import Drivers, Parked, Passes
 from .engine import Engine
 
 log = logging.getLogger(__name__)
+
+#: Threads of the shared pool that Remediation passes never take (Lease renewals, notifications, reads).
+RESERVED_WORKERS = 2
 
 
 class Wiring:
     """What the composition root keeps of the engine's handlers: the drivers (stopped at shutdown)
     and ``take_over`` (called once this replica leads)."""
 
-    def __init__(self, engine: Engine, pool: Executor, acting: Callable[[], bool]) -> None:
+    def __init__(self, engine: Engine, pool: Executor, workers: int, acting: Callable[[], bool]) -> None:
         self.engine, self.pool, self.acting = engine, pool, acting
         self.drivers = Drivers(self._drive)
         self.parked = Parked()
+        # Passes that may hold a thread of the shared pool at once (see driver.Passes): the rest of the
+        # pool stays free for everyone else.
+        self.passes = Passes(max(1, workers - RESERVED_WORKERS))
 
     def observe(self, event: str | None, body: kopf.Body | dict[str, Any]) -> None:
         if not self.acting():
@@ -43,6 +49,13 @@ class Wiring:
             return
         self.parked.discard(body["metadata"]["uid"])  # this event is newer than what was parked
         self.drivers.observe(event, body)
+
+    def handoff(self, body: dict[str, Any]) -> None:
+        """A Remediation the triggers just created starts its driver from the create's response, not
+        when the watch delivers it 10 to 20 ms later (that copy then feeds the same driver). Only once
+        the first watch event has bound the indexes that admission reads (Kopf's barrier)."""
+        if self.engine.gate.remediations.bound:
+            self.observe(None, body)
 
     def take_over(self) -> None:
         """Leading now: drive at once the open Remediations this replica already holds (no new event)."""
@@ -54,15 +67,21 @@ class Wiring:
         write when the watch has not caught up with it: no GET per pass."""
         loop = asyncio.get_running_loop()
         engine, failures = self.engine, 0
+        under_way = False  # after its first pass, a Remediation goes before those not yet looked at
         while True:
             try:
-                observed = latest()
-                if observed is None:
-                    return  # deleted
-                current = engine.latest(observed)
-                if current is None:
-                    current = await loop.run_in_executor(self.pool, engine.reread, observed)
-                delay = await loop.run_in_executor(self.pool, engine.reconcile, current)
+                await self.passes.acquire(under_way)
+                try:  # the latest body is taken once a thread is ours: it may change meanwhile
+                    observed = latest()
+                    if observed is None:
+                        return  # deleted
+                    current = engine.latest(observed)
+                    if current is None:
+                        current = await loop.run_in_executor(self.pool, engine.reread, observed)
+                    delay = await loop.run_in_executor(self.pool, engine.reconcile, current)
+                finally:
+                    self.passes.release()
+                    under_way = True
                 failures = 0
             except ApiException as exc:
                 if exc.status == 404:
@@ -81,18 +100,21 @@ class Wiring:
                 await asyncio.sleep(delay)
 
 
-def register(registry: kopf.OperatorRegistry, engine: Engine, pool: Executor, acting: Callable[[], bool]) -> Wiring:
+def register(
+    registry: kopf.OperatorRegistry, engine: Engine, pool: Executor, workers: int, acting: Callable[[], bool]
+) -> Wiring:
     """Register the Remediation watch and the indexes the engine and admission read."""
-    wiring = Wiring(engine, pool, acting)
+    wiring = Wiring(engine, pool, workers, acting)
 
     @kopf.index(GROUP, VERSION, "remediations", registry=registry, id="admission_index")
-    def admission_index(body: Any, **_: Any) -> dict[str, views.Seen]:
-        """Remediations by runbook, for the storm breaker and ledger settling (no LIST per admission)."""
+    async def admission_index(body: Any, **_: Any) -> dict[str, views.Seen]:
+        """Remediations by runbook, for the storm breaker and ledger settling (no LIST per admission).
+        A coroutine, as the next one: Kopf runs a plain function on a thread, a hop per watch event."""
         return views.seen(body)
 
     @kopf.index(GROUP, VERSION, "runbooks", registry=registry, id="runbook_bodies")
     @kopf.index(GROUP, VERSION, "clusterrunbooks", registry=registry, id="clusterrunbook_bodies")
-    def runbook_bodies(name: str, namespace: str | None, body: Any, **_: Any) -> dict[str, dict[str, Any]]:
+    async def runbook_bodies(name: str, namespace: str | None, body: Any, **_: Any) -> dict[str, dict[str, Any]]:
         """Runbooks as the watch delivers them, so accepting a Remediation reads none from the API."""
         meta = body["metadata"]
         return {

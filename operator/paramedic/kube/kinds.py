@@ -9,6 +9,7 @@ custom-objects API with the same calls.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -59,7 +60,11 @@ class Kind:
         if self.custom:
             call, args = self._custom(clients, "get", namespace)
             return dict(call(*args, name))
-        return clients.plain(self._typed(clients, "read")(name, *self._where(namespace)))
+        # Parsed from the response's JSON, not built as the client's typed model and turned back into a
+        # dict: for a pod that round trip cost 4.5 ms of CPU (a storm reads 1,000 targets, some thrice).
+        response = self._typed(clients, "read")(name, *self._where(namespace), _preload_content=False)
+        obj: dict[str, Any] = json.loads(response.data)
+        return obj
 
     def patch(self, clients: Clients, name: str, namespace: str | None, body: Any) -> dict[str, Any]:
         if self.custom:
