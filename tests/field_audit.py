@@ -123,6 +123,7 @@ _FREEZE = _C + "test_safety.py::test_freeze_window_stops_automatic_actions"
 _LEVELS = _C + "test_escalation.py::test_levels_fire_in_order_with_their_delays_then_resolve"
 _ESCALATE_ON = _C + "test_escalation.py::test_rate_limited_pages_only_when_the_policy_escalates_on_it"
 _APPROVAL_TIMEOUT = _C + "test_escalation.py::test_waiting_too_long_for_approval_escalates"
+_PAGING = _C + "test_escalation.py::test_a_page_honours_retry_after_and_a_failing_channel_is_retried_and_counted"
 _ONLY_APPROVER_RESOLVES = _C + "test_admission.py::test_only_an_approver_resolves_an_escalation"
 _APPROVER_ONLY = _C + "test_admission.py::test_a_manual_remediation_is_approved_by_an_approver_only"
 _TENANT_CANNOT_SET = _C + "test_admission.py::test_tenant_cannot_create_what_only_others_may_set"
@@ -447,6 +448,7 @@ FIELDS: dict[str, Coverage] = {
     "EscalationPolicy spec.levels": (_LEVELS,),
     "EscalationPolicy spec.levels[].name": (_NEW_U + "test_every_channel_names_the_level",),
     "EscalationPolicy spec.levels[].after": (_LEVELS,),
+    "EscalationPolicy spec.levels[].severity": (_PAGING, _U + "test_paging.py::test_severity_is_the_levels"),
     "EscalationPolicy spec.levels[].channels": (_LEVELS,),
     "EscalationPolicy spec.levels[].channels[].name": (_LEVELS,),
     "EscalationPolicy spec.levels[].channels[].webhook": (_LEVELS,),
