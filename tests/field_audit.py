@@ -120,6 +120,8 @@ _CLUSTER_BOUND = _C + "test_budgets.py::test_two_policies_with_cluster_bounds_ho
 _BY_HAND = _C + "test_budgets.py::test_a_remediation_created_by_hand_takes_an_in_flight_place"
 _COOLDOWN = _C + "test_safety.py::test_cooldown_per_target"
 _FREEZE = _C + "test_safety.py::test_freeze_window_stops_automatic_actions"
+_WINDOWS = _C + "test_windows.py::test_a_window_written_with_offsets_or_a_time_zone_freezes"
+_WINDOWS_U = _U + "test_windows.py::"
 _LEVELS = _C + "test_escalation.py::test_levels_fire_in_order_with_their_delays_then_resolve"
 _ESCALATE_ON = _C + "test_escalation.py::test_rate_limited_pages_only_when_the_policy_escalates_on_it"
 _APPROVAL_TIMEOUT = _C + "test_escalation.py::test_waiting_too_long_for_approval_escalates"
@@ -439,11 +441,25 @@ FIELDS: dict[str, Coverage] = {
     "RateLimitPolicy spec.stormBreaker.window": (_NEW_U + "test_storm_breaker_counts_failures_within_its_window",),
     "RateLimitPolicy spec.freezeWindows": (_FREEZE, _FREEZE_UNIT),
     "RateLimitPolicy spec.freezeWindows[].name": (_FREEZE,),
-    "RateLimitPolicy spec.freezeWindows[].start": (_FREEZE_UNIT, _FREEZE),
-    "RateLimitPolicy spec.freezeWindows[].end": (_FREEZE_UNIT, _FREEZE),
-    "RateLimitPolicy spec.freezeWindows[].days": (_FREEZE_UNIT,),
-    "RateLimitPolicy spec.freezeWindows[].from": (_FREEZE_UNIT,),
-    "RateLimitPolicy spec.freezeWindows[].to": (_FREEZE_UNIT,),
+    "RateLimitPolicy spec.freezeWindows[].start": (_FREEZE_UNIT, _FREEZE, _WINDOWS),
+    "RateLimitPolicy spec.freezeWindows[].end": (_FREEZE_UNIT, _FREEZE, _WINDOWS),
+    "RateLimitPolicy spec.freezeWindows[].days": (
+        _FREEZE_UNIT,
+        _WINDOWS_U + "test_a_window_holds_only_on_its_days_or_the_morning_after",
+    ),
+    "RateLimitPolicy spec.freezeWindows[].from": (
+        _FREEZE_UNIT,
+        _WINDOWS_U + "test_a_window_is_decided_by_the_local_wall_clock",
+    ),
+    "RateLimitPolicy spec.freezeWindows[].to": (
+        _FREEZE_UNIT,
+        _WINDOWS_U + "test_a_window_across_midnight_ends_the_next_day",
+    ),
+    "RateLimitPolicy spec.freezeWindows[].timeZone": (
+        _WINDOWS,
+        _WINDOWS_U + "test_a_weekly_window_keeps_its_local_hours_across_dst",
+        _WINDOWS_U + "test_lint_names_an_unknown_zone",
+    ),
     # -- EscalationPolicy ----------------------------------------------------------------------------------
     "EscalationPolicy spec.levels": (_LEVELS,),
     "EscalationPolicy spec.levels[].name": (_NEW_U + "test_every_channel_names_the_level",),

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from paramedic.api import celrules
+from paramedic.api.common import API_VERSION
 from paramedic.api.policies import FreezeWindow
+from paramedic.lint import lint_document
 from paramedic.policy.ratelimit import frozen, weekly
 
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -110,3 +112,15 @@ def test_lint_rejects_what_the_schema_rejects(freeze: dict[str, Any], field: str
 def test_lint_accepts_an_offset_window_that_ends_after_it_starts() -> None:
     freeze = {"start": "2026-01-01T10:00:00+02:00", "end": "2026-01-01T09:00:00Z"}
     assert celrules.check("RateLimitPolicy", {"freezeWindows": [freeze]}) == []
+
+
+def test_lint_names_an_unknown_zone() -> None:
+    """The API server checks a zone's shape; lint (and the operator, which marks the policy Invalid) checks
+    that the zone exists."""
+    window = {"days": ["Mon"], "from": "01:00", "to": "02:00", "timeZone": "Mars/Olympus"}
+    doc = {"apiVersion": API_VERSION, "kind": "RateLimitPolicy", "metadata": {"name": "p"}}
+    [problem] = lint_document("f.yaml", 0, {**doc, "spec": {"freezeWindows": [window]}})
+    assert problem.field == "spec.freezeWindows[0].timeZone"
+    assert "not an IANA time zone" in problem.message
+    offset = {"start": "2026-11-27T00:00:00-05:00", "end": "2026-11-28T00:00:00+01:00"}
+    assert lint_document("f.yaml", 0, {**doc, "spec": {"freezeWindows": [offset]}}) == []
