@@ -85,6 +85,8 @@ _HPA_AT_MAX = _C + "test_triggers.py::test_hpa_at_max_raises_the_cap"
 _PROMQL = _C + "test_metric_triggers.py::test_promql_condition_fires_for_the_failing_series_after_its_for"
 _PROM_DOWN = _C + "test_metric_triggers.py::test_unreachable_prometheus_is_reported_and_never_acted_on"
 _ALERT = _C + "test_metric_triggers.py::test_firing_alert_fires_once_and_resolved_never"
+_STUCK_PROM = _C + "test_prometheus_client.py::test_a_stuck_prometheus_does_not_stall_the_real_one"
+_PROM_TOKEN = _C + "test_prometheus_client.py::test_a_bearer_token_comes_from_a_labelled_secret_only"
 _TENANT_PROM_URL = _C + "test_tenant_text.py::test_prometheus_urls_of_a_tenant_are_refused_unless_allowed"
 _TENANT_CHANNEL_URL = _C + "test_tenant_text.py::test_escalation_channels_of_a_tenant_are_refused_unless_allowed"
 _MISSING_RUNBOOK = _C + "test_engine.py::test_missing_runbook_fails_with_a_condition"
@@ -163,6 +165,10 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.trigger.prometheus.query": (_PROMQL,),
     "*Runbook spec.trigger.prometheus.for": (_PROMQL,),
     "*Runbook spec.trigger.prometheus.interval": (_NEW_U + "test_prometheus_interval_spaces_the_evaluations", _PROMQL),
+    "*Runbook spec.trigger.prometheus.timeout": (_STUCK_PROM,),
+    "*Runbook spec.trigger.prometheus.bearerToken": (_PROM_TOKEN,),
+    "*Runbook spec.trigger.prometheus.bearerToken.name": (_PROM_TOKEN,),
+    "*Runbook spec.trigger.prometheus.bearerToken.key": (_PROM_TOKEN,),
     "*Runbook spec.trigger.prometheus.targetLabels": (_NEW_U + "test_target_labels_name_the_target_as_configured",),
     "*Runbook spec.trigger.prometheus.targetLabels.kind": (
         _NEW_U + "test_target_labels_name_the_target_as_configured",
