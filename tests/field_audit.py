@@ -465,6 +465,7 @@ FIELDS: dict[str, Coverage] = {
         _WINDOWS,
         _WINDOWS_U + "test_a_weekly_window_keeps_its_local_hours_across_dst",
         _WINDOWS_U + "test_lint_names_an_unknown_zone",
+        _C + "test_windows.py::test_a_zone_the_operator_does_not_know_fails_the_remediation_naming_the_field",
     ),
     # -- EscalationPolicy ----------------------------------------------------------------------------------
     "EscalationPolicy spec.levels": (_LEVELS,),

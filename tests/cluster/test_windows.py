@@ -47,12 +47,34 @@ def zoned_window() -> dict[str, Any]:
 def test_a_window_written_with_offsets_or_a_time_zone_freezes(paramedic: Kit, make: Any) -> None:
     """It used to make every automatic Remediation under the policy retry forever with an empty status."""
     window = make()
+    rem = crash_under(paramedic, policy(paramedic, "frozen", {"freezeWindows": [window]}))
+    assert rem["status"]["phase"] == "Skipped"
+    assert f"freeze window '{window['name']}'" in rem["status"]["message"]
+    assert paramedic.deployment("shop")["metadata"]["generation"] == 1
+
+
+def test_a_zone_the_operator_does_not_know_fails_the_remediation_naming_the_field(paramedic: Kit) -> None:
+    """The API server checks a zone's shape only; the operator's tz database decides the rest, and says so."""
+    window = {"days": DAYS, "from": "00:00", "to": "24:00", "timeZone": "Mars/Olympus"}
+    rem = crash_under(paramedic, policy(paramedic, "martian", {"freezeWindows": [window]}))
+    assert rem["status"]["phase"] == "Failed"
+    assert "spec.freezeWindows[0].timeZone" in rem["status"]["message"]
+    assert "not an IANA time zone" in rem["status"]["message"]
+    obj = paramedic.clients.custom.get_namespaced_custom_object(
+        GROUP, VERSION, paramedic.namespace, "ratelimitpolicies", "martian"
+    )
+    [ready] = [c for c in obj["status"]["conditions"] if c["type"] == "Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "Invalid")
+    assert paramedic.deployment("shop")["metadata"]["generation"] == 1
+
+
+def crash_under(paramedic: Kit, rate_limit: str) -> dict[str, Any]:
+    """The "shop" Deployment's pod crash-loops under a runbook with this policy; its one finished Remediation."""
     paramedic.deploy("shop", replicas=1)
-    frozen = policy(paramedic, "frozen", {"freezeWindows": [window]})
     runbook = paramedic.runbook(
         {
             "trigger": {"podCrashLoop": {"minRestarts": 1}},
-            "rateLimitPolicyRef": {"name": frozen},
+            "rateLimitPolicyRef": {"name": rate_limit},
             "target": {"kinds": ["Deployment"]},
             "steps": [{"rolloutRestart": {}}],
         },
@@ -62,9 +84,7 @@ def test_a_window_written_with_offsets_or_a_time_zone_freezes(paramedic: Kit, ma
         paramedic.clients.core, paramedic.namespace, pods(paramedic, "shop")[0].metadata.name, restarts=3
     )
     [rem] = all_finished(paramedic, runbook, 1)
-    assert rem["status"]["phase"] == "Skipped"
-    assert f"freeze window '{window['name']}'" in rem["status"]["message"]
-    assert paramedic.deployment("shop")["metadata"]["generation"] == 1
+    return rem
 
 
 @pytest.mark.parametrize(
