@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from paramedic import outbound
 from paramedic.api.policies import Channel, SecretKeyRef
 from paramedic.escalation import channels
 from paramedic.escalation.render import FIELDS, Incident
+from paramedic.outbound import Egress
+from tests.services import LoopbackServer
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -60,3 +66,55 @@ def test_severity_is_the_levels() -> None:
     hook = Channel.model_validate({"name": "h", "webhook": {"name": "k", "key": "v"}})
     _, body = channels.request(hook, "http://x/y", incident(), "uid", "primary", "info")
     assert body["severity"] == "info"
+
+
+class Answers(LoopbackServer):
+    """Answers each POST from ``script`` (status, Retry-After or None), counting them."""
+
+    def __init__(self, script: list[tuple[int, str | None]]) -> None:
+        self.count = 0
+        answers = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                status, after = script[min(answers.count, len(script) - 1)]
+                answers.count += 1
+                self.send_response(status)
+                if after is not None:
+                    self.send_header("Retry-After", after)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(Handler)
+
+
+def send(script: list[tuple[int, str | None]], **options: Any) -> tuple[channels.Delivery, int]:
+    server = Answers(script)
+    egress = Egress(timeout=5.0)
+
+    async def go() -> channels.Delivery:
+        async with outbound.session(egress) as session:
+            return await channels.send(session, egress.admit(server.url, trusted=True), server.url, {}, **options)
+
+    try:
+        return asyncio.run(go()), server.count
+    finally:
+        server.close()
+
+
+def test_a_retry_after_longer_than_the_round_is_handed_to_the_notifier() -> None:
+    delivery, tries = send([(429, "120")], max_wait=30.0)
+    assert (delivery.ok, delivery.attempts, delivery.retry_after, tries) == (False, 1, 120.0, 1)
+    assert delivery.error == "HTTP 429 Too Many Requests"
+
+
+def test_a_client_error_is_final_and_a_server_error_is_retried() -> None:
+    delivery, tries = send([(404, None)], backoff=0.01)
+    assert (delivery.ok, delivery.attempts, tries) == (False, 1, 1)
+    delivery, tries = send([(503, None), (503, "0"), (200, None)], backoff=0.01)
+    assert (delivery.ok, delivery.attempts, tries) == (True, 3, 3)
+    delivery, tries = send([(500, None)], attempts=3, backoff=0.01)
+    assert (delivery.ok, delivery.attempts, tries, delivery.retry_after) == (False, 3, 3, None)
