@@ -147,11 +147,17 @@ class Notifier:
                 escalation.last_sent_at = utcnow()
             elif escalation.undelivered and escalation.retry_at and escalation.retry_at <= moment:
                 sent = []
+                # A channel or level edited out of the policy since is dropped, not retried forever.
+                escalation.undelivered = [
+                    u
+                    for u in escalation.undelivered
+                    if u.level < len(levels) and any(c.name == u.channel for c in levels[u.level].channels)
+                ]
                 for message in ("Trigger", "Repeat"):
                     targets = [
                         (u.level, c)
                         for u in escalation.undelivered
-                        if u.message == message and u.level < len(levels)
+                        if u.message == message
                         for c in levels[u.level].channels
                         if c.name == u.channel
                     ]
