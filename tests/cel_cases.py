@@ -111,6 +111,25 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "either start+end or days+from+to",
     ),
     (
+        # 10:00+02:00 is 08:00Z: read as text the end looks later, as times it is earlier.
+        "RateLimitPolicy",
+        {"freezeWindows": [{"start": "2026-01-01T10:00:00+02:00", "end": "2026-01-01T09:00:00+03:00"}]},
+        "spec.freezeWindows[0].end",
+        "end must be after start",
+    ),
+    (
+        "RateLimitPolicy",
+        {"freezeWindows": [{"days": ["Fri"], "from": "22:00", "to": "22:00"}]},
+        "spec.freezeWindows[0].to",
+        "from and to must differ",
+    ),
+    (
+        "RateLimitPolicy",
+        {"freezeWindows": [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z", "timeZone": "UTC"}]},
+        "spec.freezeWindows[0].timeZone",
+        "timeZone applies to weekly windows",
+    ),
+    (
         "EscalationPolicy",
         {"levels": [{"name": "l", "channels": [{"name": "c"}]}]},
         "spec.levels[0].channels[0]",

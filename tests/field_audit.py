@@ -85,6 +85,8 @@ _HPA_AT_MAX = _C + "test_triggers.py::test_hpa_at_max_raises_the_cap"
 _PROMQL = _C + "test_metric_triggers.py::test_promql_condition_fires_for_the_failing_series_after_its_for"
 _PROM_DOWN = _C + "test_metric_triggers.py::test_unreachable_prometheus_is_reported_and_never_acted_on"
 _ALERT = _C + "test_metric_triggers.py::test_firing_alert_fires_once_and_resolved_never"
+_STUCK_PROM = _C + "test_prometheus_client.py::test_a_stuck_prometheus_does_not_stall_the_real_one"
+_PROM_TOKEN = _C + "test_prometheus_client.py::test_a_bearer_token_comes_from_a_labelled_secret_only"
 _TENANT_PROM_URL = _C + "test_tenant_text.py::test_prometheus_urls_of_a_tenant_are_refused_unless_allowed"
 _TENANT_CHANNEL_URL = _C + "test_tenant_text.py::test_escalation_channels_of_a_tenant_are_refused_unless_allowed"
 _MISSING_RUNBOOK = _C + "test_engine.py::test_missing_runbook_fails_with_a_condition"
@@ -120,9 +122,12 @@ _CLUSTER_BOUND = _C + "test_budgets.py::test_two_policies_with_cluster_bounds_ho
 _BY_HAND = _C + "test_budgets.py::test_a_remediation_created_by_hand_takes_an_in_flight_place"
 _COOLDOWN = _C + "test_safety.py::test_cooldown_per_target"
 _FREEZE = _C + "test_safety.py::test_freeze_window_stops_automatic_actions"
+_WINDOWS = _C + "test_windows.py::test_a_window_written_with_offsets_or_a_time_zone_freezes"
+_WINDOWS_U = _U + "test_windows.py::"
 _LEVELS = _C + "test_escalation.py::test_levels_fire_in_order_with_their_delays_then_resolve"
 _ESCALATE_ON = _C + "test_escalation.py::test_rate_limited_pages_only_when_the_policy_escalates_on_it"
 _APPROVAL_TIMEOUT = _C + "test_escalation.py::test_waiting_too_long_for_approval_escalates"
+_PAGING = _C + "test_escalation.py::test_a_page_honours_retry_after_and_a_failing_channel_is_retried_and_counted"
 _ONLY_APPROVER_RESOLVES = _C + "test_admission.py::test_only_an_approver_resolves_an_escalation"
 _APPROVER_ONLY = _C + "test_admission.py::test_a_manual_remediation_is_approved_by_an_approver_only"
 _TENANT_CANNOT_SET = _C + "test_admission.py::test_tenant_cannot_create_what_only_others_may_set"
@@ -160,6 +165,10 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.trigger.prometheus.query": (_PROMQL,),
     "*Runbook spec.trigger.prometheus.for": (_PROMQL,),
     "*Runbook spec.trigger.prometheus.interval": (_NEW_U + "test_prometheus_interval_spaces_the_evaluations", _PROMQL),
+    "*Runbook spec.trigger.prometheus.timeout": (_STUCK_PROM,),
+    "*Runbook spec.trigger.prometheus.bearerToken": (_PROM_TOKEN,),
+    "*Runbook spec.trigger.prometheus.bearerToken.name": (_PROM_TOKEN,),
+    "*Runbook spec.trigger.prometheus.bearerToken.key": (_PROM_TOKEN,),
     "*Runbook spec.trigger.prometheus.targetLabels": (_NEW_U + "test_target_labels_name_the_target_as_configured",),
     "*Runbook spec.trigger.prometheus.targetLabels.kind": (
         _NEW_U + "test_target_labels_name_the_target_as_configured",
@@ -438,15 +447,31 @@ FIELDS: dict[str, Coverage] = {
     "RateLimitPolicy spec.stormBreaker.window": (_NEW_U + "test_storm_breaker_counts_failures_within_its_window",),
     "RateLimitPolicy spec.freezeWindows": (_FREEZE, _FREEZE_UNIT),
     "RateLimitPolicy spec.freezeWindows[].name": (_FREEZE,),
-    "RateLimitPolicy spec.freezeWindows[].start": (_FREEZE_UNIT, _FREEZE),
-    "RateLimitPolicy spec.freezeWindows[].end": (_FREEZE_UNIT, _FREEZE),
-    "RateLimitPolicy spec.freezeWindows[].days": (_FREEZE_UNIT,),
-    "RateLimitPolicy spec.freezeWindows[].from": (_FREEZE_UNIT,),
-    "RateLimitPolicy spec.freezeWindows[].to": (_FREEZE_UNIT,),
+    "RateLimitPolicy spec.freezeWindows[].start": (_FREEZE_UNIT, _FREEZE, _WINDOWS),
+    "RateLimitPolicy spec.freezeWindows[].end": (_FREEZE_UNIT, _FREEZE, _WINDOWS),
+    "RateLimitPolicy spec.freezeWindows[].days": (
+        _FREEZE_UNIT,
+        _WINDOWS_U + "test_a_window_holds_only_on_its_days_or_the_morning_after",
+    ),
+    "RateLimitPolicy spec.freezeWindows[].from": (
+        _FREEZE_UNIT,
+        _WINDOWS_U + "test_a_window_is_decided_by_the_local_wall_clock",
+    ),
+    "RateLimitPolicy spec.freezeWindows[].to": (
+        _FREEZE_UNIT,
+        _WINDOWS_U + "test_a_window_across_midnight_ends_the_next_day",
+    ),
+    "RateLimitPolicy spec.freezeWindows[].timeZone": (
+        _WINDOWS,
+        _WINDOWS_U + "test_a_weekly_window_keeps_its_local_hours_across_dst",
+        _WINDOWS_U + "test_lint_names_an_unknown_zone",
+        _C + "test_windows.py::test_a_zone_the_operator_does_not_know_fails_the_remediation_naming_the_field",
+    ),
     # -- EscalationPolicy ----------------------------------------------------------------------------------
     "EscalationPolicy spec.levels": (_LEVELS,),
     "EscalationPolicy spec.levels[].name": (_NEW_U + "test_every_channel_names_the_level",),
     "EscalationPolicy spec.levels[].after": (_LEVELS,),
+    "EscalationPolicy spec.levels[].severity": (_PAGING, _U + "test_paging.py::test_severity_is_the_levels"),
     "EscalationPolicy spec.levels[].channels": (_LEVELS,),
     "EscalationPolicy spec.levels[].channels[].name": (_LEVELS,),
     "EscalationPolicy spec.levels[].channels[].webhook": (_LEVELS,),

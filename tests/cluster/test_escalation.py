@@ -14,6 +14,7 @@ import pytest
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic_dev import simulate
 from tests.cluster.conftest import APPROVER_GROUP
+from tests.cluster.test_metrics import value
 from tests.cluster.test_safety import all_finished, policy
 from tests.cluster.test_triggers import pods
 from tests.kit import Kit
@@ -240,3 +241,85 @@ def test_waiting_too_long_for_approval_escalates(paramedic: Kit, receivers: dict
     paramedic.wait_phase(rem, "Succeeded")
     wait_until(lambda: paramedic.status(rem)["escalation"]["state"] == "Resolved", 30, "the resolution message")
     assert receivers["primary"].received[-1][2]["status"] == "resolved"
+
+
+class Scripted(LoopbackServer):
+    """A receiver that answers from ``script`` (status, headers) in order, then ``then`` forever; it records
+    every request (time, body), whatever it answered."""
+
+    def __init__(self, script: list[tuple[int, dict[str, str]]], then: int) -> None:
+        self.requests: list[tuple[datetime.datetime, dict[str, Any]]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.requests.append((datetime.datetime.now(datetime.UTC), body))
+                status, headers = script.pop(0) if script else (then, {})
+                self.send_response(status)
+                for key, text in headers.items():
+                    self.send_header(key, text)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(Handler)
+
+
+def test_a_page_honours_retry_after_and_a_failing_channel_is_retried_and_counted(
+    paramedic: Kit, metrics_port: int
+) -> None:
+    """429 with Retry-After then 200: delivered on the second try, no sooner than asked, with the level's
+    severity. 500 forever: recorded as Failed and undelivered, counted in paramedic_notifications_failed_total,
+    and sent again in a later round long before repeatInterval (1h)."""
+    pagerduty = Scripted([(429, {"Retry-After": "2"})], then=202)
+    broken = Scripted([], then=500)
+    try:
+        secret(paramedic, "pd-key", "R0UTINGKEY")
+        secret(paramedic, "broken-url", broken.url + "/hooks/broken")
+        spec = {
+            "levels": [
+                {
+                    "name": "primary on-call",
+                    "severity": "warning",
+                    "channels": [
+                        {"name": "pd", "pagerduty": {"name": "pd-key", "key": "value"}, "url": pagerduty.url},
+                        {"name": "broken", "webhook": {"name": "broken-url", "key": "value"}},
+                    ],
+                }
+            ],
+            "repeatInterval": "1h",
+        }
+        body = {"apiVersion": API_VERSION, "kind": "EscalationPolicy", "metadata": {"name": "paging"}, "spec": spec}
+        paramedic.clients.custom.create_namespaced_custom_object(
+            GROUP, VERSION, paramedic.namespace, "escalationpolicies", body
+        )
+        failed_before = value(metrics_port, "paramedic_notifications_failed_total", channel="webhook")
+        paramedic.deploy("till", replicas=1)
+        runbook = paramedic.runbook({"escalationPolicyRef": {"name": "paging"}, "steps": [{"rollback": {}}]})
+        rem = paramedic.remediation(runbook, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "till"})
+        paramedic.wait_phase(rem, "Failed")
+
+        escalation = wait_until(
+            lambda: (e := paramedic.status(rem).get("escalation")) and len(e["notifications"]) >= 2 and e, 60, "a round"
+        )
+        notes = {n["channel"]: n for n in escalation["notifications"]}
+        assert (notes["pd"]["outcome"], notes["pd"]["attempts"]) == ("Sent", 2)
+        (first, _), (second, payload) = pagerduty.requests
+        assert second - first >= datetime.timedelta(seconds=2)  # Retry-After honoured
+        assert payload["payload"]["severity"] == "warning"
+        assert (notes["broken"]["outcome"], notes["broken"]["attempts"]) == ("Failed", 4)
+        assert "HTTP 500" in notes["broken"]["error"]
+        assert escalation["undelivered"] == [{"level": 0, "channel": "broken", "message": "Trigger"}]
+        assert escalation["retryAt"]
+        assert value(metrics_port, "paramedic_notifications_failed_total", channel="webhook") >= failed_before + 1
+
+        # The next round re-sends to the broken channel only, within seconds, not after repeatInterval.
+        wait_until(lambda: len(broken.requests) > 4, 60, "a second round to the failing channel")
+        wait_until(lambda: paramedic.status(rem)["escalation"]["retries"] >= 1, 60, "the round recorded")
+        assert len(pagerduty.requests) == 2
+        assert broken.requests[-1][1]["severity"] == "warning"
+    finally:
+        pagerduty.close()
+        broken.close()

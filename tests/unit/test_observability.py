@@ -40,5 +40,6 @@ def test_alert_rules_use_exported_metrics() -> None:
         "ParamedicNotLeading",
         "ParamedicRemediationsFailing",
         "ParamedicTriggersErroring",
+        "ParamedicPagesFailing",
     }
     assert used(expressions) <= exported()

@@ -7,11 +7,12 @@ it, in which order, when automation is not enough.
 
 from __future__ import annotations
 
-from typing import Literal
+import zoneinfo
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
-from .common import Condition, Duration, Label, Model, Name, OneOf, Text
+from .common import BoundedTime, Condition, Duration, Label, Model, Name, OneOf, Text
 
 Scope = Literal["Runbook", "Target", "Namespace", "Cluster"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -79,8 +80,23 @@ class StormBreaker(Model):
     )
 
 
+def _zone(name: str) -> str:
+    """An IANA time zone the operator knows (zoneinfo: the system's tz database, else the tzdata package)."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)") from exc
+    return name
+
+
+#: The shape of an IANA zone name (Area/Location, UTC, Etc/GMT+5); the API server checks the shape, the
+#: operator and ``paramedic lint`` check that the zone exists.
+ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+Zone = Annotated[str, StringConstraints(max_length=64, pattern=ZONE_PATTERN), AfterValidator(_zone)]
+
+
 class FreezeWindow(Model):
-    """A period without automatic actions: absolute (start/end) or weekly (days, from/to, UTC)."""
+    """A period without automatic actions: absolute (start/end) or weekly (days, from/to, in timeZone)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -88,27 +104,54 @@ class FreezeWindow(Model):
                 {
                     "rule": "(has(self.start) && has(self.end)) != (has(self.days) && has(self.from) && has(self.to))",
                     "message": "a freeze window is either start+end or days+from+to",
-                }
+                },
+                {
+                    # timestamp(): the API server types a date-time field as a timestamp already (the identity
+                    # overload); the offline evaluator sees the string. Either way, offsets compare correctly.
+                    "rule": "!has(self.start) || !has(self.end) || timestamp(self.end) > timestamp(self.start)",
+                    "message": "end must be after start",
+                    "fieldPath": ".end",
+                },
+                {
+                    "rule": "!has(self.from) || !has(self.to) || self.from != self.to",
+                    "message": "from and to must differ (to before from is a window across midnight)",
+                    "fieldPath": ".to",
+                },
+                {
+                    "rule": "!has(self.timeZone) || has(self.days)",
+                    "message": "timeZone applies to weekly windows (days+from+to); start and end carry their offset",
+                    "fieldPath": ".timeZone",
+                },
             ]
         }
     )
 
     name: Text = Field(default="", max_length=253, description="Shown in the reason, e.g. 'Black Friday'.")
-    start: str | None = Field(default=None, max_length=64, description="Absolute start (RFC 3339).")
-    end: str | None = Field(default=None, max_length=64, description="Absolute end (RFC 3339).")
-    days: list[Weekday] | None = Field(default=None, max_length=7, description="Weekly: the days it applies (UTC).")
+    start: BoundedTime | None = Field(
+        default=None, description="Absolute start (RFC 3339, any offset, e.g. 2026-11-27T00:00:00-05:00)."
+    )
+    end: BoundedTime | None = Field(default=None, description="Absolute end (RFC 3339, any offset), after start.")
+    days: list[Weekday] | None = Field(
+        default=None, max_length=7, description="Weekly: the days it starts on, in timeZone."
+    )
     from_: str | None = Field(
         default=None,
         alias="from",
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
         max_length=5,
-        description="Weekly: HH:MM (UTC).",
+        description="Weekly: HH:MM wall-clock time in timeZone.",
     )
     to: str | None = Field(
         default=None,
         pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$",
         max_length=5,
-        description="Weekly: HH:MM (UTC), after from.",
+        description="Weekly: HH:MM wall-clock time in timeZone. Before from, the window runs across midnight into "
+        "the next day (Fri 22:00 to 06:00 ends Saturday 06:00).",
+    )
+    time_zone: Zone | None = Field(
+        default=None,
+        description="Weekly: the IANA time zone of days, from and to (e.g. Europe/Berlin; UTC when unset). Wall "
+        "clock: across a DST change the window keeps its local hours.",
     )
 
 
@@ -179,9 +222,17 @@ class Channel(OneOf):
     )
 
 
+Severity = Literal["critical", "error", "warning", "info"]
+
+
 class Level(Model):
     name: Label = Field(description="e.g. primary on-call, secondary on-call, platform lead, CTO.")
     after: Duration = Field(default="0s", description="Since the incident started.")
+    severity: Severity = Field(
+        default="critical",
+        description="The severity this level's messages carry: PagerDuty's payload.severity (critical, error, "
+        "warning, info; it decides how PagerDuty alerts) and the generic webhook's severity field.",
+    )
     channels: list[Channel] = Field(min_length=1, max_length=10, description="Notified together.")
 
 

@@ -200,6 +200,14 @@ class Notification(Model):
     error: str = Field(default="", description="The last error, when it failed.")
 
 
+class Undelivered(Model):
+    """A channel that has not accepted the latest message of its level."""
+
+    level: int = Field(ge=0, description="Index of the escalation level.")
+    channel: str = Field(description="Name of the channel.")
+    message: Literal["Trigger", "Repeat"] = Field(default="Trigger", description="What it has not received.")
+
+
 class EscalationStatus(Model):
     """Where the escalation to humans stands."""
 
@@ -211,6 +219,13 @@ class EscalationStatus(Model):
     last_sent_at: Time | None = Field(default=None, description="When the current level was last notified.")
     resolved_at: Time | None = Field(default=None, description="When it was resolved.")
     notifications: list[Notification] = Field(default_factory=list, description="Every message sent, newest last.")
+    undelivered: list[Undelivered] = Field(
+        default_factory=list,
+        description="Channels whose last message failed (after its retries): sent again at retryAt, sooner than "
+        "repeatInterval, until they accept it or the incident is resolved.",
+    )
+    retry_at: Time | None = Field(default=None, description="When the undelivered channels are tried again.")
+    retries: int = Field(default=0, ge=0, description="Rounds of retries of undelivered channels so far.")
 
 
 class ApprovalRecord(Model):

@@ -93,6 +93,11 @@ class TargetLabels(Model):
     namespace: LabelKey = Field(default="namespace", description="Label holding the target's namespace (not for Node).")
 
 
+class TokenRef(Model):
+    name: Name = Field(description="Secret name.")
+    key: Name = Field(default="token", description="Key within the Secret.")
+
+
 class Prometheus(Model):
     """A PromQL condition, evaluated periodically; each result series is one target."""
 
@@ -107,6 +112,17 @@ class Prometheus(Model):
     )
     for_: Duration = Field(default="1m", alias="for", description="A series must keep failing this long.")
     interval: Duration = Field(default="30s", description="How often the query is evaluated.")
+    timeout: Duration | None = Field(
+        default=None,
+        description="How long one query may take (the client gives up and Prometheus is asked to stop); the "
+        "operator's --outbound-timeout when unset, and never longer than it.",
+    )
+    bearer_token: TokenRef | None = Field(
+        default=None,
+        description="A Secret whose key holds a bearer token sent as 'Authorization: Bearer' with each query: in "
+        "the runbook's namespace (a ClusterRunbook's: the operator's). The Secret must carry the label "
+        "paramedic.dev/prometheus-token=true, so a runbook cannot send out a Secret meant for something else.",
+    )
     target_labels: TargetLabels = Field(default_factory=TargetLabels, description="How a series names its target.")
 
 

@@ -1,17 +1,23 @@
 """Sending an incident to a channel: generic JSON webhook, Slack incoming
-webhook, PagerDuty Events API v2. A failing channel (5xx, timeout) is retried
-with backoff and reported; it never blocks the other channels. Every post is
-timed out and goes through ``outbound`` (the URL's permit is checked again on
-the resolved address); a failure is reported by status code and reason
-phrase only, since the notification lands in a tenant-readable status."""
+webhook, PagerDuty Events API v2. A failing channel (5xx, 429, timeout) is
+retried with jittered exponential backoff (tenacity, asyncio sleeps: the event
+loop is never blocked), honouring a ``Retry-After`` the receiver asks for; it
+never blocks the other channels. A ``Retry-After`` longer than this round may
+wait is handed back, so the notifier schedules the next round no earlier.
+Every post is timed out and goes through ``outbound`` (the URL's permit is
+checked again on the resolved address); a failure is reported by status code
+and reason phrase only, since the notification lands in a tenant-readable
+status."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import email.utils
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import tenacity
 
 from paramedic import outbound
 from paramedic.api.policies import Channel
@@ -26,6 +32,49 @@ class Delivery:
     ok: bool
     attempts: int
     error: str = ""
+    #: Seconds the receiver asked us to wait (Retry-After) beyond what one round waits; None if it did not.
+    retry_after: float | None = None
+
+
+class _Retryable(Exception):
+    """A try that may succeed later: 5xx, 429, a connection error or a timeout."""
+
+    def __init__(self, error: str, retry_after: float | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.retry_after = retry_after
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header: delay-seconds or an HTTP date (RFC 9110 10.2.3); None when absent or
+    unreadable (then the backoff decides)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+#: Pace of the rounds that re-send to channels which failed: the first after this many seconds, doubling up to
+#: ROUND_MAX (and never slower than the policy's repeatInterval), so a broken channel is retried within minutes
+#: instead of going quiet until the next repeat.
+ROUND_FIRST = 10.0
+ROUND_MAX = 300.0
+
+
+def next_round(retries: int, repeat_interval: float, asked: float | None = None, spread: float = 1.0) -> float:
+    """Seconds until the next round of re-sends after ``retries`` failed rounds: exponential, capped, scaled by
+    ``spread`` (jitter, 0.8-1.2, so that many incidents failing together do not retry in step), and never
+    sooner than a receiver's Retry-After (``asked``)."""
+    pace = min(ROUND_FIRST * 2.0 ** min(retries, 16), ROUND_MAX, repeat_interval) * spread
+    return max(pace, asked or 0.0)
 
 
 def kind_of(channel: Channel) -> str:
@@ -33,9 +82,9 @@ def kind_of(channel: Channel) -> str:
 
 
 def request(
-    channel: Channel, secret: str, incident: Incident, dedup_key: str, level: str
+    channel: Channel, secret: str, incident: Incident, dedup_key: str, level: str, severity: str = "critical"
 ) -> tuple[str, dict[str, Any]]:
-    """(url, JSON body) in the channel's own format."""
+    """(url, JSON body) in the channel's own format; ``severity`` is the level's (PagerDuty's four values)."""
     if channel.slack:
         return secret, {"text": f"*{incident.summary}*\n```\n{incident.text}\n```"}
     if channel.pagerduty:
@@ -46,7 +95,7 @@ def request(
             "payload": {
                 "summary": incident.summary[:1024],
                 "source": incident.fields["SERVICES"],
-                "severity": "critical",
+                "severity": severity,
                 "custom_details": {**incident.fields, "level": level, "steps": incident.steps},
             },
             "links": [{"href": link, "text": name} for name, link in incident.links.items() if link.startswith("http")],
@@ -54,6 +103,7 @@ def request(
     return secret, {
         "status": "resolved" if incident.resolved else "firing",
         "level": level,
+        "severity": severity,
         "incident": incident.fields,
         "links": incident.links,
         "steps": incident.steps,
@@ -69,22 +119,47 @@ async def send(
     body: dict[str, Any],
     attempts: int = 4,
     backoff: float = 0.5,
+    max_wait: float = 30.0,
     request_timeout: float = 5.0,
 ) -> Delivery:
-    error = ""
+    """Post ``body``, retrying what may succeed later; at most ``attempts`` tries, waits of at most ``max_wait``."""
     timeout = aiohttp.ClientTimeout(total=request_timeout)
-    for attempt in range(1, attempts + 1):
+    tries = 0
+
+    async def once() -> Delivery:
+        nonlocal tries
+        tries += 1
         try:
             async with outbound.request(session, permit, "POST", url, json=body, timeout=timeout) as response:
                 if response.status < 300:
-                    return Delivery(True, attempt)
+                    return Delivery(True, tries)
                 error, _ = await outbound.failure(response, url)
-                if 300 <= response.status < 500 and response.status != 429:
-                    return Delivery(False, attempt, error)  # the request itself is wrong: retrying will not help
+                if 300 <= response.status < 500 and response.status not in (408, 429):
+                    return Delivery(False, tries, error)  # the request itself is wrong: retrying will not help
+                asked = retry_after(response.headers.get("Retry-After"))
         except outbound.Refused as exc:
-            return Delivery(False, attempt, outbound.describe(exc, url))
+            return Delivery(False, tries, outbound.describe(exc, url))
         except (aiohttp.ClientError, TimeoutError) as exc:
-            error = outbound.describe(exc, url)
-        if attempt < attempts:
-            await asyncio.sleep(backoff * 2 ** (attempt - 1))
-    return Delivery(False, attempts, error)
+            raise _Retryable(outbound.describe(exc, url)) from exc
+        if asked is not None and asked > max_wait:
+            return Delivery(False, tries, error, retry_after=asked)  # not in this round: the notifier schedules it
+        raise _Retryable(error, asked)
+
+    jitter = tenacity.wait_random_exponential(multiplier=backoff, max=max_wait)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return exc.retry_after
+        return float(jitter(state))
+
+    retrying = tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=wait,
+        retry=tenacity.retry_if_exception_type(_Retryable),
+        reraise=True,
+    )
+    try:
+        return await retrying(once)
+    except _Retryable as exc:
+        return Delivery(False, tries, exc.error)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 from collections.abc import Callable
 from concurrent.futures import Executor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -26,8 +27,8 @@ from pydantic import ValidationError
 
 from paramedic import outbound
 from paramedic.api.common import API_VERSION, GROUP, VERSION, parse_duration, rfc3339, utcnow
-from paramedic.api.policies import Channel, EscalationPolicySpec
-from paramedic.api.remediation import ApprovalRecord, EscalationStatus, Notification, RemediationStatus
+from paramedic.api.policies import Channel, EscalationPolicySpec, Level
+from paramedic.api.remediation import ApprovalRecord, EscalationStatus, Notification, RemediationStatus, Undelivered
 from paramedic.kube import ApiException, Clients
 from paramedic.kube.blocking import run_blocking
 from paramedic.kube.secrets import secret_text
@@ -118,43 +119,54 @@ class Notifier:
         resolver = await self._resolver(rem, status) if status.phase != "Succeeded" else None
         resolved = status.phase == "Succeeded" or resolver is not None
 
+        levels = policy.levels
         if resolved:
-            reached = policy.levels[: escalation.level + 1]
+            reached = [(i, c) for i, level in enumerate(levels[: escalation.level + 1]) for c in level.channels]
             await self._notify(session, rem, escalation, policy, reached, "Resolve", policy_namespace)
             escalation.state = "Resolved"
             escalation.resolved_at = utcnow()
+            escalation.undelivered, escalation.retry_at, escalation.retries = [], None, 0
         else:
             due = [
                 i
-                for i, level in enumerate(policy.levels)
+                for i, level in enumerate(levels)
                 if i > escalation.level and started + parse_duration(level.after) <= moment
             ]
             if due:
-                for index in due:
-                    await self._notify(
-                        session,
-                        rem,
-                        escalation,
-                        policy,
-                        [policy.levels[index]],
-                        "Trigger",
-                        policy_namespace,
-                        first_index=index,
-                    )
-                    escalation.level = index
+                targets = [(i, c) for i in due for c in levels[i].channels]
+                sent = await self._notify(session, rem, escalation, policy, targets, "Trigger", policy_namespace)
+                escalation.level = due[-1]
                 escalation.last_sent_at = utcnow()
             elif (
                 escalation.level >= 0
                 and escalation.last_sent_at
                 and escalation.last_sent_at + parse_duration(policy.repeat_interval) <= moment
             ):
-                level = policy.levels[escalation.level]
-                await self._notify(
-                    session, rem, escalation, policy, [level], "Repeat", policy_namespace, first_index=escalation.level
-                )
+                targets = [(escalation.level, c) for c in levels[escalation.level].channels]
+                sent = await self._notify(session, rem, escalation, policy, targets, "Repeat", policy_namespace)
                 escalation.last_sent_at = utcnow()
+            elif escalation.undelivered and escalation.retry_at and escalation.retry_at <= moment:
+                sent = []
+                # A channel or level edited out of the policy since is dropped, not retried forever.
+                escalation.undelivered = [
+                    u
+                    for u in escalation.undelivered
+                    if u.level < len(levels) and any(c.name == u.channel for c in levels[u.level].channels)
+                ]
+                for message in ("Trigger", "Repeat"):
+                    targets = [
+                        (u.level, c)
+                        for u in escalation.undelivered
+                        if u.message == message
+                        for c in levels[u.level].channels
+                        if c.name == u.channel
+                    ]
+                    if targets:
+                        sent += await self._notify(session, rem, escalation, policy, targets, message, policy_namespace)
+                escalation.retries += 1
             else:
                 return 1.0
+            self._account(escalation, policy, sent)
         meta = rem["metadata"]
 
         def record(fresh: RemediationStatus) -> None:
@@ -195,21 +207,47 @@ class Notifier:
         rem: dict[str, Any],
         escalation: EscalationStatus,
         policy: EscalationPolicySpec,
-        levels: list[Any],
+        targets: list[tuple[int, Channel]],
         message: str,
         namespace: str,
-        first_index: int = 0,
-    ) -> None:
+    ) -> list[tuple[Notification, float | None]]:
+        """Send ``message`` to each (level index, channel) together; the notifications (recorded in the status)
+        with the Retry-After a failed channel asked for."""
         incident = render.incident(
             policy.template, rem, escalation.reason, rfc3339(escalation.started_at), resolved=message == "Resolve"
         )
-        jobs = []
-        for offset, level in enumerate(levels):
-            for channel in level.channels:
-                jobs.append(
-                    self._deliver(session, rem, channel, incident, level.name, first_index + offset, message, namespace)
-                )
-        escalation.notifications = [*escalation.notifications, *await asyncio.gather(*jobs)][-100:]
+        jobs = [
+            self._deliver(session, rem, channel, incident, policy.levels[index], index, message, namespace)
+            for index, channel in targets
+        ]
+        sent = list(await asyncio.gather(*jobs))
+        escalation.notifications = [*escalation.notifications, *(n for n, _ in sent)][-100:]
+        return sent
+
+    def _account(
+        self, escalation: EscalationStatus, policy: EscalationPolicySpec, sent: list[tuple[Notification, float | None]]
+    ) -> None:
+        """Keep the channels that did not accept their message for the next round of re-sends, and its time."""
+        tried = {(n.level, n.channel) for n, _ in sent}
+        undelivered = [u for u in escalation.undelivered if (u.level, u.channel) not in tried]
+        undelivered += [
+            Undelivered(level=n.level, channel=n.channel, message=n.message)
+            for n, _ in sent
+            if n.outcome == "Failed" and n.message != "Resolve"
+        ]
+        escalation.undelivered = undelivered
+        if not undelivered:
+            escalation.retry_at, escalation.retries = None, 0
+            return
+        asked = max((a for n, a in sent if n.outcome == "Failed" and a is not None), default=None)
+        delay = channels.next_round(
+            escalation.retries,
+            parse_duration(policy.repeat_interval).total_seconds(),
+            asked,
+            random.uniform(0.8, 1.2),  # jitter, not a secret
+        )
+        escalation.retry_at = utcnow() + timedelta(seconds=delay)
+        log.info("escalation: %d channel(s) did not accept the message; next round in %.0fs", len(undelivered), delay)
 
     async def _deliver(
         self,
@@ -217,11 +255,11 @@ class Notifier:
         rem: dict[str, Any],
         channel: Channel,
         incident: render.Incident,
-        level_name: str,
+        level_spec: Level,
         level: int,
         message: str,
         namespace: str,
-    ) -> Notification:
+    ) -> tuple[Notification, float | None]:
         ref = channel.webhook or channel.slack or channel.pagerduty
         assert ref is not None
         try:
@@ -230,7 +268,9 @@ class Notifier:
             reason = getattr(exc, "reason", exc)
             delivery = channels.Delivery(False, 1, f"cannot read Secret {namespace}/{ref.name} key {ref.key}: {reason}")
         else:
-            url, body = channels.request(channel, secret, incident, rem["metadata"]["uid"], level_name)
+            url, body = channels.request(
+                channel, secret, incident, rem["metadata"]["uid"], level_spec.name, level_spec.severity
+            )
             # The operator's own namespace is the admin's; so is the public PagerDuty endpoint.
             trusted = namespace == self.operator_namespace or (channel.pagerduty is not None and not channel.url)
             try:
@@ -241,12 +281,13 @@ class Notifier:
                 delivery = await channels.send(session, permit, url, body)
         metrics.ESCALATIONS.labels(channels.kind_of(channel), "Sent" if delivery.ok else "Failed").inc()
         if not delivery.ok:
+            metrics.NOTIFICATIONS_FAILED.labels(channels.kind_of(channel)).inc()
             log.warning(
                 "escalation channel %s failed after %d attempts: %s", channel.name, delivery.attempts, delivery.error
             )
-        return Notification(
+        notification = Notification(
             level=level,
-            level_name=level_name,
+            level_name=level_spec.name,
             channel=channel.name,
             kind=channels.kind_of(channel),
             message=message,
@@ -255,6 +296,7 @@ class Notifier:
             attempts=delivery.attempts,
             error=delivery.error,
         )
+        return notification, delivery.retry_after
 
     def _secret(self, namespace: str, name: str, key: str) -> str:
         value = secret_text(self.clients, namespace, name, key)

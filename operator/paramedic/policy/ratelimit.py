@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from paramedic.api.common import parse_duration
 from paramedic.api.policies import FreezeWindow, LedgerEntry, RateLimitPolicySpec
@@ -45,15 +46,31 @@ ADMIT = Decision(True)
 def frozen(windows: Sequence[FreezeWindow], now: datetime) -> FreezeWindow | None:
     for window in windows:
         if window.start and window.end:
-            if parse_time(window.start) <= now < parse_time(window.end):
+            if window.start <= now < window.end:
                 return window
-        elif window.days and window.from_ and window.to and _DAYS[now.weekday()] in window.days:
-            minute = now.hour * 60 + now.minute
-            start = int(window.from_[:2]) * 60 + int(window.from_[3:])
-            end = int(window.to[:2]) * 60 + int(window.to[3:])
-            if start <= minute < end:
-                return window
+        elif window.days and window.from_ and window.to and weekly(window, now):
+            return window
     return None
+
+
+def _minutes(hhmm: str) -> int:
+    return int(hhmm[:2]) * 60 + int(hhmm[3:])
+
+
+def weekly(window: FreezeWindow, now: datetime) -> bool:
+    """Whether a weekly window holds at ``now``: judged on the wall clock of its time zone, so 09:00-17:00
+    stays 09:00-17:00 across a DST change. A window whose ``to`` is before its ``from`` starts on one of its
+    days and ends on the next day."""
+    if not (window.days and window.from_ and window.to):
+        return False
+    local = now.astimezone(ZoneInfo(window.time_zone or "UTC"))
+    minute = local.hour * 60 + local.minute
+    start, end = _minutes(window.from_), _minutes(window.to)
+    today = _DAYS[local.weekday()] in window.days
+    if start < end:
+        return today and start <= minute < end
+    yesterday = _DAYS[(local.weekday() - 1) % 7] in window.days
+    return (today and minute >= start) or (yesterday and minute < end)
 
 
 def _scope_key(scope: str, entry: LedgerEntry | Candidate) -> str:

@@ -32,6 +32,11 @@ FIRED = Counter("paramedic_triggers_fired_total", "Remediations created by trigg
 TRIGGER_ERRORS = Counter("paramedic_trigger_errors_total", "Trigger evaluations that failed.", ["trigger"])
 LEADER = Gauge("paramedic_leader", "1 while this replica holds the leader lease (or runs without election).")
 ESCALATIONS = Counter("paramedic_escalation_notifications_total", "Messages sent to humans.", ["kind", "outcome"])
+NOTIFICATIONS_FAILED = Counter(
+    "paramedic_notifications_failed_total",
+    "Messages to humans a channel did not accept after their retries (the ParamedicPagesFailing alert).",
+    ["channel"],
+)
 
 
 def serve(port: int, host: str = "0.0.0.0") -> None:

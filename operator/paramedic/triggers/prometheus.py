@@ -7,8 +7,14 @@ runbook's status and nothing happens: missing data is never a reason to act.
 
 Queries go through ``outbound``: a Runbook's own ``url`` must be on the
 admin's allow-list, TLS is verified (``--prometheus-ca-file`` for a private
-CA), every query has a timeout, and a failed answer is reported by its
-status code and reason phrase, never its body.
+CA), every query has a timeout (the trigger's ``timeout``, at most
+``--outbound-timeout``; Prometheus is asked to stop then too), and a failed
+answer is reported by its status code and reason phrase, never its body. A
+``bearerToken`` Secret is sent as ``Authorization: Bearer``; only a Secret
+labelled for it is read, so a runbook cannot mail out a Secret meant for
+something else. At most PER_ENDPOINT queries are in flight per Prometheus:
+a stuck one holds a few connections of the shared pool and its own
+runbooks' tasks, never the evaluations of runbooks on other servers.
 
 Each series' ``for`` clock (``clocks``) is kept in the runbook's status,
 written only when a series starts failing, fires or recovers, and read back
@@ -19,6 +25,7 @@ failover resumes the clocks instead of starting them again.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import json
 import logging
@@ -31,6 +38,7 @@ import aiohttp
 
 from paramedic import outbound
 from paramedic.api.common import parse_duration
+from paramedic.api.triggers import TokenRef
 from paramedic.kube import ApiException, now
 from paramedic.kube.kinds import KINDS
 from paramedic.records import metrics
@@ -45,6 +53,18 @@ log = logging.getLogger(__name__)
 
 #: Prometheus's own error types: a fixed vocabulary, safe to show (the error text is not).
 _ERROR_TYPES = frozenset({"timeout", "canceled", "execution", "bad_data", "internal", "unavailable", "not_found"})
+
+
+#: Queries in flight at once per Prometheus (per origin); the others on the same server wait their turn.
+PER_ENDPOINT = 4
+#: The label a Secret needs before a runbook's bearerToken may name it.
+TOKEN_LABEL = "paramedic.dev/prometheus-token"
+#: Seconds a token read from its Secret is used before it is read again (rotation).
+TOKEN_TTL = 30.0
+
+
+class TokenError(Exception):
+    """The bearer token Secret cannot be used; the message names the Secret, never its value."""
 
 
 class QueryFailed(Exception):
@@ -70,6 +90,8 @@ class Poller:
         #: The clocks as last written to each runbook's status (a failed write is retried next evaluation).
         self._written: dict[str, list[dict[str, Any]]] = {}
         self._errors: dict[str, str] = {}
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._tokens: dict[tuple[str, str, str], tuple[float, str]] = {}
 
     async def run_forever(self, tick: float = 0.5) -> None:
         try:
@@ -143,8 +165,21 @@ class Poller:
             return
         if self._session is None:
             self._session = outbound.session(self.egress, self.ca_file)
+        timeout = self.egress.timeout
+        if trigger.timeout is not None:
+            timeout = min(timeout, parse_duration(trigger.timeout).total_seconds())
+        headers = {}
+        if trigger.bearer_token is not None:
+            try:
+                headers["Authorization"] = "Bearer " + await self._token(entry, trigger.bearer_token)
+            except TokenError as exc:
+                metrics.TRIGGER_ERRORS.labels("prometheus").inc()
+                await self._report(entry, f"not acting: {exc}")
+                return
+        limit = self._limits.setdefault(outbound.origin(url), asyncio.Semaphore(PER_ENDPOINT))
         try:
-            result = await _query(self._session, permit, url, trigger.query)
+            async with limit:
+                result = await _query(self._session, permit, url, trigger.query, timeout, headers)
         except Exception as exc:  # unreachable, timeout, bad PromQL: all are "no data", never "act"
             metrics.TRIGGER_ERRORS.labels("prometheus").inc()
             reason = str(exc) if isinstance(exc, QueryFailed) else outbound.describe(exc, url)
@@ -187,6 +222,15 @@ class Poller:
             }
             await self.dispatcher.fire(Fire(entry, target, home, f"{key}/{since.isoformat()}", evidence))
 
+    async def _token(self, entry: Entry, ref: TokenRef) -> str:
+        namespace = entry.namespace or self.dispatcher.operator_namespace
+        key, moment = (namespace, ref.name, ref.key), time.monotonic()
+        cached = self._tokens.get(key)
+        if cached is None or moment - cached[0] > TOKEN_TTL:
+            token = await self.dispatcher.run_blocking(_read_token, self.dispatcher, namespace, ref)
+            cached = self._tokens[key] = (moment, token)
+        return cached[1]
+
     async def _write_clocks(self, entry: Entry, records: list[dict[str, Any]]) -> None:
         """A transition: the clocks go to the runbook's status (retried at the next evaluation if it fails)."""
         if await self.dispatcher.run_blocking(_patch_status, self.dispatcher, entry, {"pendingSeries": records}):
@@ -201,11 +245,24 @@ class Poller:
         await self.dispatcher.run_blocking(_write_error, self.dispatcher, entry, error)
 
 
-async def _query(session: aiohttp.ClientSession, permit: outbound.Permit, url: str, query: str) -> list[dict[str, Any]]:
-    """GET /api/v1/query: the vector's series, or QueryFailed/aiohttp errors."""
+async def _query(
+    session: aiohttp.ClientSession,
+    permit: outbound.Permit,
+    url: str,
+    query: str,
+    seconds: float = 10.0,
+    headers: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """GET /api/v1/query within ``seconds``: the vector's series, or QueryFailed/aiohttp errors."""
     endpoint = url.rstrip("/") + "/api/v1/query"
     async with outbound.request(
-        session, permit, "GET", endpoint, params={"query": query, "timeout": "10s"}
+        session,
+        permit,
+        "GET",
+        endpoint,
+        params={"query": query, "timeout": f"{max(seconds, 0.001):.3f}"},  # float seconds: Prometheus parses these
+        headers=dict(headers or {}),
+        timeout=aiohttp.ClientTimeout(total=seconds),
     ) as response:
         if response.status != 200:
             failed, body = await outbound.failure(response, url)
@@ -231,6 +288,22 @@ def _error_type(body: bytes) -> str:
     except (ValueError, AttributeError):
         return ""
     return kind if kind in _ERROR_TYPES else ""
+
+
+def _read_token(dispatcher: Dispatcher, namespace: str, ref: TokenRef) -> str:
+    """The bearer token, from a Secret labelled for it (TokenError otherwise)."""
+    where = f"bearerToken Secret {namespace}/{ref.name}"
+    try:
+        secret = dispatcher.clients.core.read_namespaced_secret(ref.name, namespace)
+    except ApiException as exc:
+        raise TokenError(f"cannot read the {where}: {exc.reason}") from None
+    if (secret.metadata.labels or {}).get(TOKEN_LABEL) != "true":
+        raise TokenError(f"the {where} lacks the label {TOKEN_LABEL}=true")
+    data = (secret.data or {}).get(ref.key)
+    token = base64.b64decode(data).decode(errors="replace").strip() if data else ""
+    if not token:
+        raise TokenError(f"the {where} has no key {ref.key}")
+    return token
 
 
 def _read_clocks(dispatcher: Dispatcher, entry: Entry) -> list[dict[str, Any]]:

@@ -1,0 +1,112 @@
+"""Freeze windows as users write them: times with offsets, weekly hours in their own time zone, and the
+API server refusing a bad one with the field named."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from paramedic.api.common import GROUP, VERSION
+from paramedic.kube import ApiException
+from paramedic_dev import simulate
+from tests.cluster.test_safety import all_finished, policy
+from tests.cluster.test_triggers import pods
+from tests.kit import Kit
+
+DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def offset_window() -> dict[str, Any]:
+    now = datetime.datetime.now(datetime.UTC)
+    india, new_york = datetime.timezone(datetime.timedelta(hours=5, minutes=30)), ZoneInfo("America/New_York")
+    return {
+        "name": "offsets",
+        "start": (now - datetime.timedelta(hours=1)).astimezone(india).isoformat(timespec="seconds"),
+        "end": (now + datetime.timedelta(hours=1)).astimezone(new_york).isoformat(timespec="seconds"),
+    }
+
+
+def zoned_window() -> dict[str, Any]:
+    """Now, +-1h on Sydney's wall clock: across midnight there when it is near midnight."""
+    local = datetime.datetime.now(ZoneInfo("Australia/Sydney"))
+    hhmm = lambda t: t.strftime("%H:%M")  # noqa: E731
+    return {
+        "name": "zoned",
+        "days": DAYS,
+        "from": hhmm(local - datetime.timedelta(hours=1)),
+        "to": hhmm(local + datetime.timedelta(hours=1)),
+        "timeZone": "Australia/Sydney",
+    }
+
+
+@pytest.mark.parametrize("make", [offset_window, zoned_window], ids=["offsets", "time-zone"])
+def test_a_window_written_with_offsets_or_a_time_zone_freezes(paramedic: Kit, make: Any) -> None:
+    """It used to make every automatic Remediation under the policy retry forever with an empty status."""
+    window = make()
+    rem = crash_under(paramedic, policy(paramedic, "frozen", {"freezeWindows": [window]}))
+    assert rem["status"]["phase"] == "Skipped"
+    assert f"freeze window '{window['name']}'" in rem["status"]["message"]
+    assert paramedic.deployment("shop")["metadata"]["generation"] == 1
+
+
+def test_a_zone_the_operator_does_not_know_fails_the_remediation_naming_the_field(paramedic: Kit) -> None:
+    """The API server checks a zone's shape only; the operator's tz database decides the rest, and says so."""
+    window = {"days": DAYS, "from": "00:00", "to": "24:00", "timeZone": "Mars/Olympus"}
+    rem = crash_under(paramedic, policy(paramedic, "martian", {"freezeWindows": [window]}))
+    assert rem["status"]["phase"] == "Failed"
+    assert "spec.freezeWindows[0].timeZone" in rem["status"]["message"]
+    assert "not an IANA time zone" in rem["status"]["message"]
+    obj = paramedic.clients.custom.get_namespaced_custom_object(
+        GROUP, VERSION, paramedic.namespace, "ratelimitpolicies", "martian"
+    )
+    [ready] = [c for c in obj["status"]["conditions"] if c["type"] == "Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "Invalid")
+    assert paramedic.deployment("shop")["metadata"]["generation"] == 1
+
+
+def crash_under(paramedic: Kit, rate_limit: str) -> dict[str, Any]:
+    """The "shop" Deployment's pod crash-loops under a runbook with this policy; its one finished Remediation."""
+    paramedic.deploy("shop", replicas=1)
+    runbook = paramedic.runbook(
+        {
+            "trigger": {"podCrashLoop": {"minRestarts": 1}},
+            "rateLimitPolicyRef": {"name": rate_limit},
+            "target": {"kinds": ["Deployment"]},
+            "steps": [{"rolloutRestart": {}}],
+        },
+        name="shop-crash",
+    )
+    simulate.make_crashloop(
+        paramedic.clients.core, paramedic.namespace, pods(paramedic, "shop")[0].metadata.name, restarts=3
+    )
+    [rem] = all_finished(paramedic, runbook, 1)
+    return rem
+
+
+@pytest.mark.parametrize(
+    ("window", "field"),
+    [
+        ({"days": ["Mon"], "from": "01:00", "to": "02:00", "timeZone": "Europe/Berlin; drop"}, "timeZone"),
+        ({"start": "2026-11-27", "end": "2026-11-28"}, "start"),
+    ],
+    ids=["zone", "not-a-date-time"],
+)
+def test_the_api_server_refuses_a_bad_window_naming_the_field(
+    paramedic: Kit, window: dict[str, Any], field: str
+) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RateLimitPolicy",
+        "metadata": {"name": "bad"},
+        "spec": {"freezeWindows": [window]},
+    }
+    with pytest.raises(ApiException) as caught:
+        paramedic.clients.custom.create_namespaced_custom_object(
+            GROUP, VERSION, paramedic.namespace, "ratelimitpolicies", body
+        )
+    assert caught.value.status == 422
+    assert f"spec.freezeWindows[0].{field}" in json.loads(caught.value.body)["message"]
