@@ -63,10 +63,12 @@ class Drivers:
 
     async def _run(self, uid: str, namespace: str, name: str) -> None:
         metrics.IN_FLIGHT.inc()
+        metrics.RUNNING.start(uid)
         try:
             await self._drive(namespace, name, lambda: self.latest(uid))
         finally:
             metrics.IN_FLIGHT.dec()
+            metrics.RUNNING.end(uid)
             if self._tasks.get(uid) is asyncio.current_task():
                 del self._tasks[uid]
                 self._bodies.pop(uid, None)

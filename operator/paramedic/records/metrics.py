@@ -5,7 +5,14 @@ Served on ``--metrics-port`` at /metrics (prometheus_client's own server).
 
 from __future__ import annotations
 
+import platform
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from paramedic import __version__
 
 REMEDIATIONS = Counter(
     "paramedic_remediations_total", "Remediations that reached a final phase.", ["runbook", "phase", "reason"]
@@ -32,6 +39,48 @@ FIRED = Counter("paramedic_triggers_fired_total", "Remediations created by trigg
 TRIGGER_ERRORS = Counter("paramedic_trigger_errors_total", "Trigger evaluations that failed.", ["trigger"])
 LEADER = Gauge("paramedic_leader", "1 while this replica holds the leader lease (or runs without election).")
 ESCALATIONS = Counter("paramedic_escalation_notifications_total", "Messages sent to humans.", ["kind", "outcome"])
+
+
+class RunningSince:
+    """When each Remediation this replica drives started, for the age of the oldest.
+
+    A gauge of the age (not a start timestamp) so that the stuck-Remediation alert needs no ``time()`` and
+    reads 0 on a replica driving nothing.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._started: dict[str, float] = {}
+
+    def start(self, uid: str) -> None:
+        self._started.setdefault(uid, self._clock())
+
+    def end(self, uid: str) -> None:
+        self._started.pop(uid, None)
+
+    def oldest(self) -> float:
+        return self._clock() - min(self._started.values()) if self._started else 0.0
+
+
+RUNNING = RunningSince()
+OLDEST_RUNNING = Gauge(
+    "paramedic_remediation_oldest_running_seconds",
+    "Age of the oldest Remediation this replica is driving (0 when none): a stuck one shows here.",
+)
+OLDEST_RUNNING.set_function(RUNNING.oldest)
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+BUILD_INFO = Gauge(
+    "paramedic_build_info", "Always 1; the labels say what runs (join on it in queries).", ["version", "python", "kopf"]
+)
+BUILD_INFO.labels(version=__version__, python=platform.python_version(), kopf=_version("kopf")).set(1)
 
 
 def serve(port: int, host: str = "0.0.0.0") -> None:
