@@ -75,3 +75,8 @@ def test_oldest_running_is_the_age_of_the_oldest_remediation_driven() -> None:
     running.end("b")
     running.end("b")  # ending twice is harmless
     assert running.oldest() == 0
+
+
+def test_the_chart_ships_the_same_dashboard() -> None:
+    chart = OBSERVABILITY.parent / "helm" / "paramedic" / "files" / "grafana-dashboard.json"
+    assert chart.read_text() == (OBSERVABILITY / "grafana-dashboard.json").read_text()
