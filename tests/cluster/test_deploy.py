@@ -447,8 +447,40 @@ def test_helm_installs_two_releases_upgrades_tests_and_uninstalls(cluster: DevCl
         )
         assert bad.returncode != 0
         assert "/logFormat" in bad.stderr
+        # The documented CRD upgrade path (docs/install.md, NOTES.txt) is accepted over the installed CRDs.
+        crds_upgrade = kubectl(
+            cluster, "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", str(CHART / "crds")
+        )
+        assert crds_upgrade.returncode == 0, crds_upgrade.stderr
+        assert crds_upgrade.stdout.count("serverside-applied (server dry run)") == 5, crds_upgrade.stdout
     finally:
         for name, namespace in releases:
             helm(cluster, "uninstall", name, "-n", namespace, check=False)
     for _, namespace in releases:
         assert kubectl(cluster, "get", "clusterrole", f"paramedic-{namespace}").returncode != 0
+
+
+def test_helm_test_hook_passes_against_a_running_operator(
+    paramedic: Kit, cluster: DevCluster, metrics_port: int
+) -> None:
+    """`helm test`'s pod runs the operator image's Python on a script; run that script here, with the
+    Service's address swapped for the test operator's metrics port: it passes on the real /metrics page."""
+    import sys
+
+    [pod] = [d for d in render(cluster, "paramedic", OPERATOR_NAMESPACE) if d["kind"] == "Pod"]
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    command = pod["spec"]["containers"][0]["command"]
+    assert command[:2] == ["python", "-c"]
+    service = f"http://paramedic.{OPERATOR_NAMESPACE}.svc:8080/metrics"
+    assert service in command[2]
+    script = command[2].replace(service, f"http://127.0.0.1:{metrics_port}/metrics")
+    passed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert passed.returncode == 0, passed.stderr
+    failed = subprocess.run(
+        [sys.executable, "-c", script.replace("paramedic_build_info{", "paramedic_no_such_metric{")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert failed.returncode == 1
+    assert "serves no" in failed.stderr
