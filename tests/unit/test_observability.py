@@ -70,6 +70,9 @@ def test_oldest_running_is_the_age_of_the_oldest_remediation_driven() -> None:
     running.start("a")  # a second start (a restart of its driver task) keeps the first
     now[0] = 160.0
     assert running.oldest() == 60
+    running.start("c", since=40.0)  # taken over from another leader: its age counts from its creation
+    assert running.oldest() == 120
+    running.end("c")
     running.end("a")
     assert running.oldest() == 30
     running.end("b")

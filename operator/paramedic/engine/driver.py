@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from paramedic.api.remediation import TERMINAL_PHASES
+from paramedic.kube import parse_time
 from paramedic.records import metrics
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Drivers:
 
     async def _run(self, uid: str, namespace: str, name: str) -> None:
         metrics.IN_FLIGHT.inc()
-        metrics.RUNNING.start(uid)
+        metrics.RUNNING.start(uid, _created(self._bodies.get(uid)))
         try:
             await self._drive(namespace, name, lambda: self.latest(uid))
         finally:
@@ -84,3 +85,9 @@ class Drivers:
     @property
     def running(self) -> int:
         return len(self._tasks)
+
+
+def _created(body: Mapping[str, Any] | None) -> float | None:
+    """A Remediation's creationTimestamp as seconds since the epoch (None when absent)."""
+    stamp = ((body or {}).get("metadata") or {}).get("creationTimestamp")
+    return parse_time(stamp).timestamp() if stamp else None

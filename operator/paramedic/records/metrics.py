@@ -42,18 +42,21 @@ ESCALATIONS = Counter("paramedic_escalation_notifications_total", "Messages sent
 
 
 class RunningSince:
-    """When each Remediation this replica drives started, for the age of the oldest.
+    """Since when each Remediation this replica drives exists, for the age of the oldest.
 
-    A gauge of the age (not a start timestamp) so that the stuck-Remediation alert needs no ``time()`` and
-    reads 0 on a replica driving nothing.
+    The age counts from the Remediation's creation (wall clock, from its creationTimestamp), not from when
+    this replica began driving it, so that a leader hand-over does not reset a stuck one's age. A gauge of
+    the age (not a timestamp) so that the stuck-Remediation alert needs no ``time()`` and reads 0 on a
+    replica driving nothing.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._started: dict[str, float] = {}
 
-    def start(self, uid: str) -> None:
-        self._started.setdefault(uid, self._clock())
+    def start(self, uid: str, since: float | None = None) -> None:
+        """``since``: the creation time (seconds since the epoch); now when unknown."""
+        self._started.setdefault(uid, self._clock() if since is None else since)
 
     def end(self, uid: str) -> None:
         self._started.pop(uid, None)
@@ -65,7 +68,7 @@ class RunningSince:
 RUNNING = RunningSince()
 OLDEST_RUNNING = Gauge(
     "paramedic_remediation_oldest_running_seconds",
-    "Age of the oldest Remediation this replica is driving (0 when none): a stuck one shows here.",
+    "Age since creation of the oldest Remediation this replica is driving (0 when none): a stuck one shows here.",
 )
 OLDEST_RUNNING.set_function(RUNNING.oldest)
 
