@@ -333,8 +333,14 @@ def test_helm_test_hook_passes_against_a_running_operator(
     Service's address swapped for the test operator's metrics port: it passes on the real /metrics page."""
     import sys
 
-    [pod] = [d for d in render(cluster, "paramedic", OPERATOR_NAMESPACE) if d["kind"] == "Pod"]
+    documents = render(cluster, "paramedic", OPERATOR_NAMESPACE)
+    [pod] = [d for d in documents if d["kind"] == "Pod"]
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    labels = pod["metadata"]["labels"]
+    for selecting in (d for d in documents if d["kind"] in ("Service", "PodDisruptionBudget", "NetworkPolicy")):
+        selector = selecting["spec"].get("podSelector", selecting["spec"].get("selector"))
+        wanted = selector.get("matchLabels", selector)
+        assert not wanted.items() <= labels.items(), selecting["kind"]  # nor would its egress reach the metrics
     command = pod["spec"]["containers"][0]["command"]
     assert command[:2] == ["python", "-c"]
     service = f"http://paramedic.{OPERATOR_NAMESPACE}.svc:8080/metrics"
