@@ -129,3 +129,36 @@ def test_a_refused_approval_exits_2_without_a_traceback(tenant: Kit, paramedic: 
     assert refused.returncode == 2
     assert "Traceback" not in refused.stderr
     assert "requested this Remediation and cannot approve it" in refused.stderr
+
+
+def test_shell_completion_offers_namespaces_and_remediations_awaiting_approval(
+    paramedic: Kit, cluster: DevCluster, tmp_path: Any
+) -> None:
+    paramedic.deploy("api", replicas=1)
+    runbook = paramedic.runbook(
+        {"requiresApproval": True, "approvers": {"groups": [APPROVER_GROUP]}, "steps": [{"scale": {"replicas": 2}}]}
+    )
+    waiting = paramedic.remediation(runbook, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"})
+    paramedic.wait_phase(waiting, "AwaitingApproval")
+    done = paramedic.remediation(
+        paramedic.runbook({"steps": [{"scale": {"replicas": 1}}]}),
+        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
+    )
+    paramedic.wait_phase(done, "Succeeded")
+    answers = tmp_path / "answers"
+
+    def complete(line: str) -> set[str]:
+        env = {
+            **cluster.env(),
+            "_ARGCOMPLETE": "1",
+            "COMP_LINE": line,
+            "COMP_POINT": str(len(line)),
+            "_ARGCOMPLETE_STDOUT_FILENAME": str(answers),
+        }
+        result = subprocess.run([sys.executable, "-m", "paramedic"], env=env, capture_output=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return set(answers.read_text().split())
+
+    names = {a for a in complete(f"paramedic approve -n {paramedic.namespace} ") if not a.startswith("-")}
+    assert names == {waiting}  # not the finished one
+    assert paramedic.namespace in complete(f"paramedic history -n {paramedic.namespace[:6]}")

@@ -18,7 +18,14 @@ import sys
 from collections.abc import Sequence
 
 from paramedic import __version__
-from paramedic.cli.cluster import UserError, approve, history, plan
+from paramedic.cli.cluster import (
+    UserError,
+    approve,
+    complete_awaiting_approval,
+    complete_namespaces,
+    history,
+    plan,
+)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -193,11 +200,13 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
         sub.add_argument("--context", help="the kubeconfig context to use (default: its current context)")
-        sub.add_argument(
+        namespace = sub.add_argument(
             "-n", "--namespace", default=None, help="namespace (default: the context's, as kubectl; else default)"
         )
+        namespace.completer = complete_namespaces  # type: ignore[attr-defined]
         if name == "approve":
-            sub.add_argument("name", help="the Remediation")
+            rem = sub.add_argument("name", help="the Remediation")
+            rem.completer = complete_awaiting_approval  # type: ignore[attr-defined]
             sub.set_defaults(func=approve)
         elif name == "plan":
             sub.add_argument("-f", "--file", required=True, help="a YAML file with a Remediation")

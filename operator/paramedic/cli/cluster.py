@@ -55,6 +55,34 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
     return str((chosen.get("context") or {}).get("namespace") or "default")
 
 
+def complete_namespaces(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+    """Shell completion of -n: the cluster's namespaces (none when it cannot be asked)."""
+    try:
+        clients = _clients(parsed_args)
+        items = clients.core.list_namespace(_request_timeout=5).items
+    except Exception:  # a completion offers nothing rather than an error in the shell
+        return []
+    return [n.metadata.name for n in items if n.metadata.name.startswith(prefix)]
+
+
+def complete_awaiting_approval(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+    """Shell completion of approve's NAME: the namespace's Remediations that wait for an approval."""
+    from paramedic.api.common import GROUP, VERSION
+
+    try:
+        clients = _clients(parsed_args)
+        items = clients.custom.list_namespaced_custom_object(
+            GROUP, VERSION, parsed_args.namespace, "remediations", _request_timeout=5
+        )["items"]
+    except Exception:  # as above
+        return []
+    return [
+        r["metadata"]["name"]
+        for r in items
+        if (r.get("status") or {}).get("phase") == "AwaitingApproval" and r["metadata"]["name"].startswith(prefix)
+    ]
+
+
 def _api_error(what: str, exc: Any) -> UserError:
     return UserError(f"{what}: {exc.status} {exc.reason}: {_why(exc)}")
 
