@@ -80,7 +80,8 @@ def test_helm_chart_ships_the_same_policy_for_its_service_account(cluster: DevCl
     ).stdout
     chart = [d for d in yaml.safe_load_all(rendered) if d and d["kind"].startswith("ValidatingAdmissionPolicy")]
     text = (DEPLOY / "base" / "admission.yaml").read_text()
-    base = list(yaml.safe_load_all(text.replace(SA, "system:serviceaccount:ops:paramedic")))
+    # The release's ServiceAccount is named after it (rel-paramedic).
+    base = list(yaml.safe_load_all(text.replace(SA, "system:serviceaccount:ops:rel-paramedic")))
     assert [(d["kind"], d["metadata"]["name"], d["spec"]) for d in chart] == [
         (d["kind"], d["metadata"]["name"], d["spec"]) for d in base
     ]

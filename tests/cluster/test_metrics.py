@@ -6,6 +6,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from paramedic.api.common import GROUP, VERSION
 from paramedic_dev import simulate
 from tests.cluster.test_triggers import one_remediation, pods
 from tests.kit import Kit
@@ -60,3 +61,21 @@ def test_metrics_count_remediations_actions_and_triggers(paramedic: Kit, metrics
     paramedic.wait_phase(one_remediation(paramedic, crashing)["metadata"]["name"], "Succeeded")
     assert value(metrics_port, "paramedic_triggers_fired_total", trigger="podCrashLoop") >= 1
     assert value(metrics_port, "paramedic_detect_to_act_seconds_count", trigger="podCrashLoop") == before + 1
+
+
+def test_oldest_running_shows_a_remediation_waiting_and_clears_when_it_ends(paramedic: Kit, metrics_port: int) -> None:
+    """The stuck-Remediation alert's gauge: a Remediation waiting for an approval nobody gives ages in it."""
+    paramedic.deploy("api", replicas=1)
+    runbook = paramedic.runbook(
+        {"requiresApproval": True, "approvers": {"groups": ["nobody"]}, "steps": [{"scale": {"replicas": 2}}]}
+    )
+    rem = paramedic.remediation(runbook, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"})
+    paramedic.wait_phase(rem, "AwaitingApproval")
+    first = wait_until(
+        lambda: value(metrics_port, "paramedic_remediation_oldest_running_seconds") or None, 10, "a running age"
+    )
+    wait_until(
+        lambda: value(metrics_port, "paramedic_remediation_oldest_running_seconds") > first, 10, "the age to grow"
+    )
+    paramedic.clients.custom.delete_namespaced_custom_object(GROUP, VERSION, paramedic.namespace, "remediations", rem)
+    wait_until(lambda: value(metrics_port, "paramedic_remediation_oldest_running_seconds") == 0, 30, "the age to clear")

@@ -78,3 +78,99 @@ def test_json_logs_are_one_object_per_line(capsys: pytest.CaptureFixture[str]) -
     assert entry["message"] == "storm breaker tripped for rb"
     assert entry["time"].endswith("Z")
     logging.getLogger().handlers.clear()
+
+
+# -- conventions of the commands that talk to a cluster ---------------------------------------
+
+
+def kubeconfig(tmp_path: Path, current: str = "dev", server: str = "https://127.0.0.1:1") -> Path:
+    """Two contexts on one (unreachable) server: dev with namespace team-a, prod with none."""
+    import yaml
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [
+            {"name": "dev", "context": {"cluster": "c", "user": "u", "namespace": "team-a"}},
+            {"name": "prod", "context": {"cluster": "c", "user": "u"}},
+        ],
+        "current-context": current,
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_namespace_comes_from_the_kubeconfig_context(tmp_path: Path) -> None:
+    from paramedic.cli.cluster import UserError, _context_namespace
+
+    path = str(kubeconfig(tmp_path))
+    assert _context_namespace(path, None) == "team-a"  # the current context's, as kubectl
+    assert _context_namespace(path, "prod") == "default"  # a context without a namespace
+    assert _context_namespace(str(kubeconfig(tmp_path, current="prod")), "dev") == "team-a"
+    with pytest.raises(UserError, match="no context 'staging' in the kubeconfig"):
+        _context_namespace(path, "staging")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["history", "--context", "staging"], "paramedic history: no context 'staging' in the kubeconfig"),
+        (["history", "--kubeconfig", "{tmp}/missing"], "paramedic history: no usable kubeconfig: "),
+        (["plan", "-f", "{tmp}/missing.yaml"], "paramedic plan: cannot read {tmp}/missing.yaml: "),
+        (["plan", "-f", "{tmp}/kubeconfig"], "paramedic plan: {tmp}/kubeconfig holds no Remediation"),
+        (["history"], "paramedic history: cannot reach the Kubernetes API server: "),
+        (["approve", "rem-1"], "paramedic approve: cannot reach the Kubernetes API server: "),
+    ],
+)
+def test_user_errors_exit_2_with_one_line_and_no_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], message: str
+) -> None:
+    import subprocess
+    import sys
+
+    path = kubeconfig(tmp_path)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    env = {"KUBECONFIG": str(path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "paramedic", *argv], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("paramedic ")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(message.replace("{tmp}", str(tmp_path))), result.stderr
+    assert result.stdout == ""
+
+
+def test_a_bad_flag_exits_2() -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["history", "-o", "xml"])
+    assert exited.value.code == 2
+
+
+def test_shell_completion(tmp_path: Path) -> None:
+    """The script each shell sources names the command, and the command answers a completion request."""
+    import subprocess
+    import sys
+
+    for shell in ("bash", "zsh", "fish"):
+        script = subprocess.run(
+            [sys.executable, "-m", "paramedic", "completion", shell], capture_output=True, text=True, timeout=60
+        )
+        assert script.returncode == 0, script.stderr
+        assert "paramedic" in script.stdout
+    answers = tmp_path / "answers"
+    for line, expected in (("paramedic hi", {"history"}), ("paramedic history -o ", {"table", "json", "yaml"})):
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "_ARGCOMPLETE": "1",
+            "COMP_LINE": line,
+            "COMP_POINT": str(len(line)),
+            "_ARGCOMPLETE_STDOUT_FILENAME": str(answers),
+        }
+        done = subprocess.run([sys.executable, "-m", "paramedic"], env=env, capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert set(answers.read_text().split()) == expected

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from paramedic.api.remediation import TERMINAL_PHASES
+from paramedic.kube import parse_time
 from paramedic.records import metrics
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,12 @@ class Drivers:
 
     async def _run(self, uid: str, namespace: str, name: str) -> None:
         metrics.IN_FLIGHT.inc()
+        metrics.RUNNING.start(uid, _created(self._bodies.get(uid)))
         try:
             await self._drive(namespace, name, lambda: self.latest(uid))
         finally:
             metrics.IN_FLIGHT.dec()
+            metrics.RUNNING.end(uid)
             if self._tasks.get(uid) is asyncio.current_task():
                 del self._tasks[uid]
                 self._bodies.pop(uid, None)
@@ -146,3 +149,9 @@ class Passes:
                 turn.set_result(None)
                 return
         self.free += 1
+
+
+def _created(body: Mapping[str, Any] | None) -> float | None:
+    """A Remediation's creationTimestamp as seconds since the epoch (None when absent)."""
+    stamp = ((body or {}).get("metadata") or {}).get("creationTimestamp")
+    return parse_time(stamp).timestamp() if stamp else None

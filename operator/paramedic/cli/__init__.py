@@ -1,7 +1,11 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete's global completion looks for this marker in the first lines)
 """The ``paramedic`` command (also ``kubectl paramedic``).
 
 Exit codes: 0 success, 1 the thing checked failed (lint errors, a failed
-remediation), 2 usage or environment error.
+remediation), 2 usage or environment error (a bad flag, a missing file, an
+unknown context, an object that does not exist, a request the API server
+refuses, a cluster that cannot be reached): one line on stderr, no traceback.
+Like kubectl, the namespace defaults to the kubeconfig context's.
 """
 
 from __future__ import annotations
@@ -12,9 +16,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from paramedic import __version__
+from paramedic.cli.cluster import (
+    UserError,
+    approve,
+    complete_awaiting_approval,
+    complete_namespaces,
+    history,
+    plan,
+)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -63,143 +74,6 @@ def _lint(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     print(f"{len(args.files)} files, {len(problems)} problems")
     return 1 if problems else 0
-
-
-def _clients(args: argparse.Namespace) -> Any:
-    if args.kubeconfig:
-        os.environ["KUBECONFIG"] = args.kubeconfig
-    from paramedic.kube import Clients
-
-    return Clients.from_environment(args.kubeconfig)
-
-
-def _approve(args: argparse.Namespace) -> int:
-    from paramedic.api.common import GROUP, VERSION
-    from paramedic.kube import ApiException
-
-    clients = _clients(args)
-    try:
-        # The admission policy accepts only the caller's own name; ask the API server what that is.
-        me = clients.whoami()
-        clients.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, args.namespace, "remediations", args.name, {"spec": {"approved": True, "approvedBy": me}}
-        )
-    except ApiException as exc:
-        print(f"cannot approve {args.namespace}/{args.name}: {exc.status} {exc.reason}: {_why(exc)}", file=sys.stderr)
-        return 1
-    print(f"remediation {args.namespace}/{args.name} approved by {me}")
-    return 0
-
-
-def _why(exc: Any) -> str:
-    """The API server's message (which names the field and the rule), not just its status line."""
-    import json
-
-    try:
-        return str(json.loads(exc.body or "{}").get("message", ""))
-    except ValueError:
-        return str(exc.body or "")
-
-
-def _history(args: argparse.Namespace) -> int:
-    import json
-
-    from paramedic.api.common import GROUP, VERSION
-    from paramedic.kube import parse_time
-
-    clients = _clients(args)
-    if args.all_namespaces:
-        items = clients.custom.list_cluster_custom_object(GROUP, VERSION, "remediations")["items"]
-    else:
-        items = clients.custom.list_namespaced_custom_object(GROUP, VERSION, args.namespace, "remediations")["items"]
-    rows = []
-    for rem in sorted(items, key=lambda r: r["metadata"]["creationTimestamp"], reverse=True)[: args.limit]:
-        status = rem.get("status") or {}
-        started, finished = status.get("startedAt"), status.get("finishedAt")
-        seconds = (parse_time(finished) - parse_time(started)).total_seconds() if started and finished else None
-        rows.append(
-            {
-                "namespace": rem["metadata"]["namespace"],
-                "name": rem["metadata"]["name"],
-                "runbook": (rem["spec"].get("runbookRef") or {}).get("name", ""),
-                "target": status.get("targetSummary", ""),
-                "trigger": (rem["spec"].get("trigger") or {}).get("kind", "manual"),
-                "phase": status.get("phase", "Pending"),
-                "started": started or "",
-                "duration": seconds,
-                "message": status.get("message", ""),
-            }
-        )
-    if args.output == "json":
-        print(json.dumps(rows, indent=2))
-        return 0
-    header = ("NAMESPACE", "NAME", "RUNBOOK", "TARGET", "TRIGGER", "PHASE", "STARTED", "DURATION")
-    table = [header] + [
-        (
-            r["namespace"],
-            r["name"],
-            r["runbook"],
-            r["target"],
-            r["trigger"],
-            r["phase"],
-            r["started"],
-            "-" if r["duration"] is None else f"{r['duration']:.0f}s",
-        )
-        for r in rows
-    ]
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-    for row in table:
-        print("   ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    return 0
-
-
-def _plan(args: argparse.Namespace) -> int:
-    """Run a Remediation as a dry run on the cluster (the operator must be running) and print the plan."""
-    import time
-
-    import yaml
-
-    from paramedic.api.common import GROUP, VERSION
-    from paramedic.api.remediation import TERMINAL_PHASES
-    from paramedic.kube import ApiException
-
-    clients = _clients(args)
-    with open(args.file) as f:
-        doc = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "Remediation")
-    namespace = (doc.get("metadata") or {}).get("namespace") or args.namespace
-    body = {
-        **doc,
-        "metadata": {"generateName": f"{doc['metadata']['name'][:40]}-plan-"},
-        "spec": {**doc["spec"], "dryRun": True},
-    }
-    try:
-        created = clients.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", body)
-    except ApiException as exc:
-        print(f"rejected by the API server: {exc.status} {exc.reason}: {exc.body}", file=sys.stderr)
-        return 2
-    name = created["metadata"]["name"]
-    deadline = time.monotonic() + args.timeout
-    status: dict[str, Any] = {}
-    try:
-        while time.monotonic() < deadline:
-            status = (
-                clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", name).get(
-                    "status"
-                )
-                or {}
-            )
-            if status.get("phase") in TERMINAL_PHASES:
-                break
-            print(f"... {status.get('phase', 'Pending')}", file=sys.stderr)
-            time.sleep(1)
-    finally:
-        clients.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "remediations", name)
-    for step in status.get("steps") or []:
-        print(f"{step['index'] + 1}. {step['name']}: {step['plan'] or step['message']}")
-        for key, value in (step.get("changes") or {}).items():
-            print(f"     {key}: {value}")
-    print(f"{status.get('phase', 'no answer (is the operator running?)')}: {status.get('message', '')}")
-    return 0 if status.get("phase") == "DryRun" else 1
 
 
 def _url_prefix(text: str) -> str:
@@ -324,30 +198,59 @@ def parser() -> argparse.ArgumentParser:
         ("plan", "dry-run a Remediation file on the cluster and print what would change"),
     ):
         sub = commands.add_parser(name, help=helptext)
-        sub.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
-        sub.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+        sub.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+        sub.add_argument("--context", help="the kubeconfig context to use (default: its current context)")
+        namespace = sub.add_argument(
+            "-n", "--namespace", default=None, help="namespace (default: the context's, as kubectl; else default)"
+        )
+        namespace.completer = complete_namespaces  # type: ignore[attr-defined]
         if name == "approve":
-            sub.add_argument("name", help="the Remediation")
-            sub.set_defaults(func=_approve)
+            rem = sub.add_argument("name", help="the Remediation")
+            rem.completer = complete_awaiting_approval  # type: ignore[attr-defined]
+            sub.set_defaults(func=approve)
         elif name == "plan":
             sub.add_argument("-f", "--file", required=True, help="a YAML file with a Remediation")
             sub.add_argument("--timeout", type=float, default=60, help="seconds to wait for the plan")
-            sub.set_defaults(func=_plan)
+            sub.set_defaults(func=plan)
         else:
             sub.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
-            sub.add_argument("-o", "--output", choices=("table", "json"), default="table", help="output format")
+            sub.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table", help="output format")
             sub.add_argument("--limit", type=int, default=50, help="at most this many, newest first")
-            sub.set_defaults(func=_history)
+            sub.set_defaults(func=history)
 
+    completion = commands.add_parser(
+        "completion",
+        help='print the shell completion script: eval "$(paramedic completion bash)" (zsh, fish too)',
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
+    completion.set_defaults(func=_completion)
     return top
 
 
+def _completion(args: argparse.Namespace) -> int:
+    from argcomplete.shell_integration import shellcode
+
+    print(shellcode(["paramedic", "kubectl-paramedic"], shell=args.shell))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    import argcomplete
+    import urllib3
+
+    top = parser()
+    argcomplete.autocomplete(top)  # answers and exits when the shell asks for completions, else nothing
+    args = top.parse_args(argv)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:
         return 130
+    except UserError as exc:
+        print(f"paramedic {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except urllib3.exceptions.HTTPError as exc:
+        print(f"paramedic {args.command}: cannot reach the Kubernetes API server: {exc}", file=sys.stderr)
+        return 2
     return code
 
 
