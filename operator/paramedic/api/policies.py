@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
-from .common import BoundedTime, Condition, Duration, Label, Model, Name, OneOf, Text
+from .common import BoundedTime, Condition, Duration, Label, Model, Name, OneOf, Text, Time
 
 Scope = Literal["Runbook", "Target", "Namespace", "Cluster"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -178,8 +178,8 @@ class LedgerEntry(Model):
     runbook: str = Field(description="Kind/namespace/name of its runbook.")
     target: str = Field(description="Kind/namespace/name of its target.")
     namespace: str = Field(description="The target's namespace (empty for nodes).")
-    admitted_at: str = Field(description="When it was let through (RFC 3339).")
-    finished_at: str | None = Field(default=None, description="When it ended, for cooldowns.")
+    admitted_at: Time = Field(description="When it was let through (RFC 3339).")
+    finished_at: Time | None = Field(default=None, description="When it ended, for cooldowns (RFC 3339).")
 
 
 class RateLimitPolicyStatus(Model):

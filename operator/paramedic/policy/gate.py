@@ -31,10 +31,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from paramedic.api.common import GROUP, VERSION, ObjectRef, parse_duration
+from paramedic.api.common import GROUP, VERSION, ObjectRef, parse_duration, utcnow
 from paramedic.api.policies import LedgerEntry, RateLimitPolicySpec, RateLimitPolicyStatus
 from paramedic.api.remediation import TERMINAL_PHASES
-from paramedic.kube import ApiException, Clients, now
+from paramedic.kube import ApiException, Clients, parse_time
 from paramedic.kube.conflicts import Conflict, is_conflict, retry_on_conflict
 from paramedic.records import invalid
 
@@ -243,7 +243,7 @@ class Gate:
                         runbook=seen.runbook,
                         target=seen.target,
                         namespace=seen.namespace,
-                        admitted_at=seen.created or now(),
+                        admitted_at=_time(seen.created),
                     ),
                 )
         return list(found.values())
@@ -257,7 +257,7 @@ class Gate:
                 seen = self.remediations.find(entry.runbook, entry.remediation) if self.remediations.bound else None
                 if seen is not None:
                     if seen.finished:
-                        entry = entry.model_copy(update={"finished_at": seen.finished_at or now()})
+                        entry = entry.model_copy(update={"finished_at": _time(seen.finished_at)})
                 else:
                     entry = self._settle_by_reading(entry)
             settled.append(entry)
@@ -270,10 +270,10 @@ class Gate:
         except ApiException as exc:
             if exc.status != 404:
                 raise
-            return entry.model_copy(update={"finished_at": now()})
+            return entry.model_copy(update={"finished_at": utcnow()})
         status = rem.get("status") or {}
         if status.get("phase") in TERMINAL_PHASES:
-            return entry.model_copy(update={"finished_at": status.get("finishedAt") or now()})
+            return entry.model_copy(update={"finished_at": _time(status.get("finishedAt"))})
         return entry
 
     def _storm(
@@ -327,3 +327,8 @@ class Gate:
             GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], body
         )
         return written
+
+
+def _time(stamp: str | None) -> datetime:
+    """A time the API server wrote (creationTimestamp, a status time) for the ledger; now when absent."""
+    return parse_time(stamp) if stamp else utcnow()

@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from paramedic.api.common import parse_duration
+from paramedic.api.common import parse_duration, rfc3339
 from paramedic.api.policies import FreezeWindow, LedgerEntry, RateLimitPolicySpec
-from paramedic.kube import parse_time
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -114,13 +113,13 @@ def decide(
 
     cooldown = parse_duration(spec.cooldown)
     for entry in ledger:
-        if entry.target == candidate.target and entry.finished_at and parse_time(entry.finished_at) + cooldown > now:
-            left = parse_time(entry.finished_at) + cooldown - now
+        if entry.target == candidate.target and entry.finished_at and entry.finished_at + cooldown > now:
+            left = entry.finished_at + cooldown - now
             return Decision(
                 False,
                 "RateLimited",
                 "Cooldown",
-                f"{candidate.target} was remediated at {entry.finished_at}; cooldown {spec.cooldown} "
+                f"{candidate.target} was remediated at {rfc3339(entry.finished_at)}; cooldown {spec.cooldown} "
                 f"has {_human(left)} left",
             )
 
@@ -144,7 +143,7 @@ def decide(
         spent = [
             e
             for e in ledger
-            if parse_time(e.admitted_at) > since and _scope_key(limit.scope, e) == _scope_key(limit.scope, candidate)
+            if e.admitted_at > since and _scope_key(limit.scope, e) == _scope_key(limit.scope, candidate)
         ]
         if len(spent) >= limit.max:
             return Decision(
@@ -180,7 +179,7 @@ def decide_batch(
     spent = {e.remediation for e in written}
     asking = {c.remediation for c in candidates}
     others = [e for e in elsewhere if e.remediation not in spent and e.remediation not in asking]
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = now.replace(microsecond=0)  # as the ledger is written (to the second)
     decisions: dict[str, Decision] = {}
     for candidate in candidates:
         if candidate.remediation in spent:
@@ -212,9 +211,7 @@ def prune(
     kept = [
         e
         for e in ledger
-        if e.finished_at is None
-        or parse_time(e.admitted_at) > now - horizon
-        or parse_time(e.finished_at) > now - parse_duration(spec.cooldown)
+        if e.finished_at is None or e.admitted_at > now - horizon or e.finished_at > now - parse_duration(spec.cooldown)
     ]
     return kept[-keep:]
 
