@@ -142,6 +142,25 @@ def test_bad_promql_is_reported(paramedic: Kit, prometheus: Prometheus) -> None:
     assert remediations(paramedic, runbook) == []
 
 
+def error_rate_runbook(paramedic: Kit, prometheus: Prometheus, deployment: str, hold: datetime.timedelta) -> str:
+    """A runbook that scales ``deployment`` up once its error rate has been over 10 % for ``hold``."""
+    ns = paramedic.namespace
+    return paramedic.runbook(
+        {
+            "trigger": {
+                "prometheus": {
+                    "url": prometheus.url,
+                    "interval": "1s",
+                    "for": f"{int(hold.total_seconds())}s",
+                    "query": f'paramedic_test_error_rate{{namespace="{ns}",deployment="{deployment}"}} > 0.1',
+                }
+            },
+            "steps": [{"scale": {"by": 1, "max": 3}}],
+        },
+        name=f"{deployment}-errors",
+    )
+
+
 def test_a_for_clock_survives_an_operator_restart(paramedic: Kit, prometheus: Prometheus, error_rate: Gauge) -> None:
     """The series' pending-since is in the runbook's status before the restart; the restarted operator
     resumes it (same instant) instead of starting the for again, and fires for the original start."""
@@ -149,20 +168,7 @@ def test_a_for_clock_survives_an_operator_restart(paramedic: Kit, prometheus: Pr
     paramedic.deploy("cart", replicas=1)
     error_rate.labels(ns, "cart").set(0.02)
     hold = datetime.timedelta(seconds=20)
-    runbook = paramedic.runbook(
-        {
-            "trigger": {
-                "prometheus": {
-                    "url": prometheus.url,
-                    "interval": "1s",
-                    "for": "20s",
-                    "query": f'paramedic_test_error_rate{{namespace="{ns}",deployment="cart"}} > 0.1',
-                }
-            },
-            "steps": [{"scale": {"by": 1, "max": 3}}],
-        },
-        name="cart-errors",
-    )
+    runbook = error_rate_runbook(paramedic, prometheus, "cart", hold)
     wait_until(lambda: runbook_status(paramedic, runbook).get("triggerKind") == "prometheus", 30, "an evaluation")
     error_rate.labels(ns, "cart").set(0.5)
     [pending] = wait_until(lambda: runbook_status(paramedic, runbook).get("pendingSeries"), 30, "a pending series")
@@ -205,20 +211,7 @@ def test_a_for_clock_survives_a_failover(
     hold = datetime.timedelta(seconds=30)
     with fenced_replicas(paramedic, cluster, "clocks") as pair:
         lead_and_stand_by(paramedic, pair, "clocks")
-        runbook = paramedic.runbook(
-            {
-                "trigger": {
-                    "prometheus": {
-                        "url": prometheus.url,
-                        "interval": "1s",
-                        "for": "30s",
-                        "query": f'paramedic_test_error_rate{{namespace="{ns}",deployment="shop"}} > 0.1',
-                    }
-                },
-                "steps": [{"scale": {"by": 1, "max": 3}}],
-            },
-            name="shop-errors",
-        )
+        runbook = error_rate_runbook(paramedic, prometheus, "shop", hold)
         wait_until(lambda: runbook_status(paramedic, runbook).get("triggerKind") == "prometheus", 30, "armed")
         error_rate.labels(ns, "shop").set(0.5)
         [pending] = wait_until(lambda: runbook_status(paramedic, runbook).get("pendingSeries"), 30, "pending")
