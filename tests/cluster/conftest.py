@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from paramedic.api.common import API_VERSION, GROUP, VERSION
+from paramedic.api.policies import RateLimitPolicySpec
 from paramedic.kube import ApiException, Clients
 from paramedic_dev.cluster import DevCluster, free_port
 from paramedic_dev.install import OperatorProcess, apply_crds, ensure_namespace
@@ -85,6 +87,19 @@ def operator(
     Tests that kill it leave it running again."""
     clients.core.create_namespaced_secret(
         OPERATOR_NAMESPACE, {"metadata": {"name": "alertmanager-webhook"}, "stringData": {"token": WEBHOOK_TOKEN}}
+    )
+    # The suite's default RateLimitPolicy, as an admin configures one: the shipped default (5 in flight in the
+    # whole cluster, across policies) would let Remediations that earlier tests leave running, in namespaces
+    # still being deleted, refuse a later test's one MaxInFlight. The in-flight rules have tests of their own
+    # (test_budgets.py), with policies of their own; the shipped defaults are unit-tested (test_fields.py).
+    spec = RateLimitPolicySpec().dump()
+    spec["maxInFlight"] = {"max": 100, "scope": "Cluster"}
+    clients.custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        OPERATOR_NAMESPACE,
+        "ratelimitpolicies",
+        {"apiVersion": API_VERSION, "kind": "RateLimitPolicy", "metadata": {"name": "default"}, "spec": spec},
     )
     process = OperatorProcess(
         cluster.kubeconfig,

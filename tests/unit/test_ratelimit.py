@@ -183,3 +183,18 @@ def test_the_gate_counts_other_policies_admissions_and_manual_remediations_as_ru
         ("ops", "other"): [entry(2, 1), entry(3, 1), entry(4, 1)],
     }
     assert sorted(e.remediation for e in gate._elsewhere(("ops", "mine"))) == ["ns/by-hand", "ns/rem-3"]
+
+
+def test_the_default_policy_in_the_docs_is_the_one_the_operator_creates() -> None:
+    """docs/safety.md shows the values of the default RateLimitPolicy; they are the model's defaults (the
+    suite's cluster runs its own default policy, so the shipped values are held here)."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "safety.md").read_text()
+    section = text.split("## The default policy", 1)[1]
+    shown = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))  # type: ignore[union-attr]
+    assert RateLimitPolicySpec.model_validate(shown).dump() == RateLimitPolicySpec().dump()
+    assert RateLimitPolicySpec().dump()["maxInFlight"] == {"max": 5, "scope": "Cluster"}
