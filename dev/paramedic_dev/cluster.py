@@ -27,11 +27,11 @@ from typing import Any
 import yaml
 
 from . import build, pki
+from .nodes import FAKE_NODE_ANNOTATION, fake_node
 from .processes import Process, wait_for
 
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
-FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 
 
 def free_port() -> int:
@@ -376,28 +376,3 @@ class DevCluster:
         path = self.workdir / f"{user}.kubeconfig"
         path.write_text(yaml.safe_dump(self._kubeconfig(user)))
         return path
-
-
-def fake_node(
-    name: str, cpu: str = "32", memory: str = "256Gi", pods: str = "250", provider_id: str | None = None
-) -> dict[str, Any]:
-    """A Node object that KWOK takes over (it writes the status and heartbeats)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {FAKE_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "type": "kwok",
-            },
-        },
-        "spec": {"providerID": provider_id} if provider_id else {},
-        "status": {
-            "allocatable": {"cpu": cpu, "memory": memory, "pods": pods},
-            "capacity": {"cpu": cpu, "memory": memory, "pods": pods},
-        },
-    }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from .cluster import FAKE_NODE_ANNOTATION
+from .nodes import FAKE_NODE_ANNOTATION
 
 UNSCHEDULABLE_LABEL = "paramedic.dev/no-such-node"
 
