@@ -7,7 +7,7 @@ OpenAPI description, which is what ``kubectl explain`` prints.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
@@ -31,6 +31,9 @@ from paramedic.kube.durations import parse_duration as parse_duration
 from paramedic.kube.kinds import API_VERSION as API_VERSION
 from paramedic.kube.kinds import GROUP as GROUP
 from paramedic.kube.kinds import VERSION as VERSION
+from paramedic.kube.times import as_utc
+from paramedic.kube.times import rfc3339 as rfc3339
+from paramedic.kube.times import utcnow as utcnow
 
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=32)]
 """A Go-style duration such as ``90s``, ``5m`` or ``1h30m``."""
@@ -47,18 +50,7 @@ Text = Annotated[str, StringConstraints(max_length=1024)]
 """Free text for humans: a reason, a description line."""
 
 
-def _utc(value: datetime) -> datetime:
-    """Every time in the API is UTC: a stamp without an offset (never written by paramedic) is read as UTC,
-    so that comparing two times never fails on naive against aware."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def rfc3339(value: datetime) -> str:
-    """The wire form of a time, as Kubernetes writes it: UTC, to the second."""
-    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-Time = Annotated[datetime, AfterValidator(_utc), PlainSerializer(rfc3339, return_type=str, when_used="json")]
+Time = Annotated[datetime, AfterValidator(as_utc), PlainSerializer(rfc3339, return_type=str, when_used="json")]
 """A point in time: a ``datetime`` in Python, RFC 3339 on the wire (``format: date-time`` in the CRD), written
 to the second in UTC as Kubernetes writes its own times. Status written as strings by an older operator loads
 unchanged, since those strings are RFC 3339 too."""
@@ -66,11 +58,6 @@ unchanged, since those strings are RFC 3339 too."""
 
 BoundedTime = Annotated[Time, WithJsonSchema({"type": "string", "format": "date-time", "maxLength": 64})]
 """A ``Time`` in a spec, where every field is bounded (the schema's length bound; any RFC 3339 time fits)."""
-
-
-def utcnow() -> datetime:
-    """The current time, to the second (what the wire form keeps), in UTC."""
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Model(BaseModel):

@@ -5,28 +5,20 @@ dicts (what actions and status records work with), and times. Beside it:
 ``kinds`` (the one table of kinds), ``selectors`` (label selectors),
 ``conflicts`` (the one retry-on-conflict loop), ``secrets`` (reading a Secret
 value), ``blocking`` (the client from the event loop), ``durations`` (Go
-duration strings). Nothing here imports the rest of paramedic.
+duration strings), ``times`` (RFC 3339 times, the clock). Nothing here imports the rest of paramedic.
 """
 
 from __future__ import annotations
 
-import datetime
 import functools
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from .times import now, parse_time
+
 __all__ = ["ApiException", "Clients", "now", "parse_time", "status_of"]
-
-
-def now() -> str:
-    """The current time as Kubernetes writes it (RFC 3339, UTC, seconds)."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> datetime.datetime:
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
 
 
 def status_of(exc: BaseException) -> int | None:
