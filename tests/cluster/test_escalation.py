@@ -109,18 +109,17 @@ def escalation_policy(paramedic: Kit, receivers: dict[str, Receiver], **extra: A
     return "oncall"
 
 
-def shop_crash_loop(paramedic: Kit, rate_limit: str, oncall: str) -> dict[str, Any]:
+def shop_crash_loop(paramedic: Kit, rate_limit: str, oncall: str | None = None) -> dict[str, Any]:
     """The "shop" Deployment's pod crash-loops under a runbook with these policies; its one finished Remediation."""
-    runbook = paramedic.runbook(
-        {
-            "trigger": {"podCrashLoop": {"minRestarts": 1}},
-            "rateLimitPolicyRef": {"name": rate_limit},
-            "escalationPolicyRef": {"name": oncall},
-            "target": {"kinds": ["Deployment"]},
-            "steps": [{"rolloutRestart": {}}],
-        },
-        name="shop-crash",
-    )
+    spec: dict[str, Any] = {
+        "trigger": {"podCrashLoop": {"minRestarts": 1}},
+        "rateLimitPolicyRef": {"name": rate_limit},
+        "target": {"kinds": ["Deployment"]},
+        "steps": [{"rolloutRestart": {}}],
+    }
+    if oncall is not None:
+        spec["escalationPolicyRef"] = {"name": oncall}
+    runbook = paramedic.runbook(spec, name="shop-crash")
     simulate.make_crashloop(
         paramedic.clients.core, paramedic.namespace, pods(paramedic, "shop")[0].metadata.name, restarts=3
     )

@@ -12,9 +12,8 @@ import pytest
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.kube import ApiException
-from paramedic_dev import simulate
-from tests.cluster.test_safety import all_finished, policy
-from tests.cluster.test_triggers import pods
+from tests.cluster.test_escalation import shop_crash_loop
+from tests.cluster.test_safety import policy
 from tests.kit import Kit
 
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -71,20 +70,7 @@ def test_a_zone_the_operator_does_not_know_fails_the_remediation_naming_the_fiel
 def crash_under(paramedic: Kit, rate_limit: str) -> dict[str, Any]:
     """The "shop" Deployment's pod crash-loops under a runbook with this policy; its one finished Remediation."""
     paramedic.deploy("shop", replicas=1)
-    runbook = paramedic.runbook(
-        {
-            "trigger": {"podCrashLoop": {"minRestarts": 1}},
-            "rateLimitPolicyRef": {"name": rate_limit},
-            "target": {"kinds": ["Deployment"]},
-            "steps": [{"rolloutRestart": {}}],
-        },
-        name="shop-crash",
-    )
-    simulate.make_crashloop(
-        paramedic.clients.core, paramedic.namespace, pods(paramedic, "shop")[0].metadata.name, restarts=3
-    )
-    [rem] = all_finished(paramedic, runbook, 1)
-    return rem
+    return shop_crash_loop(paramedic, rate_limit)
 
 
 @pytest.mark.parametrize(
