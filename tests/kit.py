@@ -9,6 +9,7 @@ from typing import Any
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic.kube import Clients
+from paramedic_dev import objects
 from paramedic_dev.install import OperatorProcess
 from tests.waiting import wait_until
 
@@ -20,22 +21,14 @@ def deployment(
     image: str = "registry.invalid/app:1",
     node_selector: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": "app", "image": image}
+    """The dev cluster's Deployment (``paramedic_dev.objects``), with a memory limit or a node selector."""
+    body = objects.deployment(name, replicas, image=image)
+    pod_spec = body["spec"]["template"]["spec"]
     if memory:
-        container["resources"] = {"limits": {"memory": memory}}
-    pod_spec: dict[str, Any] = {"containers": [container]}
+        pod_spec["containers"][0]["resources"] = {"limits": {"memory": memory}}
     if node_selector:
         pod_spec["nodeSelector"] = node_selector
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec},
-        },
-    }
+    return body
 
 
 def gated_job(gate: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from . import build, pki
-from .nodes import FAKE_NODE_ANNOTATION, fake_node
+from .objects import FAKE_NODE_ANNOTATION, fake_node
 from .processes import Process, wait_for
 
 SERVICE_CIDR = "10.96.0.0/16"

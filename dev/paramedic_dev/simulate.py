@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from .nodes import FAKE_NODE_ANNOTATION
+from .objects import FAKE_NODE_ANNOTATION
 
 UNSCHEDULABLE_LABEL = "paramedic.dev/no-such-node"
 

@@ -11,7 +11,7 @@ import pytest
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.kube import ApiException
 from paramedic_dev import simulate
-from paramedic_dev.nodes import fake_node
+from paramedic_dev.objects import fake_node
 from tests.cluster.conftest import AWS_ENV, OPERATOR_NAMESPACE
 from tests.cluster.test_triggers import one_remediation
 from tests.kit import Kit

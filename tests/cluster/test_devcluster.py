@@ -12,24 +12,8 @@ from kubernetes.client.exceptions import ApiException
 
 from paramedic_dev import simulate
 from paramedic_dev.cluster import DevCluster
+from paramedic_dev.objects import deployment
 from tests.waiting import wait_until
-
-
-def deployment(name: str, replicas: int = 2, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    labels = labels or {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
-            },
-        },
-    }
 
 
 def ready_pods(core: client.CoreV1Api, namespace: str, selector: str) -> list[client.V1Pod]:

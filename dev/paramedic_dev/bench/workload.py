@@ -22,6 +22,7 @@ from typing import Any
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.kube import ApiException, Clients
 
+from .. import objects
 from .presets import Preset
 
 APP = "bench.paramedic.dev/app"
@@ -30,20 +31,7 @@ BACKGROUND_PER_NAMESPACE = 500
 
 
 def deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {APP: name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "registry.invalid/bench:1"}]},
-            },
-        },
-    }
+    return objects.deployment(name, replicas, {APP: name}, "registry.invalid/bench:1")
 
 
 def policy(name: str, budget: int) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The fake nodes of the local cluster: Node objects that KWOK takes over (it writes their status and
-heartbeats), told apart from any other node by one annotation."""
+"""The objects of the local cluster's workloads: fake nodes (Node objects that KWOK takes over: it writes
+their status and heartbeats, told apart from any other node by one annotation) and the Deployments whose
+pods KWOK runs on them."""
 
 from __future__ import annotations
 
@@ -30,5 +31,22 @@ def fake_node(
         "status": {
             "allocatable": {"cpu": cpu, "memory": memory, "pods": pods},
             "capacity": {"cpu": cpu, "memory": memory, "pods": pods},
+        },
+    }
+
+
+def deployment(
+    name: str, replicas: int = 2, labels: dict[str, str] | None = None, image: str = "registry.invalid/app:1"
+) -> dict[str, Any]:
+    """A Deployment whose pods KWOK runs (the image is never pulled), selected by ``labels`` (default app=name)."""
+    labels = labels or {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app", "image": image}]}},
         },
     }
