@@ -9,6 +9,7 @@ from kubernetes.client.exceptions import ApiException
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.kube import Clients
+from paramedic.records import events
 
 
 def condition(kind: str, status: str) -> dict[str, Any]:
@@ -38,3 +39,13 @@ def test_conditions_are_a_map_list_keyed_by_type(clients: Clients, namespace: st
     assert "conditions" in refused.value.body
     got = clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runbooks", "keyed")
     assert [c["type"] for c in got["status"]["conditions"]] == ["Ready", "Accepted"]
+
+
+def test_identical_events_aggregate_into_one_with_a_count(clients: Clients, namespace: str) -> None:
+    target = {"apiVersion": "v1", "kind": "ConfigMap", "name": "flapping", "namespace": namespace, "uid": "u-flap"}
+    for _ in range(5):
+        events.post(clients, target, "Refused", "rate limited", warning=True)
+    events.post(clients, target, "Refused", "another message", warning=True)
+    posted = clients.core.list_namespaced_event(namespace, field_selector="involvedObject.name=flapping").items
+    counts = sorted((e.message, e.count) for e in posted)
+    assert counts == [("another message", 1), ("rate limited", 5)]
