@@ -158,4 +158,5 @@ class Kit:
         found = self.clients.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.kind={kind},involvedObject.name={name}"
         )
-        return [f"{e.reason}: {e.message}" for e in found.items]
+        # An aggregated Event (records/events.py) stands for ``count`` identical ones.
+        return [f"{e.reason}: {e.message}" for e in found.items for _ in range(e.count or 1)]

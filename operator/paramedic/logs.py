@@ -10,6 +10,10 @@ from typing import Any
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record. A record about a Kubernetes object (Kopf's per-object logger puts its
+    reference in ``k8s_ref``; so may any ``extra``) names that object under ``object``: a log pipeline
+    then finds every line about one Remediation without parsing the message."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
@@ -17,6 +21,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        ref = getattr(record, "k8s_ref", None)
+        if isinstance(ref, dict):
+            named = {k: ref[k] for k in ("kind", "namespace", "name") if ref.get(k)}
+            if named:
+                entry["object"] = named
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

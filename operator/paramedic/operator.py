@@ -35,6 +35,8 @@ from paramedic.triggers import watches
 from paramedic.triggers import wiring as trigger_wiring
 
 log = logging.getLogger(__name__)
+FINALIZER = f"{GROUP}/finalizer"
+"""The finalizer Kopf keeps on objects whose daemons run (an escalating Remediation): named for paramedic."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +137,8 @@ def build(
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=GROUP, key="last-handled-configuration"
         )
+        # An own finalizer name, so that `kubectl get -o yaml` and the uninstall docs say whose it is.
+        settings.persistence.finalizer = FINALIZER
         settings.posting.level = logging.WARNING
         # One log line per decision: not one per runbook or Remediation event that decided nothing.
         logs.quiet_handlers((*watches.QUIET_HANDLERS, "remediation"))

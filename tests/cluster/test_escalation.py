@@ -139,6 +139,10 @@ def test_levels_fire_in_order_with_their_delays_then_resolve(paramedic: Kit, rec
     uid = paramedic.get(rem)["metadata"]["uid"]
 
     wait_until(lambda: receivers["pagerduty"].received, 60, "the third level")
+    # While it escalates, the finalizer on it is paramedic's own name (docs/install.md, uninstall), not Kopf's.
+    finalizers = paramedic.get(rem)["metadata"].get("finalizers", [])
+    assert "paramedic.dev/finalizer" in finalizers
+    assert not [f for f in finalizers if "kopf" in f]
     started = datetime.datetime.fromisoformat(paramedic.status(rem)["escalation"]["startedAt"])
     ((t1, path1, generic),) = receivers["primary"].received
     ((t2, _, slack),) = receivers["slack"].received

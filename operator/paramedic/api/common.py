@@ -50,6 +50,10 @@ Text = Annotated[str, StringConstraints(max_length=1024)]
 """Free text for humans: a reason, a description line."""
 
 
+LIST_MAP_KEYS = "x-paramedic-list-map-keys"
+"""A model-level schema marker: lists of this model are map lists keyed by these (required) fields."""
+
+
 Time = Annotated[datetime, AfterValidator(as_utc), PlainSerializer(rfc3339, return_type=str, when_used="json")]
 """A point in time: a ``datetime`` in Python, RFC 3339 on the wire (``format: date-time`` in the CRD), written
 to the second in UTC as Kubernetes writes its own times. Status written as strings by an older operator loads
@@ -204,6 +208,11 @@ class Approvers(Model):
 
 class Condition(Model):
     """A standard Kubernetes condition (metav1.Condition)."""
+
+    # Every list of conditions is a map list keyed by type (the CRD generator hoists this marker onto the list):
+    # the API server rejects two conditions of one type, and server-side apply merges conditions by type instead
+    # of replacing the whole list, as upstream declares metav1.Condition lists.
+    model_config = ConfigDict(json_schema_extra={LIST_MAP_KEYS: ["type"]})
 
     type: str = Field(description="Type of the condition, e.g. Accepted or Ready.")
     status: Literal["True", "False", "Unknown"] = Field(description="Status of the condition.")

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .common import GROUP, VERSION, Model
+from .common import GROUP, LIST_MAP_KEYS, VERSION, Model
 from .resources import RESOURCES, Resource
 
 _DROP = {"title", "additionalProperties", "$defs"}
@@ -53,6 +53,10 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
             out[key] = {name: structural(prop, defs) for name, prop in value.items()}
         elif key == "items":
             out[key] = structural(value, defs)
+            keys = out[key].pop(LIST_MAP_KEYS, None)
+            if keys:  # a list of a keyed model (Condition): a map list, so that duplicates are rejected
+                out["x-kubernetes-list-type"] = "map"
+                out["x-kubernetes-list-map-keys"] = keys
         elif key == "format" and value not in _FORMATS:
             continue
         elif key == "propertyNames":
