@@ -23,7 +23,8 @@ def _replica_sets(paramedic: Kit, app: str) -> list[Any]:
     )
 
 
-def _hpa(paramedic: Kit, name: str, target: str, min_replicas: int, max_replicas: int) -> None:
+def create_hpa(paramedic: Kit, name: str, target: str, min_replicas: int, max_replicas: int) -> None:
+    """An HPA of the Deployment ``target`` (the HPA controller is off in tests: its status is what a test sets)."""
     paramedic.clients.autoscaling.create_namespaced_horizontal_pod_autoscaler(
         paramedic.namespace,
         {
@@ -73,7 +74,7 @@ def test_scale_relative_within_bounds(paramedic: Kit) -> None:
 
 def test_scale_refuses_to_fight_an_hpa_or_raises_its_bounds(paramedic: Kit) -> None:
     paramedic.deploy("web", replicas=2)
-    _hpa(paramedic, "web", "web", 2, 4)
+    create_hpa(paramedic, "web", "web", 2, 4)
     refuse = paramedic.runbook({"steps": [{"scale": {"replicas": 6}}]})
     status = paramedic.wait_phase(paramedic.remediation(refuse, _target("web")), "Failed")
     assert status["steps"][0]["reason"] == "OwnedByHPA"
@@ -90,7 +91,7 @@ def test_scale_refuses_to_fight_an_hpa_or_raises_its_bounds(paramedic: Kit) -> N
 
 def test_patch_hpa_raises_max_up_to_the_cap_then_refuses(paramedic: Kit) -> None:
     paramedic.deploy("search", replicas=1)
-    _hpa(paramedic, "search-hpa", "search", 1, 4)
+    create_hpa(paramedic, "search-hpa", "search", 1, 4)
     runbook = paramedic.runbook({"steps": [{"patchHPA": {"raiseMaxBy": 4, "cap": 6}}]})
     status = paramedic.wait_phase(paramedic.remediation(runbook, _target("search")), "Succeeded")
     assert status["steps"][0]["target"]["kind"] == "HorizontalPodAutoscaler"

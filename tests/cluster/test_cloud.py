@@ -47,6 +47,22 @@ def rds_instance(rds: Any, **extra: Any) -> str:
     return db
 
 
+def aurora_cluster(rds: Any) -> str:
+    """An Aurora PostgreSQL cluster in moto with two instances, ``<name>-a`` and ``<name>-b``; its identifier."""
+    name = f"orders-{uuid.uuid4().hex[:6]}"
+    rds.create_db_cluster(
+        DBClusterIdentifier=name, Engine="aurora-postgresql", MasterUsername="paramedic", MasterUserPassword="x" * 12
+    )
+    for member in ("a", "b"):
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"{name}-{member}",
+            DBInstanceClass="db.r5.large",
+            Engine="aurora-postgresql",
+            DBClusterIdentifier=name,
+        )
+    return name
+
+
 def node_group(eks: Any, max_size: int, desired: int) -> str:
     """An EKS cluster in moto with a managed node group "workers" (min 1); its name."""
     cluster = f"prod-{uuid.uuid4().hex[:6]}"

@@ -7,7 +7,6 @@ import datetime
 import itertools
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +18,8 @@ from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic_dev import simulate
 from paramedic_dev.cluster import DevCluster
 from tests.cluster.conftest import OPERATOR_NAMESPACE, kubectl
-from tests.cluster.test_cloud import allowed, aws, node_group, rds_instance
+from tests.cluster.test_actions import create_hpa
+from tests.cluster.test_cloud import allowed, aurora_cluster, aws, node_group, rds_instance
 from tests.cluster.test_escalation import Receiver, secret
 from tests.cluster.test_triggers import one_remediation, pods, remediations
 from tests.kit import Kit
@@ -72,24 +72,10 @@ def test_scale_never_goes_below_min(paramedic: Kit) -> None:
     assert paramedic.deployment("router")["spec"]["replicas"] == 2
 
 
-def _hpa(paramedic: Kit, name: str, target: str, low: int, high: int) -> None:
-    paramedic.clients.autoscaling.create_namespaced_horizontal_pod_autoscaler(
-        paramedic.namespace,
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-                "minReplicas": low,
-                "maxReplicas": high,
-            },
-        },
-    )
-
-
 def test_patch_hpa_sets_min_and_max_replicas(paramedic: Kit) -> None:
     """patchHPA.minReplicas and patchHPA.maxReplicas: the bounds to set."""
     paramedic.deploy("search", replicas=1)
-    _hpa(paramedic, "search", "search", 1, 4)
+    create_hpa(paramedic, "search", "search", 1, 4)
     runbook = paramedic.runbook({"steps": [{"patchHPA": {"minReplicas": 3, "maxReplicas": 7, "cap": 10}}]})
     paramedic.wait_phase(paramedic.remediation(runbook, _target("search")), "Succeeded")
     hpa = paramedic.clients.autoscaling.read_namespaced_horizontal_pod_autoscaler("search", paramedic.namespace)
@@ -277,20 +263,7 @@ def test_rds_reboot_with_failover(paramedic: Kit, moto_server: str) -> None:
 def test_rds_failover_cluster(paramedic: Kit, moto_server: str) -> None:
     """rdsFailoverCluster: fail the DB cluster dbClusterIdentifier over to targetDbInstanceIdentifier."""
     rds = aws("rds", moto_server)
-    name = f"orders-{uuid.uuid4().hex[:6]}"
-    rds.create_db_cluster(
-        DBClusterIdentifier=name,
-        Engine="aurora-postgresql",
-        MasterUsername="paramedic",
-        MasterUserPassword="not-a-secret-1",
-    )
-    for member in ("a", "b"):
-        rds.create_db_instance(
-            DBInstanceIdentifier=f"{name}-{member}",
-            DBInstanceClass="db.r5.large",
-            Engine="aurora-postgresql",
-            DBClusterIdentifier=name,
-        )
+    name = aurora_cluster(rds)
     paramedic.deploy("orders-api", replicas=1)
     runbook = paramedic.cluster_runbook(
         {

@@ -14,7 +14,7 @@ from paramedic.actions import aws, rds_failover_cluster, rds_reboot
 from paramedic.actions.base import ActionFailed, Context, InProgress, Plan, Target
 from paramedic.kube import Clients
 from tests.cluster.conftest import AWS_ENV
-from tests.cluster.test_cloud import rds_instance
+from tests.cluster.test_cloud import aurora_cluster, rds_instance
 
 
 @pytest.fixture
@@ -59,24 +59,9 @@ def test_an_inherited_unconfirmed_reboot_is_not_sent_again(clients: Clients, rds
     assert sent.count("RebootDBInstance") == 1
 
 
-def _aurora(client: Any) -> str:
-    name = f"orders-{uuid.uuid4().hex[:6]}"
-    client.create_db_cluster(
-        DBClusterIdentifier=name, Engine="aurora-postgresql", MasterUsername="paramedic", MasterUserPassword="x" * 12
-    )
-    for member in ("a", "b"):
-        client.create_db_instance(
-            DBInstanceIdentifier=f"{name}-{member}",
-            DBInstanceClass="db.r5.large",
-            Engine="aurora-postgresql",
-            DBClusterIdentifier=name,
-        )
-    return name
-
-
 def test_an_inherited_failover_is_verified_by_its_writer(clients: Clients, rds: tuple[Any, list[str]]) -> None:
     client, sent = rds
-    name = _aurora(client)
+    name = aurora_cluster(client)
     params = rds_failover_cluster.Params.model_validate(
         {"dbClusterIdentifier": name, "targetDbInstanceIdentifier": f"{name}-b"}
     )
