@@ -135,6 +135,42 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.levels[0].channels[0]",
         "exactly one of webhook, slack, pagerduty",
     ),
+    # The breach-response actions and applyManifest (issue #17).
+    (
+        "Runbook",
+        {"steps": [{"scale": {"replicas": 0, "restoreFrom": "stop"}}]},
+        "spec.steps[0].scale",
+        "or restoreFrom (a step)",
+    ),
+    ("Runbook", {"steps": [{"isolate": {"mode": "AllowList"}}]}, "spec.steps[0].isolate.allow", "isolate.allow lists"),
+    (
+        "Runbook",
+        {"steps": [{"isolate": {"blockCidrs": ["203.0.113.0/24"]}}]},
+        "spec.steps[0].isolate.blockCidrs",
+        "isolate.blockCidrs lists",
+    ),
+    (
+        "Runbook",
+        {
+            "steps": [
+                {
+                    "isolate": {
+                        "mode": "AllowList",
+                        "allow": [{"direction": "Ingress", "podSelector": {}, "cidr": "10.0.0.0/8"}],
+                    }
+                }
+            ]
+        },
+        "spec.steps[0].isolate.allow[0].cidr",
+        "a peer is podSelector or cidr",
+    ),
+    ("Runbook", {"steps": [{"restartConsumersOf": {}}]}, "spec.steps[0].restartConsumersOf", "exactly one of secret"),
+    (
+        "ClusterRunbook",
+        {"steps": [{"applyManifest": {"configMap": "known-good", "key": "k", "kinds": ["Ingress", "ClusterRole"]}}]},
+        "spec.steps[0].applyManifest.kinds",
+        "never names RBAC",
+    ),
 ]
 
 PARAMS = pytest.mark.parametrize(

@@ -172,7 +172,7 @@ def test_every_step_field_has_its_action_and_the_marks_match_what_the_actions_do
     from paramedic.api.runbook import ACTION_FIELDS, CLUSTER_ONLY, NODE_ACTIONS, Check
 
     assert list(REGISTRY) == list(ACTION_FIELDS)
-    assert len(ACTION_FIELDS) == 16
+    assert len(ACTION_FIELDS) == 20
     # A node action resolves its target to the Node itself, and is reserved to ClusterRunbooks.
     assert {name for name, action in REGISTRY.items() if action.kinds == {"Node"}} == NODE_ACTIONS
     assert NODE_ACTIONS <= CLUSTER_ONLY

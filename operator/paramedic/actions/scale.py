@@ -4,7 +4,12 @@ The absolute count is computed once, at plan time, and recorded: applying the
 plan again after a restart does not add replicas twice. When an HPA owns the
 replica count, writing spec.replicas would be undone by the HPA within
 seconds, so the step either refuses with the reason or moves the HPA's
-minReplicas instead (``hpaPolicy``).
+minReplicas instead (``hpaPolicy``); a restore (``restoreFrom``) follows the
+same rule, so scaling to zero and back never fights an HPA either.
+
+Every plan records ``from`` (the count before the step), which a
+later step of the same Remediation restores with ``restoreFrom``: the
+isolate-by-scaling of a breach response, undone once the threat is gone.
 """
 
 from __future__ import annotations
@@ -17,6 +22,35 @@ from . import hpas, workloads
 from .base import Action, ActionFailed, Context, Done, Plan
 
 
+def recorded_replicas(ctx: Context, step_name: str) -> int:
+    """The replicas the earlier scale step ``step_name`` of this Remediation found before it scaled.
+
+    Read from the Remediation's own status (its steps are written by the operator; tenants' roles grant no
+    status writes), only from a step that succeeded on the same workload: restoring another workload's count,
+    or one a failed step never changed, would be a guess.
+    """
+    done = ("Succeeded", "DryRun") if ctx.dry_run else ("Succeeded",)
+    for step in reversed(ctx.history):
+        if step.get("name") != step_name:
+            continue
+        changes, target = step.get("changes") or {}, step.get("target") or {}
+        if step.get("action") != "scale" or "from" not in changes:
+            raise ActionFailed(f"step {step_name} is not a scale step that recorded its replicas", "NoRecord")
+        if (target.get("kind"), target.get("name"), target.get("namespace")) != (
+            ctx.target.kind,
+            ctx.target.name,
+            ctx.target.namespace,
+        ):
+            raise ActionFailed(
+                f"step {step_name} scaled {target.get('kind')}/{target.get('name')}, not {ctx.target.describe()}",
+                "NoRecord",
+            )
+        if step.get("phase") not in done:
+            raise ActionFailed(f"step {step_name} did not succeed ({step.get('phase')})", "NoRecord")
+        return int(changes["from"])
+    raise ActionFailed(f"no earlier step named {step_name} in this Remediation", "NoRecord")
+
+
 class Scale(Action[Params]):
     name = "scale"
     kinds = frozenset({"Deployment", "StatefulSet"})
@@ -26,12 +60,16 @@ class Scale(Action[Params]):
     def plan(self, ctx: Context, params: Params) -> Plan:
         t = ctx.target
         current = workloads.desired_replicas(dict(t.obj), t.kind)
-        wanted = params.replicas if params.replicas is not None else current + (params.by or 0)
+        if params.restore_from is not None:
+            wanted = recorded_replicas(ctx, params.restore_from)
+        else:
+            wanted = params.replicas if params.replicas is not None else current + (params.by or 0)
         if params.min is not None:
             wanted = max(wanted, params.min)
         if params.max is not None:
             wanted = min(wanted, params.max)
         wanted = max(wanted, 0)
+        # "from" is the count before the step: what a later ``scale: {restoreFrom: <this step>}`` puts back.
         changes: dict[str, Any] = {"from": current, "to": wanted}
         hpa = hpas.owning(ctx.clients, t)
         if hpa is None:

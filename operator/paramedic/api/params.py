@@ -16,6 +16,9 @@ from pydantic import ConfigDict, Field, StringConstraints
 from . import tenant_job
 from .common import Label, Model, Name, Text
 
+#: A step's name, as ``runbook.Step.name`` bounds it: how one step points at an earlier one.
+StepName = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+
 
 # rolloutRestart (paramedic.actions.rollout_restart)
 class RolloutRestartParams(Model):
@@ -32,8 +35,9 @@ class ScaleParams(Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "has(self.replicas) != has(self.by)",
-                    "message": "scale needs exactly one of replicas (absolute) or by (relative)",
+                    "rule": "(has(self.replicas) ? 1 : 0) + (has(self.by) ? 1 : 0) + "
+                    "(has(self.restoreFrom) ? 1 : 0) == 1",
+                    "message": "scale needs exactly one of replicas (absolute), by (relative) or restoreFrom (a step)",
                 },
                 {
                     "rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
@@ -54,6 +58,12 @@ class ScaleParams(Model):
             "When an HorizontalPodAutoscaler owns the replica count: Refuse fails the step with the reason; "
             "RaiseBounds sets the HPA's minReplicas (and maxReplicas if needed, within max) to the new count."
         ),
+    )
+    restore_from: StepName | None = Field(
+        default=None,
+        description="Set the replicas an earlier scale step of this Remediation (by its name, on the same "
+        "workload) found before it scaled (its changes.from): scale to zero, then restore. min and max still "
+        "bound it.",
     )
 
 

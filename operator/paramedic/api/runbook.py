@@ -14,6 +14,13 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
+from .breach_params import (
+    ApplyManifestParams,
+    ClusterApplyManifestParams,
+    IsolateParams,
+    ReleaseParams,
+    RestartConsumersParams,
+)
 from .common import Approvers, Condition, Duration, LabelSelector, Model, Name, ObjectRef, OneOf, Time
 from .params import (
     CordonParams,
@@ -132,6 +139,24 @@ class Step(OneOf):
     elasticache_set_replicas: Annotated[ElasticacheReplicasParams | None, _CLUSTER] = Field(
         default=None, description="Set an ElastiCache replication group's replicas (ClusterRunbook only)."
     )
+    isolate: Annotated[IsolateParams | None, _ACTION] = Field(
+        default=None,
+        description="Cut the target workload's pods (or the declared ones) off with a NetworkPolicy in its "
+        "namespace: deny-all, an allow-list or blocked source ranges.",
+    )
+    release: Annotated[ReleaseParams | None, _ACTION] = Field(
+        default=None, description="Delete the NetworkPolicy an earlier isolate step of this Remediation created."
+    )
+    restart_consumers_of: Annotated[RestartConsumersParams | None, _ACTION] = Field(
+        default=None,
+        description="Rollout-restart every Deployment, StatefulSet and DaemonSet in the target's namespace whose "
+        "pods use the Secret or ConfigMap (after a rotation).",
+    )
+    apply_manifest: Annotated[ApplyManifestParams | None, _ACTION] = Field(
+        default=None,
+        description="Server-side apply a known-good manifest held in a ConfigMap, into the target's namespace "
+        "(in a Runbook: ConfigMap, Ingress and Service only).",
+    )
     target: ObjectRef | None = Field(
         default=None,
         description="Act on this object instead of the Remediation's target (e.g. restart the router, then the "
@@ -173,6 +198,11 @@ class ClusterStep(Step):
     # pydantic, which builds the schema, takes the subclass's field as intended.
     run_job: Annotated[RunJobParams | None, _ACTION] = Field(  # type: ignore[assignment]
         default=None, description="Run a Job and wait for its result (a full batch/v1 JobSpec)."
+    )
+    apply_manifest: Annotated[ClusterApplyManifestParams | None, _ACTION] = Field(  # type: ignore[assignment]
+        default=None,
+        description="Server-side apply a known-good manifest held in a ConfigMap, into the target's namespace "
+        "(of the kinds the step declares).",
     )
 
 

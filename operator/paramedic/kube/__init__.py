@@ -63,6 +63,10 @@ class Clients:
         return client.PolicyV1Api(self.api_client)
 
     @functools.cached_property
+    def networking(self) -> client.NetworkingV1Api:
+        return client.NetworkingV1Api(self.api_client)
+
+    @functools.cached_property
     def custom(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api_client)
 
