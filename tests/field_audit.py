@@ -63,6 +63,29 @@ _CAUSES = _U + "test_ratelimit.py::test_escalation_causes"
 _TEMPLATE_UNIT = _U + "test_ratelimit.py::test_incident_template"
 _EVIDENCE_CUT = _U + "test_tenancy.py::test_any_trigger_evidence_is_cut_to_what_the_schema_admits"
 
+# breach response and applyManifest (issue #17)
+_B = _C + "test_breach.py::"
+_BREACH = _B + "test_candlefish_breach_isolates_restarts_the_consumers_and_releases"
+_RESTORE = (
+    _B + "test_scale_to_zero_then_restore_the_recorded_replicas",
+    _B + "test_restore_needs_a_scale_step_of_the_same_workload",
+)
+_VARIANTS = _B + "test_isolate_keep_block_sources_and_owned_policies"
+_TENANT_BREACH = _B + "test_a_tenant_cannot_isolate_or_restart_consumers_in_another_namespace"
+_CM_CONSUMERS = _B + "test_restart_consumers_of_a_config_map"
+_BU = _U + "test_breach.py::"
+_CONSUMERS_UNIT = _BU + "test_every_kind_of_use_makes_a_consumer_of_that_source_only"
+_ALLOW_UNIT = _BU + "test_an_allow_list_keeps_only_its_peers_per_direction"
+_DENY_UNIT = _BU + "test_deny_all_cuts_both_directions_by_default_and_only_the_declared_ones"
+_BLOCK_UNIT = _BU + "test_blocked_sources_allow_every_other_source_per_address_family"
+_SELECTORS_UNIT = _BU + "test_declared_selectors_reach_the_policy_verbatim"
+_AM = _C + "test_apply_manifest.py::"
+_P0_INGRESS = _AM + "test_p0_ingress_comes_back_when_deleted_and_is_restored_when_modified"
+_FORBIDDEN_KIND = _AM + "test_a_forbidden_kind_is_refused_with_the_reason"
+_TENANT_MANIFEST = _AM + "test_a_tenant_cannot_apply_into_another_namespace_or_a_forbidden_kind"
+_MANIFEST_LINT = _BU + "test_lint_holds_a_runbook_to_the_tenant_kinds_offline"
+_MANIFEST_SCOPE = _BU + "test_a_manifest_is_held_to_its_kinds_and_the_target_namespace"
+
 # cluster
 _ROLLOUT = _C + "test_actions.py::test_rollout_restart_of_a_crashlooping_pods_deployment"
 _SCALE_BY = _C + "test_actions.py::test_scale_relative_within_bounds"
@@ -247,6 +270,39 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.steps[].drain.deleteEmptyDirData": (_DRAIN_UNIT,),
     "*Runbook spec.steps[].drain.force": (_DRAIN_UNIT,),
     "*Runbook spec.steps[].drain.gracePeriodSeconds": (_NEW_C + "test_drain_uses_the_grace_period",),
+    "*Runbook spec.steps[].scale.restoreFrom": _RESTORE,
+    "*Runbook spec.steps[].isolate": (_BREACH, _VARIANTS, _TENANT_BREACH),
+    "*Runbook spec.steps[].isolate.mode": (_BREACH, _VARIANTS, _BLOCK_UNIT),
+    "*Runbook spec.steps[].isolate.directions": (_VARIANTS, _DENY_UNIT),
+    "*Runbook spec.steps[].isolate.allow": (_VARIANTS, _ALLOW_UNIT),
+    "*Runbook spec.steps[].isolate.allow[].direction": (_VARIANTS, _ALLOW_UNIT),
+    "*Runbook spec.steps[].isolate.allow[].cidr": (_ALLOW_UNIT,),
+    "*Runbook spec.steps[].isolate.allow[].ports": (_VARIANTS, _ALLOW_UNIT),
+    "*Runbook spec.steps[].isolate.allow[].protocol": (_VARIANTS, _ALLOW_UNIT),
+    "*Runbook spec.steps[].isolate.allow[].podSelector": (_ALLOW_UNIT, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.allow[].podSelector.matchLabels": (_ALLOW_UNIT, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.allow[].podSelector.matchExpressions": (_ALLOW_UNIT, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.allow[].podSelector.matchExpressions[].key": (_ALLOW_UNIT, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.allow[].podSelector.matchExpressions[].operator": (_ALLOW_UNIT, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.allow[].podSelector.matchExpressions[].values": (_ALLOW_UNIT, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.podSelector": (_VARIANTS, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.podSelector.matchLabels": (_VARIANTS, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.podSelector.matchExpressions": (_VARIANTS, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.podSelector.matchExpressions[].key": (_VARIANTS, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.podSelector.matchExpressions[].operator": (_VARIANTS, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.podSelector.matchExpressions[].values": (_VARIANTS, _SELECTORS_UNIT),
+    "*Runbook spec.steps[].isolate.blockCidrs": (_VARIANTS, _BLOCK_UNIT),
+    "*Runbook spec.steps[].isolate.keep": (_VARIANTS, _BREACH),
+    "*Runbook spec.steps[].release": (_BREACH,),
+    "*Runbook spec.steps[].release.fromStep": (_BREACH,),
+    "*Runbook spec.steps[].restartConsumersOf": (_BREACH, _CM_CONSUMERS, _TENANT_BREACH),
+    "*Runbook spec.steps[].restartConsumersOf.secret": (_BREACH, _TENANT_BREACH, _CONSUMERS_UNIT),
+    "*Runbook spec.steps[].restartConsumersOf.configMap": (_CM_CONSUMERS, _CONSUMERS_UNIT),
+    "*Runbook spec.steps[].applyManifest": (_P0_INGRESS, _FORBIDDEN_KIND, _TENANT_MANIFEST),
+    "*Runbook spec.steps[].applyManifest.configMap": (_P0_INGRESS,),
+    "*Runbook spec.steps[].applyManifest.key": (_P0_INGRESS,),
+    "*Runbook spec.steps[].applyManifest.forceConflicts": (_P0_INGRESS,),
+    "*Runbook spec.steps[].applyManifest.kinds": (_FORBIDDEN_KIND, _TENANT_MANIFEST, _MANIFEST_LINT, _MANIFEST_SCOPE),
     "*Runbook spec.steps[].runJob": (_RUN_JOB, _CLUSTER_JOB),
     "*Runbook spec.steps[].runJob.template": (*_TENANT_JOB, _CLUSTER_JOB),
     "*Runbook spec.steps[].runJob.template.labels": _TENANT_JOB,
