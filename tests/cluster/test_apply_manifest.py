@@ -49,7 +49,7 @@ def test_p0_ingress_comes_back_when_deleted_and_is_restored_when_modified(parame
     # Modified by someone else: a dry run records which fields it would put back and changes nothing ...
     evil = {"spec": {"rules": [{"host": "evil.example.com", "http": _ingress(paramedic)["spec"]["rules"][0]["http"]}]}}
     paramedic.clients.networking.patch_namespaced_ingress("paintbox", paramedic.namespace, evil)
-    status = paramedic.wait_phase(paramedic.remediation(runbook, ROUTER, dryRun=True), "Succeeded")
+    status = paramedic.wait_phase(paramedic.remediation(runbook, ROUTER, dryRun=True), "DryRun")
     step = status["steps"][0]
     assert step["phase"] == "DryRun"
     assert step["changes"]["objects"][0]["change"] == "update"
