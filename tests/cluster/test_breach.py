@@ -15,6 +15,7 @@ from kubernetes import watch
 
 from paramedic.actions.rollout_restart import RESTARTED_AT, RESTARTED_BY
 from paramedic.kube import ApiException
+from tests.cluster.test_actions import create_hpa
 from tests.kit import Kit, deployment
 from tests.waiting import wait_until
 
@@ -116,6 +117,17 @@ def test_scale_to_zero_then_restore_the_recorded_replicas(paramedic: Kit) -> Non
     assert stop["changes"] == {"from": 3, "to": 0}
     assert restore["changes"] == {"from": 0, "to": 3}
     paramedic.wait_rolled_out("collab-api", 3)
+
+
+def test_scale_to_zero_refuses_to_fight_an_hpa(paramedic: Kit) -> None:
+    """As any scale: an HPA would undo spec.replicas: 0 within seconds, so the step says so and changes nothing."""
+    paramedic.deploy("collab-api", replicas=2)
+    create_hpa(paramedic, "collab-api", "collab-api", 2, 4)
+    runbook = example_runbook(paramedic, "breach-stop-and-restore")
+    status = paramedic.wait_phase(paramedic.remediation(runbook, {**DEPLOYMENT, "name": "collab-api"}), "Failed")
+    assert status["steps"][0]["reason"] == "OwnedByHPA"
+    assert len(status["steps"]) == 1
+    assert paramedic.deployment("collab-api")["spec"]["replicas"] == 2
 
 
 def test_restore_needs_a_scale_step_of_the_same_workload(paramedic: Kit) -> None:

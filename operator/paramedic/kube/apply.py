@@ -14,6 +14,8 @@ import functools
 import json
 from typing import TYPE_CHECKING, Any
 
+from kubernetes.client.exceptions import ApiException
+
 if TYPE_CHECKING:
     from . import Clients
 
@@ -49,7 +51,12 @@ def _call(clients: Clients, method: str, path: str, **kwargs: Any) -> Any:
 @functools.lru_cache(maxsize=64)
 def _discover(clients: Clients, api_version: str) -> tuple[tuple[str, str, bool], ...]:
     base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    found = _call(clients, "GET", base)
+    try:
+        found = _call(clients, "GET", base)
+    except ApiException as exc:
+        if exc.status == 404:  # a group version the API server does not serve
+            return ()
+        raise
     return tuple(
         (r["kind"], r["name"], bool(r.get("namespaced"))) for r in found.get("resources", []) if "/" not in r["name"]
     )
