@@ -3,9 +3,10 @@
 Here: one ApiClient and the typed API groups built on it, conversions to plain
 dicts (what actions and status records work with), and times. Beside it:
 ``kinds`` (the one table of kinds), ``selectors`` (label selectors),
-``conflicts`` (the one retry-on-conflict loop), ``secrets`` (reading a Secret
-value), ``blocking`` (the client from the event loop), ``durations`` (Go
-duration strings), ``times`` (RFC 3339 times, the clock). Nothing here imports the rest of paramedic.
+``conflicts`` (the one retry-on-conflict loop), ``apply`` (server-side
+apply of any kind), ``secrets`` (reading a Secret value), ``blocking``
+(the client from the event loop), ``durations`` (Go duration strings),
+``times`` (RFC 3339 times, the clock). Nothing here imports the rest of paramedic.
 """
 
 from __future__ import annotations
