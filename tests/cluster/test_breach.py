@@ -100,10 +100,29 @@ def test_restart_consumers_of_a_config_map(paramedic: Kit) -> None:
     deploy_with(paramedic, "router", volumes=[projected])
     # A Secret of the same name is another thing: its user is no consumer of the ConfigMap.
     deploy_with(paramedic, "other", container={"envFrom": [{"secretRef": {"name": "router-config"}}]})
+    # A StatefulSet and a DaemonSet that read it through env: consumers too, restarted and waited for alike.
+    env = [{"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "router-config", "key": "level"}}}]
+    pod = {"metadata": {"labels": {"app": "cache"}}, "spec": {"containers": [{"name": "c", "image": "i", "env": env}]}}
+    spec = {"selector": {"matchLabels": {"app": "cache"}}, "template": pod}
+    apps = paramedic.clients.apps
+    apps.create_namespaced_stateful_set(
+        paramedic.namespace, {"metadata": {"name": "cache"}, "spec": {**spec, "serviceName": "cache", "replicas": 1}}
+    )
+    apps.create_namespaced_daemon_set(paramedic.namespace, {"metadata": {"name": "agent"}, "spec": spec})
     runbook = paramedic.runbook({"steps": [{"restartConsumersOf": {"configMap": "router-config"}}]})
     status = paramedic.wait_phase(paramedic.remediation(runbook, {**DEPLOYMENT, "name": "other"}), "Succeeded")
-    assert status["steps"][0]["changes"]["consumers"] == [{"kind": "Deployment", "name": "router"}]
+    assert status["steps"][0]["changes"]["consumers"] == [
+        {"kind": "DaemonSet", "name": "agent"},
+        {"kind": "Deployment", "name": "router"},
+        {"kind": "StatefulSet", "name": "cache"},
+    ]
     assert RESTARTED_AT in template_annotations(paramedic, "router")
+    restarted = (
+        apps.read_namespaced_stateful_set("cache", paramedic.namespace),
+        apps.read_namespaced_daemon_set("agent", paramedic.namespace),
+    )
+    for workload in restarted:
+        assert RESTARTED_AT in (workload.spec.template.metadata.annotations or {})
     assert RESTARTED_AT not in template_annotations(paramedic, "other")
 
 
