@@ -83,6 +83,7 @@ _AM = _C + "test_apply_manifest.py::"
 _P0_INGRESS = _AM + "test_p0_ingress_comes_back_when_deleted_and_is_restored_when_modified"
 _FORBIDDEN_KIND = _AM + "test_a_forbidden_kind_is_refused_with_the_reason"
 _TENANT_MANIFEST = _AM + "test_a_tenant_cannot_apply_into_another_namespace_or_a_forbidden_kind"
+_CLUSTER_MANIFEST = _AM + "test_a_cluster_runbook_applies_its_declared_kinds_namespaced_only"
 _MANIFEST_LINT = _BU + "test_lint_holds_a_runbook_to_the_tenant_kinds_offline"
 _MANIFEST_SCOPE = _BU + "test_a_manifest_is_held_to_its_kinds_and_the_target_namespace"
 
@@ -302,7 +303,13 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.steps[].applyManifest.configMap": (_P0_INGRESS,),
     "*Runbook spec.steps[].applyManifest.key": (_P0_INGRESS,),
     "*Runbook spec.steps[].applyManifest.forceConflicts": (_P0_INGRESS,),
-    "*Runbook spec.steps[].applyManifest.kinds": (_FORBIDDEN_KIND, _TENANT_MANIFEST, _MANIFEST_LINT, _MANIFEST_SCOPE),
+    "*Runbook spec.steps[].applyManifest.kinds": (
+        _FORBIDDEN_KIND,
+        _TENANT_MANIFEST,
+        _CLUSTER_MANIFEST,
+        _MANIFEST_LINT,
+        _MANIFEST_SCOPE,
+    ),
     "*Runbook spec.steps[].runJob": (_RUN_JOB, _CLUSTER_JOB),
     "*Runbook spec.steps[].runJob.template": (*_TENANT_JOB, _CLUSTER_JOB),
     "*Runbook spec.steps[].runJob.template.labels": _TENANT_JOB,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 
 from paramedic.kube import ApiException
 from tests.kit import Kit
@@ -128,3 +129,29 @@ def test_a_tenant_cannot_apply_into_another_namespace_or_a_forbidden_kind(
     runbook = _manifest_runbook(tenant, ROLE)
     status = tenant.wait_phase(tenant.remediation(runbook, ROUTER), "Failed")
     assert "is a Role" in status["message"]
+
+
+def test_a_cluster_runbook_applies_its_declared_kinds_namespaced_only(paramedic: Kit) -> None:
+    # Two targets: a ClusterRunbook used from a namespace has a cooldown per target.
+    paramedic.deploy("apollo-router", replicas=1)
+    paramedic.deploy("frontend", replicas=1)
+    priority = "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: top}\nvalue: 1000000\n"
+    service = "apiVersion: v1\nkind: Service\nmetadata: {name: router}\nspec: {ports: [{port: 80}]}\n"
+    data = {"priority": priority, "service": service}
+    paramedic.clients.core.create_namespaced_config_map(paramedic.namespace, {"metadata": {"name": "m"}, "data": data})
+    allowed = {"matchLabels": {"kubernetes.io/metadata.name": paramedic.namespace}}
+
+    def run(key: str, kinds: list[str], target: str, phase: str) -> dict[str, Any]:
+        step = {"applyManifest": {"configMap": "m", "key": key, "kinds": kinds}}
+        runbook = paramedic.cluster_runbook({"allowedNamespaces": allowed, "steps": [step]})
+        rem = paramedic.remediation(runbook, {**ROUTER, "name": target}, kind="ClusterRunbook")
+        return paramedic.wait_phase(rem, phase)
+
+    # Declared, yet cluster-scoped: refused before anything is written.
+    status = run("priority", ["PriorityClass"], "apollo-router", "Failed")
+    assert "scheduling.k8s.io/v1 PriorityClass is cluster-scoped" in status["message"]
+    scheduling = client.SchedulingV1Api(paramedic.clients.api_client)
+    assert scheduling.list_priority_class(field_selector="metadata.name=top").items == []
+    # A declared namespaced kind is applied into the target's namespace.
+    run("service", ["Service"], "frontend", "Succeeded")
+    assert paramedic.clients.core.read_namespaced_service("router", paramedic.namespace).spec.ports[0].port == 80
