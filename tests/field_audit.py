@@ -71,6 +71,7 @@ _RESTORE = (
     _B + "test_restore_needs_a_scale_step_of_the_same_workload",
 )
 _VARIANTS = _B + "test_isolate_keep_block_sources_and_owned_policies"
+_RELEASE_ONLY_OURS = _B + "test_release_deletes_nothing_but_the_policy_its_isolate_step_made"
 _TENANT_BREACH = _B + "test_a_tenant_cannot_isolate_or_restart_consumers_in_another_namespace"
 _CM_CONSUMERS = _B + "test_restart_consumers_of_a_config_map"
 _BU = _U + "test_breach.py::"
@@ -294,8 +295,8 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.steps[].isolate.podSelector.matchExpressions[].values": (_VARIANTS, _SELECTORS_UNIT),
     "*Runbook spec.steps[].isolate.blockCidrs": (_VARIANTS, _BLOCK_UNIT),
     "*Runbook spec.steps[].isolate.keep": (_VARIANTS, _BREACH),
-    "*Runbook spec.steps[].release": (_BREACH,),
-    "*Runbook spec.steps[].release.fromStep": (_BREACH,),
+    "*Runbook spec.steps[].release": (_BREACH, _RELEASE_ONLY_OURS),
+    "*Runbook spec.steps[].release.fromStep": (_BREACH, _RELEASE_ONLY_OURS),
     "*Runbook spec.steps[].restartConsumersOf": (_BREACH, _CM_CONSUMERS, _TENANT_BREACH),
     "*Runbook spec.steps[].restartConsumersOf.secret": (_BREACH, _TENANT_BREACH, _CONSUMERS_UNIT),
     "*Runbook spec.steps[].restartConsumersOf.configMap": (_CM_CONSUMERS, _CONSUMERS_UNIT),

@@ -16,7 +16,7 @@ from kubernetes import watch
 from paramedic.actions.rollout_restart import RESTARTED_AT, RESTARTED_BY
 from paramedic.kube import ApiException
 from tests.cluster.test_actions import create_hpa
-from tests.kit import Kit, deployment
+from tests.kit import Kit, deployment, gated_job
 from tests.waiting import wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "candlefish" / "runbook-breach.yaml"
@@ -217,6 +217,28 @@ def test_isolate_keep_block_sources_and_owned_policies(paramedic: Kit) -> None:
 
     wait_until(gone, 60, f"NetworkPolicy {owned} to be collected with its Remediation")
     assert api.networking.read_namespaced_network_policy(kept, paramedic.namespace).metadata.name == kept
+
+
+def test_release_deletes_nothing_but_the_policy_its_isolate_step_made(paramedic: Kit) -> None:
+    """The recorded policy replaced by someone else's of the same name while the Remediation waits: kept."""
+    api = paramedic.clients
+    paramedic.deploy("collab-api", replicas=1)
+    gate = f"paramedic.dev/gate-{uuid.uuid4().hex[:6]}"
+    steps = [{"name": "isolate", "isolate": {}}, gated_job(gate), {"release": {"fromStep": "isolate"}}]
+    rem = paramedic.remediation(paramedic.runbook({"steps": steps}), {**DEPLOYMENT, "name": "collab-api"})
+    wait_until(lambda: len(paramedic.status(rem).get("steps") or []) == 2, 60, "step 2 to wait on its Job")
+    name = paramedic.status(rem)["steps"][0]["changes"]["networkPolicy"]["name"]
+    api.networking.delete_namespaced_network_policy(name, paramedic.namespace)
+    theirs = {"metadata": {"name": name}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    api.networking.create_namespaced_network_policy(paramedic.namespace, theirs)
+    api.core.patch_node("kwok-node-0", {"metadata": {"labels": {gate: "open"}}})
+    try:
+        status = paramedic.wait_phase(rem, "Failed", timeout=90)
+    finally:
+        api.core.patch_node("kwok-node-0", {"metadata": {"labels": {gate: None}}})
+    assert status["steps"][2]["reason"] == "NotOurs"
+    kept = api.networking.read_namespaced_network_policy(name, paramedic.namespace)
+    assert kept.spec.pod_selector.match_labels is None  # theirs, still there
 
 
 @pytest.fixture
