@@ -40,7 +40,10 @@ class Next:
 def after_step(mode: str, steps: int, record: StepRecord, history: Sequence[StepRecord]) -> Finish | Next:
     """``history``: the records of every step so far (for a dry run's summary)."""
     last = record.index + 1 >= steps
-    if record.phase == "DryRun":
+    if record.phase == "Skipped":
+        if last:
+            return _after_last_skipped(mode, record, history)
+    elif record.phase == "DryRun":
         if last:
             planned = "; ".join(s.plan for s in history)
             return Finish("DryRun", "DryRun", f"dry run, nothing changed: {planned}")
@@ -59,6 +62,19 @@ def after_step(mode: str, steps: int, record: StepRecord, history: Sequence[Step
             f"step {record.index + 1} ({record.action}) failed{exhausted}: {record.message}",
         )
     return Next(record.index + 1, f"step {record.index + 1} {record.phase.lower()}; next: step {record.index + 2}")
+
+
+def _after_last_skipped(mode: str, record: StepRecord, history: Sequence[StepRecord]) -> Finish:
+    """The last step's when did not hold (engine/when.py): a skipped step is neither a success nor a failure,
+    so the Remediation ends as its other steps say. A dry run ends DryRun; AllInOrder got here only through
+    steps that succeeded or were skipped: Succeeded; UntilVerified got here with no step verified: Failed."""
+    skipped = f"step {record.index + 1} ({record.action}) skipped: {record.message}"
+    if any(s.phase == "DryRun" for s in history):
+        planned = "; ".join(s.plan for s in history if s.phase == "DryRun")
+        return Finish("DryRun", "DryRun", f"dry run, nothing changed: {planned}; {skipped}")
+    if mode == "AllInOrder":
+        return Finish("Succeeded", "Succeeded", f"every step ran or was skipped; {skipped}")
+    return Finish("Failed", "StepsExhausted", f"no step verified (steps exhausted); {skipped}")
 
 
 @dataclasses.dataclass(frozen=True)
