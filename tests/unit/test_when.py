@@ -11,11 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from paramedic.actions import checks
 from paramedic.api.celwhen import MAX_LENGTH, problem
-from paramedic.api.remediation import RemediationSpec, RemediationStatus
+from paramedic.api.remediation import RemediationSpec, RemediationStatus, StepRecord
 from paramedic.api.runbook import RunbookSpec
-from paramedic.engine import decide, when
-from paramedic.engine.transitions import Transition
+from paramedic.engine import decide, verifying, when
+from paramedic.engine.transitions import Finish, Transition, after_step
 from paramedic.lint import lint_document
 from paramedic.policy.access import LoadedRunbook
 
@@ -275,3 +276,74 @@ def test_in_until_verified_a_skipped_step_is_not_a_failure() -> None:
     assert t.status.phase == "Running"
     assert t.escalate is None
     assert t.ended is None
+
+
+@given(
+    st.sampled_from(["AllInOrder", "UntilVerified"]),
+    st.lists(st.sampled_from(["Succeeded", "Failed", "Skipped"]), min_size=1, max_size=6),
+)
+def test_a_skipped_step_never_decides_the_outcome_unless_it_is_the_last(mode: str, outcomes: list[str]) -> None:
+    """Walk the steps as the engine would, with skipped ones: the outcome is that of the steps that ran."""
+    history: list[StepRecord] = []
+    for index, phase in enumerate(outcomes):
+        history.append(
+            StepRecord.model_validate(
+                {"index": index, "action": "scale", "phase": phase, "startedAt": "2026-11-25T10:00:00Z"}
+            )
+        )
+        outcome = after_step(mode, len(outcomes), history[-1], history)
+        if isinstance(outcome, Finish):
+            break
+        assert outcome.step == index + 1 < len(outcomes)
+        assert phase == "Skipped" or (phase == "Succeeded") == (mode == "AllInOrder")
+    else:
+        raise AssertionError("the last step always ends the Remediation")
+    ran = [p for p in outcomes[: index + 1] if p != "Skipped"]
+    if mode == "AllInOrder":
+        assert outcome.phase == ("Failed" if "Failed" in ran else "Succeeded")
+        assert index == (outcomes.index("Failed") if "Failed" in outcomes else len(outcomes) - 1)
+    else:
+        assert outcome.phase == ("Succeeded" if "Succeeded" in ran else "Failed")
+        assert index == (outcomes.index("Succeeded") if "Succeeded" in outcomes else len(outcomes) - 1)
+
+
+# -- the PromQL verification's judgement ------------------------------------------------
+
+
+def test_a_promql_condition_holds_only_on_a_non_empty_answer() -> None:
+    def answer(series: list[dict[str, Any]]) -> checks.Instant:
+        return lambda query: series
+
+    def unreachable(query: str) -> list[dict[str, Any]]:
+        raise RuntimeError("cannot connect to 127.0.0.1:9 (connection refused)")
+
+    one = [{"metric": {"job": "api"}, "value": [1764064800, "0.01"]}]
+    assert checks.promql("up < 0.05", answer(one)) == (True, "the query returns value 0.01")
+    assert checks.promql("up < 0.05", answer(one * 3))[1] == "the query returns value 0.01 (and 2 more series)"
+    assert checks.promql("up < 0.05", answer([])) == (
+        False,
+        "the query returns no series (the condition does not hold)",
+    )
+    held, said = checks.promql("up < 0.05", unreachable)
+    assert not held
+    assert said.startswith("query failed: cannot connect")
+    held, said = checks.promql("up < 0.05", None)
+    assert not held
+    assert "--prometheus-url" in said
+
+
+def test_check_of_names_promql_when_it_is_the_only_verification() -> None:
+    book = RunbookSpec.model_validate(
+        {
+            "steps": [
+                {"scale": {"replicas": 2}, "verify": {"check": "None", "promql": "up == 1"}},
+                {"scale": {"replicas": 2}, "verify": {"promql": "up == 1"}},
+                {"scale": {"replicas": 2}, "verify": {"check": "None"}},
+            ]
+        }
+    )
+    only, both, neither = book.steps
+    assert decide.check_of(only, "RolloutComplete") == "PromQL"
+    assert decide.check_of(both, "RolloutComplete") == "RolloutComplete"
+    assert verifying.label("RolloutComplete", both) == "RolloutComplete and PromQL"
+    assert decide.check_of(neither, "RolloutComplete") is None

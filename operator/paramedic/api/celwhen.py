@@ -38,7 +38,9 @@ _MACRO = re.compile(r"\.\s*(?:all|exists_one|exists|map|filter)\s*\(")
 _STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 # A name at the start of a member chain: not after a dot, not a function call, not a keyword or literal.
 _ROOT = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\b(?!\s*\()")
-_LITERALS = frozenset({"true", "false", "null", "in"})
+_LITERALS = frozenset(
+    {"true", "false", "null", "in", "int", "uint", "double", "string", "bool", "bytes", "list", "map", "type", "dyn"}
+)
 
 
 @functools.cache

@@ -25,6 +25,18 @@ EXCERPT = 1500
 ERROR = 300
 
 
+#: The figures of each kind, in the order the evidence contract lists them (the API server stores a map's
+#: keys sorted): shown first, in this order, then any others.
+ORDER = {
+    "logs": ("lines", "matches", "bytes", "truncated"),
+    "events": ("count", "warnings", "latestReason"),
+    "summary": ("restarts", "ready", "lastExitCode", "lastReason", "oomKilled", "nodeReady"),
+    "promql": ("value", "samples"),
+    "http": ("statusCode", "latencyMs", "ok"),
+    "aws": ("status", "multiAZ", "pendingMaintenance", "members"),
+}
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -44,7 +56,10 @@ def compact(record: Mapping[str, Any]) -> dict[str, Any]:
     values = record.get("values")
     values = values if isinstance(values, Mapping) else {}
     figures: dict[str, Any] = {}
-    for key, value in list(values.items())[:VALUES]:
+    known = ORDER.get(str(record.get("kind")), ())
+    keys = [k for k in known if k in values] + sorted((k for k in values if k not in known), key=str)
+    for key in keys[:VALUES]:
+        value = values[key]
         if isinstance(value, bool | int | float):
             figures[str(key)[:64]] = value
         else:
