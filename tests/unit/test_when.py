@@ -3,8 +3,15 @@ moves on after a step whose condition does not hold. Pure, without a cluster."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from hypothesis import given
@@ -15,10 +22,15 @@ from paramedic.actions import checks
 from paramedic.api.celwhen import MAX_LENGTH, problem
 from paramedic.api.remediation import RemediationSpec, RemediationStatus, StepRecord
 from paramedic.api.runbook import RunbookSpec
+from paramedic.api.triggers import Prometheus as PrometheusTrigger
 from paramedic.engine import decide, verifying, when
 from paramedic.engine.transitions import Finish, Transition, after_step
 from paramedic.lint import lint_document
+from paramedic.outbound import Egress
 from paramedic.policy.access import LoadedRunbook
+from paramedic.triggers import prometheus
+from tests.services import LoopbackServer
+from tests.waiting import wait_until
 
 T0 = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 
@@ -347,3 +359,69 @@ def test_check_of_names_promql_when_it_is_the_only_verification() -> None:
     assert decide.check_of(both, "RolloutComplete") == "RolloutComplete"
     assert verifying.label("RolloutComplete", both) == "RolloutComplete and PromQL"
     assert decide.check_of(neither, "RolloutComplete") is None
+
+
+# -- the PromQL client the engine uses (triggers.prometheus.Poller.instant_blocking) ----
+
+
+class Vector(LoopbackServer):
+    """A Prometheus stand-in answering every instant query with one series of ``value``."""
+
+    def __init__(self, value: str) -> None:
+        self.queries: list[str] = []
+        answers = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                answers.queries.append(parse_qs(urlparse(self.path).query)["query"][0])
+                body = {
+                    "status": "success",
+                    "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, value]}]},
+                }
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(Handler)
+
+
+def test_the_engine_asks_through_the_triggers_client_and_its_url_rules() -> None:
+    """From a pool thread, on the client's event loop: the operator's URL and an allow-listed trigger url are
+    asked; a tenant's url off the allow-list is refused, as for its trigger."""
+    server = Vector("0.02")
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    async def serve() -> None:
+        ready.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller.run_forever(tick=3600)
+
+    dispatcher: Any = SimpleNamespace(acting=lambda: False, runbooks=lambda kind: [])
+    poller = prometheus.Poller(dispatcher, server.url, Egress(allowed_prefixes=(server.url,), timeout=5))
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        ready.wait(5)
+        wait_until(lambda: poller._loop is not None, 5, "the client's loop")
+        own = PrometheusTrigger.model_validate({"query": "up", "url": server.url})
+        assert poller.instant_blocking("up < 0.05", None, False, "shop")[0]["value"] == [1, "0.02"]
+        assert poller.instant_blocking("rate < 1", own, False, "shop")[0]["value"] == [1, "0.02"]
+        assert server.queries == ["up < 0.05", "rate < 1"]
+        elsewhere = PrometheusTrigger.model_validate({"query": "up", "url": "http://127.0.0.2:9090"})
+        with pytest.raises(prometheus.QueryFailed, match="not on the operator's allow-list"):
+            poller.instant_blocking("up", elsewhere, False, "shop")
+        metadata = PrometheusTrigger.model_validate({"query": "up", "url": "http://169.254.169.254/"})
+        with pytest.raises(prometheus.QueryFailed, match="link-local or cloud metadata"):
+            poller.instant_blocking("up", metadata, True, "shop")
+    finally:
+        for task in asyncio.all_tasks(loop):
+            loop.call_soon_threadsafe(task.cancel)
+        thread.join(5)
+        server.close()
