@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import Gauge
 
 from paramedic.api.common import API_VERSION, GROUP, VERSION
+from paramedic.kube import ApiException
 from paramedic_dev.cluster import DevCluster
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_cli import cli
@@ -135,6 +136,18 @@ def test_a_when_that_does_not_compile_marks_the_runbook_invalid(paramedic: Kit) 
     condition = wait_until(ready, 30, "the runbook's Ready condition")
     assert (condition["status"], condition["reason"]) == ("False", "Invalid")
     assert "when does not parse" in condition["message"]
+
+
+def test_the_api_server_bounds_a_tenants_condition_and_query(tenant: Kit) -> None:
+    """A namespace's owner cannot store a condition or a PromQL verification longer than the bounds."""
+    for step, field in (
+        ({"scale": {"replicas": 2}, "when": "true || " * 200 + "true"}, "spec.steps[0].when: Too long"),
+        ({"scale": {"replicas": 2}, "verify": {"promql": "u" * 8193}}, "spec.steps[0].verify.promql: Too long"),
+    ):
+        with pytest.raises(ApiException) as caught:
+            tenant.runbook({"steps": [step]})
+        assert caught.value.status == 422
+        assert field in caught.value.body
 
 
 # -- PromQL verification -----------------------------------------------------------------------
