@@ -425,3 +425,16 @@ def test_the_engine_asks_through_the_triggers_client_and_its_url_rules() -> None
             loop.call_soon_threadsafe(task.cancel)
         thread.join(5)
         server.close()
+
+
+def test_a_dry_run_whose_last_step_is_skipped_ends_dry_run_and_pages_nobody() -> None:
+    ladder = branches("UntilVerified")
+    body = rem([])
+    body["spec"]["dryRun"] = True
+    spec = RemediationSpec.model_validate(body["spec"])
+    status = run(ladder, [LOGS]).model_copy(update={"current_step": 1})
+    t = decide.route(body, spec, status, ladder, T0)
+    assert isinstance(t, Transition)
+    assert t.status is not None
+    assert (t.status.phase, t.escalate) == ("DryRun", None)
+    assert t.status.message.startswith("dry run, nothing changed: every step skipped; step 2 (rolloutRestart) skipped")

@@ -37,12 +37,15 @@ class Next:
     message: str
 
 
-def after_step(mode: str, steps: int, record: StepRecord, history: Sequence[StepRecord]) -> Finish | Next:
-    """``history``: the records of every step so far (for a dry run's summary)."""
+def after_step(
+    mode: str, steps: int, record: StepRecord, history: Sequence[StepRecord], dry_run: bool = False
+) -> Finish | Next:
+    """``history``: the records of every step so far (for a dry run's summary); ``dry_run``: the Remediation
+    changes nothing (it ends DryRun even when its last step was skipped)."""
     last = record.index + 1 >= steps
     if record.phase == "Skipped":
         if last:
-            return _after_last_skipped(mode, record, history)
+            return _after_last_skipped(mode, record, history, dry_run)
     elif record.phase == "DryRun":
         if last:
             planned = "; ".join(s.plan for s in history)
@@ -64,13 +67,14 @@ def after_step(mode: str, steps: int, record: StepRecord, history: Sequence[Step
     return Next(record.index + 1, f"step {record.index + 1} {record.phase.lower()}; next: step {record.index + 2}")
 
 
-def _after_last_skipped(mode: str, record: StepRecord, history: Sequence[StepRecord]) -> Finish:
+def _after_last_skipped(mode: str, record: StepRecord, history: Sequence[StepRecord], dry_run: bool) -> Finish:
     """The last step's when did not hold (engine/when.py): a skipped step is neither a success nor a failure,
-    so the Remediation ends as its other steps say. A dry run ends DryRun; AllInOrder got here only through
-    steps that succeeded or were skipped: Succeeded; UntilVerified got here with no step verified: Failed."""
+    so the Remediation ends as its other steps say. A dry run ends DryRun (whichever steps were skipped);
+    AllInOrder got here only through steps that succeeded or were skipped: Succeeded; UntilVerified got here
+    with no step verified: Failed."""
     skipped = f"step {record.index + 1} ({record.action}) skipped: {record.message}"
-    if any(s.phase == "DryRun" for s in history):
-        planned = "; ".join(s.plan for s in history if s.phase == "DryRun")
+    if dry_run:
+        planned = "; ".join(s.plan for s in history if s.phase == "DryRun") or "every step skipped"
         return Finish("DryRun", "DryRun", f"dry run, nothing changed: {planned}; {skipped}")
     if mode == "AllInOrder":
         return Finish("Succeeded", "Succeeded", f"every step ran or was skipped; {skipped}")
@@ -165,7 +169,9 @@ class Pass:
 
     def advance(self, runbook: RunbookSpec, record: StepRecord, now: datetime) -> Transition:
         """Record what follows a finished step (decided by after_step)."""
-        outcome = after_step(runbook.mode, len(runbook.steps), record, self.status.steps)
+        spec = self.rem.get("spec") or {}
+        dry_run = bool(spec.get("dryRun")) or runbook.dry_run
+        outcome = after_step(runbook.mode, len(runbook.steps), record, self.status.steps, dry_run)
         if isinstance(outcome, Finish):
             return self.finish(outcome.phase, outcome.reason, outcome.message, now)
         self.status.current_step = outcome.step
