@@ -180,6 +180,7 @@ def test_conditions_that_cannot_be_one(condition: str, why: str) -> None:
         "evidence.routerLogs.matches > 0 && metrics.errorRate > 0.10",
         "has(evidence.db) && evidence.db.excerpt.contains('connection refused')",
         "[1, 2].exists(x, x == evidence . a . lines)",
+        "evidence.a.excerpt.matches(r'ERROR \\d+') && b'a' == b'a' && type(metrics.x) == double",
         "target.kind in ['Deployment', 'StatefulSet'] && trigger.evidence['label.severity'] == \"page\"",
     ],
 )

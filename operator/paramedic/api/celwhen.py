@@ -35,7 +35,7 @@ MAX_LENGTH = 1024
 MAX_MACROS = 2
 
 _MACRO = re.compile(r"\.\s*(?:all|exists_one|exists|map|filter)\s*\(")
-_STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_STRINGS = re.compile(r"\b[rRbB]{0,2}(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 # A name at the start of a member chain: not after a dot, not a function call, not a keyword or literal.
 _ROOT = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\b(?!\s*\()")
 _LITERALS = frozenset(
