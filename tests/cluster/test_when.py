@@ -108,6 +108,14 @@ def test_the_step_taken_follows_the_logs(paramedic: Kit, matches: int, taken: st
     skip_events = [e for e in paramedic.events("Remediation", rem) if e.startswith("StepSkipped")]
     assert len(skip_events) == 1
     assert f"evidence.appLogs.matches={matches}" in skip_events[0]
+    # What kubectl describe shows beside the outcome: the key figures of what was found.
+    summary = wait_until(
+        lambda: [e for e in paramedic.events("Remediation", rem) if e.startswith("Evidence: ")], 30, "the summary"
+    )
+    assert summary == [
+        f"Evidence: appLogs (logs, Collected): lines={2 if matches else 1} matches={matches} bytes=120 "
+        "truncated=false; appEvents (events, Collected): count=4 warnings=4 latestReason=BackOff"
+    ]
 
 
 def test_a_condition_naming_no_recorded_collector_skips_with_the_error(paramedic: Kit) -> None:

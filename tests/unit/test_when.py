@@ -273,6 +273,8 @@ def test_a_skipped_last_step_ends_as_the_other_steps_say() -> None:
     assert isinstance(t, Transition)
     assert t.status is not None
     assert (t.status.phase, t.ended) == ("Succeeded", ("Succeeded", "Succeeded"))
+    assert t.events[-1].reason == "Evidence"
+    assert t.events[-1].message == "routerLogs (logs, Collected): lines=100 matches=3 bytes=4000 truncated=false"
     ladder = branches("UntilVerified")
     t = route(ladder, run(ladder, [LOGS]).model_copy(update={"current_step": 1}))
     assert isinstance(t, Transition)

@@ -19,9 +19,13 @@ from pydantic import ValidationError
 
 from paramedic.api.remediation import RemediationStatus, StepRecord
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
+from paramedic.escalation import evidence
 from paramedic.escalation.causes import CONFIGURATION
 from paramedic.escalation.causes import cause as escalation_cause
 from paramedic.records.status import set_condition
+
+#: Characters of the Evidence Event posted when a Remediation ends.
+EVIDENCE_EVENT = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,4 +203,12 @@ class Pass:
         s.conditions = set_condition(s.conditions, "Ready", succeeded, reason, message, generation, at=now)
         cause = escalation_cause(phase, reason, recorded_runbook(spec, s)) if s.escalation is None else None
         self.emit(phase, message, warning=not succeeded)
+        self._say_evidence()
         return self.done(None, escalate=cause, ended=(phase, reason))
+
+    def _say_evidence(self) -> None:
+        """The evidence found, as one Event when the Remediation ends, so that ``kubectl describe`` shows its
+        key figures beside the outcome (the records themselves are in status.evidence)."""
+        found = evidence.latest(self.status.model_dump(by_alias=True, mode="json", include={"evidence"}))
+        if found:
+            self.emit("Evidence", evidence.summary(found, EVIDENCE_EVENT))
