@@ -458,6 +458,18 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.steps[].verify.timeout": (_UNTIL_VERIFIED,),
     "*Runbook spec.steps[].verify.stableFor": (_NEW_C + "test_verify_holds_for_stable_for",),
     "*Runbook spec.steps[].timeout": (_STEP_TIMEOUT,),
+    "*Runbook spec.steps[].verify.promql": (
+        _C + "test_when.py::test_a_promql_verification_waits_until_the_condition_holds",
+        _C + "test_when.py::test_a_promql_verification_that_never_holds_times_out_and_pages_with_the_evidence",
+        _C + "test_when.py::test_the_api_server_bounds_a_tenants_condition_and_query",
+    ),
+    "*Runbook spec.steps[].when": (
+        _C + "test_when.py::test_the_step_taken_follows_the_logs",
+        _C + "test_when.py::test_a_condition_naming_no_recorded_collector_skips_with_the_error",
+        _C + "test_when.py::test_a_when_that_does_not_compile_marks_the_runbook_invalid",
+        _U + "test_when.py::test_the_model_and_lint_refuse_a_condition_that_does_not_compile",
+        _C + "test_when.py::test_the_api_server_bounds_a_tenants_condition_and_query",
+    ),
     "*Runbook spec.mode": (_UNTIL_VERIFIED, _ALL_IN_ORDER),
     "*Runbook spec.dryRun": (_NEW_C + "test_a_dry_run_runbook_changes_nothing",),
     "*Runbook spec.requiresApproval": (_APPROVAL, _APPROVER_ONLY),

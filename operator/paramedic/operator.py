@@ -118,6 +118,7 @@ def build(
         config.webhook_token_secret,
     )
     triggers = trigger_wiring.register(registry, clients, config.namespace, egress, sources, pool, acting)
+    engine.prometheus = triggers.poller.instant_blocking  # verify.promql asks through the triggers' client
     remediations = engine_wiring.register(registry, engine, pool, config.workers, acting)
     escalation_wiring.register(registry, Notifier(clients, pool, egress, config.namespace, engine.guard), acting)
     # A Remediation the triggers create starts its driver from the create's response (engine.wiring).

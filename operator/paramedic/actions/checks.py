@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from paramedic.kube import Clients
@@ -55,3 +55,26 @@ def run(check: str, clients: Clients, target: Target) -> tuple[bool, str]:
     if check not in CHECKS:
         raise ValueError(f"unknown check {check!r}")
     return CHECKS[check](clients, target)
+
+
+#: Asks Prometheus for an instant vector (the operator's client: its URL, TLS, token and timeouts); raises
+#: with a message safe for a status when it cannot.
+Instant = Callable[[str], Sequence[dict[str, Any]]]
+#: The name of the PromQL verification in a step's messages.
+PROMQL = "PromQL"
+
+
+def promql(query: str, instant: Instant | None) -> tuple[bool, str]:
+    """A PromQL condition holds while its query returns a non-empty result, as an alerting rule's expr;
+    an unreachable Prometheus or a failed query does not hold (missing data never verifies a fix)."""
+    if instant is None:
+        return False, "no Prometheus to ask: set the operator's --prometheus-url or the runbook's prometheus trigger"
+    try:
+        series = instant(query)
+    except Exception as exc:  # the client's messages are safe for a status (status code and reason only)
+        return False, f"query failed: {str(exc)[:300]}"
+    if not series:
+        return False, "the query returns no series (the condition does not hold)"
+    value = (series[0].get("value") or [None, "?"])[1]
+    more = f" (and {len(series) - 1} more series)" if len(series) > 1 else ""
+    return True, f"the query returns value {str(value)[:40]}{more}"

@@ -237,7 +237,8 @@ class Level(Model):
 
 
 class Template(Model):
-    """The incident message; {placeholders}: runbook, target, remediation, namespace, reason, phase.
+    """The incident message; {placeholders}: runbook, target, remediation, namespace, reason, phase, evidence
+    (the key figures of the evidence found).
 
     Plain substitution only: no format specs, attribute or index access (anything else stays as written)."""
 

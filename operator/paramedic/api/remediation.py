@@ -28,7 +28,7 @@ Phase = Literal[
 ]
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Skipped", "DryRun", "RateLimited", "Escalated"})
 
-StepPhase = Literal["Applying", "Verifying", "Succeeded", "Failed", "DryRun"]
+StepPhase = Literal["Applying", "Verifying", "Succeeded", "Failed", "DryRun", "Skipped"]
 
 
 def _same(field: str) -> str:
@@ -42,6 +42,9 @@ class RunbookRef(Model):
     )
     name: Name = Field(description="Name of the runbook.")
 
+
+#: Evidence records a Remediation's status keeps.
+EVIDENCE_RECORDS = 64
 
 #: How much trigger evidence a Remediation keeps: alert labels are the sender's to choose.
 EVIDENCE_ITEMS = 64
@@ -158,7 +161,10 @@ class StepRecord(Model):
     index: int = Field(ge=0, description="Position of the step in the runbook.")
     name: str = Field(default="", description="The step's name, or its action.")
     action: str = Field(description="The action the step ran.")
-    phase: StepPhase = Field(description="Where the step is: Applying, Verifying, Succeeded, Failed or DryRun.")
+    phase: StepPhase = Field(
+        description="Where the step is: Applying, Verifying, Succeeded, Failed or DryRun; Skipped when its when "
+        "condition did not hold (the message says the values it saw)."
+    )
     started_at: Time = Field(description="When the plan was recorded (RFC 3339).")
     finished_at: Time | None = Field(default=None, description="When the step ended (RFC 3339).")
     deadline: Time | None = Field(default=None, description="When the current phase of the step times out.")
@@ -277,4 +283,11 @@ class RemediationStatus(Model):
     last_triggered_at: Time | None = Field(default=None, description="When its trigger last fired.")
     last_trigger_fingerprint: str | None = Field(
         default=None, description="A hash of the trigger evidence last counted, so a restart does not count it again."
+    )
+    evidence: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=EVIDENCE_RECORDS,
+        description="What the evidence collectors found, newest last: name, kind, collectedAt, after (the step "
+        "index), outcome, error, values (the key figures), excerpt (redacted) and detail. Steps' when conditions "
+        "read the latest record of each name; pages and paramedic history show them.",
     )

@@ -12,8 +12,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
+from . import celwhen
 from .breach_params import (
     ApplyManifestParams,
     ClusterApplyManifestParams,
@@ -40,7 +41,10 @@ from .params import (
     ScaleParams,
     TenantRunJobParams,
 )
-from .triggers import Trigger
+from .triggers import QUERY_MAX, Trigger
+
+#: Characters of a verify.promql query (as a trigger's query).
+PROMQL_MAX = QUERY_MAX
 
 #: The checks a step's verify may name (``paramedic.actions.checks`` implements each but None).
 Check = Literal["RolloutComplete", "PodsHealthy", "NodeReady", "None"]
@@ -80,6 +84,16 @@ class Verify(Model):
     timeout: Duration = Field(default="5m", description="Fail the step if the check does not hold within this.")
     stable_for: Duration = Field(
         default="0s", description="The check must hold continuously this long (catches a pod that crashes again)."
+    )
+    promql: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=PROMQL_MAX,
+        description="A PromQL condition that must hold too, as an alerting rule's expr: it holds while the query "
+        "returns a non-empty result (e.g. sum(rate(errors[1m])) / sum(rate(requests[1m])) < 0.05). Asked of the "
+        "runbook's own prometheus trigger's server (its url and bearerToken), else of the operator's "
+        "--prometheus-url; polled with the check until both have held for stableFor, or the step fails at timeout. "
+        "With check None, only this condition is verified.",
     )
 
 
@@ -164,6 +178,25 @@ class Step(OneOf):
     )
     verify: Verify | None = Field(default=None, description="What must hold after the action for the step to succeed.")
     timeout: Duration = Field(default="5m", description="Fail the step if its action has not finished within this.")
+    when: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=celwhen.MAX_LENGTH,
+        description="Run the step only if this CEL condition holds when the step is reached, e.g. "
+        "evidence.routerLogs.matches > 0 && metrics.errorRate > 0.10. It reads evidence (the latest record of each "
+        "collector: ok, outcome, error, excerpt and its figures), metrics (each PromQL collector's value), target "
+        "(kind, name, namespace) and trigger (kind and the trigger's evidence labels). A step whose condition does "
+        "not hold, or cannot be evaluated (a missing collector: guard with has()), is recorded as Skipped with the "
+        "values it saw, and the next step follows. At most 2 comprehension macros.",
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _when_compiles(cls, value: str | None) -> str | None:
+        """Checked here, so lint and the runbook watch refuse it: the API server cannot compile CEL in a string."""
+        if value is not None and (why := celwhen.problem(value)) is not None:
+            raise ValueError(f"when {why}")
+        return value
 
     @property
     def action(self) -> str:

@@ -213,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("--timeout", type=float, default=60, help="seconds to wait for the plan")
             sub.set_defaults(func=plan)
         else:
+            sub.add_argument(
+                "name", nargs="?", help="one Remediation: its steps and the evidence found (default: list them)"
+            )
             sub.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
             sub.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table", help="output format")
             sub.add_argument("--limit", type=int, default=50, help="at most this many, newest first")

@@ -121,6 +121,8 @@ def history(args: argparse.Namespace) -> int:
     from paramedic.kube import ApiException, parse_time
 
     clients = _clients(args)
+    if getattr(args, "name", None):
+        return _one(clients, args)
     try:
         if args.all_namespaces:
             items = clients.custom.list_cluster_custom_object(GROUP, VERSION, "remediations")["items"]
@@ -174,6 +176,50 @@ def history(args: argparse.Namespace) -> int:
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
         print("   ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _one(clients: Any, args: argparse.Namespace) -> int:
+    """One Remediation's record: its outcome, each step (a skipped one with the values its condition saw), and
+    the evidence found (the latest record of each collector, figures and excerpt), as stored (redacted)."""
+    import json
+
+    from paramedic.api.common import GROUP, VERSION
+    from paramedic.escalation import evidence
+    from paramedic.kube import ApiException
+
+    try:
+        rem = clients.custom.get_namespaced_custom_object(GROUP, VERSION, args.namespace, "remediations", args.name)
+    except ApiException as exc:
+        raise _api_error(f"cannot read Remediation {args.namespace}/{args.name}", exc) from None
+    status = rem.get("status") or {}
+    record = {
+        "namespace": args.namespace,
+        "name": args.name,
+        "runbook": (rem["spec"].get("runbookRef") or {}).get("name", ""),
+        "target": status.get("targetSummary", ""),
+        "trigger": (rem["spec"].get("trigger") or {}).get("kind", "manual"),
+        "phase": status.get("phase", "Pending"),
+        "message": status.get("message", ""),
+        "steps": [
+            {k: s.get(k) for k in ("index", "name", "action", "phase", "reason", "message") if s.get(k) is not None}
+            for s in status.get("steps") or []
+        ],
+        "evidence": [evidence.compact(r) for r in status.get("evidence") or [] if isinstance(r, dict)],
+    }
+    if args.output in ("json", "yaml"):
+        import yaml
+
+        print(json.dumps(record, indent=2) if args.output == "json" else yaml.safe_dump(record, sort_keys=False))
+        return 0
+    print(f"Remediation {args.namespace}/{args.name}: {record['phase']}: {record['message']}")
+    print(f"  runbook {record['runbook']}, target {record['target']}, trigger {record['trigger']}")
+    print("Steps:")
+    for step in record["steps"]:
+        print(f"  {step['index'] + 1}. {step['name']}: {step['phase']}: {step.get('message', '')}")
+    print("Evidence:" if record["evidence"] else "Evidence: none recorded")
+    for line in evidence.lines(record["evidence"]):
+        print(f"  {line}")
     return 0
 
 

@@ -40,6 +40,7 @@ from paramedic.policy.approvals import Verdict
 from paramedic.policy.ratelimit import Decision
 from paramedic.records.status import set_condition
 
+from . import verifying, when
 from .transitions import Pass, Transition
 
 #: Poll interval while waiting for a person (approval).
@@ -100,7 +101,8 @@ def route(
     step = runbook.steps[index]
     record = status.steps[index] if index < len(status.steps) else None
     if record is None:
-        return PlanStep(step, index, spec.dry_run or runbook.dry_run)
+        dry_run = spec.dry_run or runbook.dry_run
+        return when.skip(rem, status, runbook, step, index, now) or PlanStep(step, index, dry_run)
     if record.phase == "Applying":
         if record.deadline is not None and record.deadline <= now:
             p = Pass.of(status, rem)
@@ -118,7 +120,9 @@ def route(
 def check_of(step: Step, default: str | None) -> str | None:
     """The verification a step runs: its own, else the action's default; None for none."""
     check = step.verify.check if step.verify and step.verify.check else default
-    return None if check in (None, "None") else check
+    if check in (None, "None"):
+        return verifying.PROMQL if step.verify and step.verify.promql else None
+    return check
 
 
 def verify_timeout(step: Step) -> str:

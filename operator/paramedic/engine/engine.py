@@ -41,7 +41,7 @@ from paramedic.policy.ratelimit import Decision
 from paramedic.records import events, invalid, metrics
 from paramedic.records import status as records
 
-from . import context, decide, freshness, snapshot, targets
+from . import context, decide, freshness, snapshot, targets, verifying
 from .transitions import Emit, Transition, recorded_runbook
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ class Engine:
         self.newest = freshness.Newest()
         #: Runbooks as the operator's watch sees them (bound by the operator; None: read each from the API).
         self.runbooks: access.Known | None = None
+        #: The Prometheus client for verify.promql (bound by the operator; None: such a condition never holds).
+        self.prometheus: verifying.Querier | None = None
 
     @functools.cached_property
     def _key(self) -> bytes:
@@ -259,11 +261,13 @@ class Engine:
         action, record = REGISTRY[move.step.action], move.record
         check = decide.check_of(move.step, action.default_check) or "None"
         ctx = context.build(self.clients, rem, spec, status, move.step, record.index, self.operator_namespace, record)
+        instant = verifying.instant_for(self.prometheus, rem, spec, runbook, self.operator_namespace)
         try:
-            ok, detail = action.verify(ctx, move.step.params, Plan(record.plan, record.changes), check)
+            ok, detail = verifying.look(action, ctx, move.step, Plan(record.plan, record.changes), check, instant)
         except ApiException as exc:
             ok, detail = False, _api_message(exc)
-        return self._commit(rem, status, decide.verified(rem, status, runbook, move, check, ok, detail, utcnow()))
+        named = verifying.label(check, move.step)
+        return self._commit(rem, status, decide.verified(rem, status, runbook, move, named, ok, detail, utcnow()))
 
     # -- the one write, then what follows it ---------------------------------------------
 

@@ -19,9 +19,13 @@ from pydantic import ValidationError
 
 from paramedic.api.remediation import RemediationStatus, StepRecord
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
+from paramedic.escalation import evidence
 from paramedic.escalation.causes import CONFIGURATION
 from paramedic.escalation.causes import cause as escalation_cause
 from paramedic.records.status import set_condition
+
+#: Characters of the Evidence Event posted when a Remediation ends.
+EVIDENCE_EVENT = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,10 +41,16 @@ class Next:
     message: str
 
 
-def after_step(mode: str, steps: int, record: StepRecord, history: Sequence[StepRecord]) -> Finish | Next:
-    """``history``: the records of every step so far (for a dry run's summary)."""
+def after_step(
+    mode: str, steps: int, record: StepRecord, history: Sequence[StepRecord], dry_run: bool = False
+) -> Finish | Next:
+    """``history``: the records of every step so far (for a dry run's summary); ``dry_run``: the Remediation
+    changes nothing (it ends DryRun even when its last step was skipped)."""
     last = record.index + 1 >= steps
-    if record.phase == "DryRun":
+    if record.phase == "Skipped":
+        if last:
+            return _after_last_skipped(mode, record, history, dry_run)
+    elif record.phase == "DryRun":
         if last:
             planned = "; ".join(s.plan for s in history)
             return Finish("DryRun", "DryRun", f"dry run, nothing changed: {planned}")
@@ -59,6 +69,20 @@ def after_step(mode: str, steps: int, record: StepRecord, history: Sequence[Step
             f"step {record.index + 1} ({record.action}) failed{exhausted}: {record.message}",
         )
     return Next(record.index + 1, f"step {record.index + 1} {record.phase.lower()}; next: step {record.index + 2}")
+
+
+def _after_last_skipped(mode: str, record: StepRecord, history: Sequence[StepRecord], dry_run: bool) -> Finish:
+    """The last step's when did not hold (engine/when.py): a skipped step is neither a success nor a failure,
+    so the Remediation ends as its other steps say. A dry run ends DryRun (whichever steps were skipped);
+    AllInOrder got here only through steps that succeeded or were skipped: Succeeded; UntilVerified got here
+    with no step verified: Failed."""
+    skipped = f"step {record.index + 1} ({record.action}) skipped: {record.message}"
+    if dry_run:
+        planned = "; ".join(s.plan for s in history if s.phase == "DryRun") or "every step skipped"
+        return Finish("DryRun", "DryRun", f"dry run, nothing changed: {planned}; {skipped}")
+    if mode == "AllInOrder":
+        return Finish("Succeeded", "Succeeded", f"every step ran or was skipped; {skipped}")
+    return Finish("Failed", "StepsExhausted", f"no step verified (steps exhausted); {skipped}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +173,9 @@ class Pass:
 
     def advance(self, runbook: RunbookSpec, record: StepRecord, now: datetime) -> Transition:
         """Record what follows a finished step (decided by after_step)."""
-        outcome = after_step(runbook.mode, len(runbook.steps), record, self.status.steps)
+        spec = self.rem.get("spec") or {}
+        dry_run = bool(spec.get("dryRun")) or runbook.dry_run
+        outcome = after_step(runbook.mode, len(runbook.steps), record, self.status.steps, dry_run)
         if isinstance(outcome, Finish):
             return self.finish(outcome.phase, outcome.reason, outcome.message, now)
         self.status.current_step = outcome.step
@@ -177,4 +203,12 @@ class Pass:
         s.conditions = set_condition(s.conditions, "Ready", succeeded, reason, message, generation, at=now)
         cause = escalation_cause(phase, reason, recorded_runbook(spec, s)) if s.escalation is None else None
         self.emit(phase, message, warning=not succeeded)
+        self._say_evidence()
         return self.done(None, escalate=cause, ended=(phase, reason))
+
+    def _say_evidence(self) -> None:
+        """The evidence found, as one Event when the Remediation ends, so that ``kubectl describe`` shows its
+        key figures beside the outcome (the records themselves are in status.evidence)."""
+        found = evidence.latest(self.status.model_dump(by_alias=True, mode="json", include={"evidence"}))
+        if found:
+            self.emit("Evidence", evidence.summary(found, EVIDENCE_EVENT))

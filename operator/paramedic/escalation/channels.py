@@ -22,6 +22,7 @@ import tenacity
 from paramedic import outbound
 from paramedic.api.policies import Channel
 
+from . import evidence
 from .render import Incident
 
 PAGERDUTY_EVENTS = "https://events.pagerduty.com/v2/enqueue"
@@ -86,7 +87,7 @@ def request(
 ) -> tuple[str, dict[str, Any]]:
     """(url, JSON body) in the channel's own format; ``severity`` is the level's (PagerDuty's four values)."""
     if channel.slack:
-        return secret, {"text": f"*{incident.summary}*\n```\n{incident.text}\n```"}
+        return secret, slack(incident)
     if channel.pagerduty:
         return channel.url or PAGERDUTY_EVENTS, {
             "routing_key": secret,
@@ -96,7 +97,12 @@ def request(
                 "summary": incident.summary[:1024],
                 "source": incident.fields["SERVICES"],
                 "severity": severity,
-                "custom_details": {**incident.fields, "level": level, "steps": incident.steps},
+                "custom_details": {
+                    **incident.fields,
+                    "level": level,
+                    "steps": incident.steps,
+                    "evidence": {r["name"]: r for r in incident.evidence},
+                },
             },
             "links": [{"href": link, "text": name} for name, link in incident.links.items() if link.startswith("http")],
         }
@@ -109,7 +115,35 @@ def request(
         "steps": incident.steps,
         "text": incident.text,
         "dedupKey": dedup_key,
+        "evidence": incident.evidence,
     }
+
+
+def slack(incident: Incident) -> dict[str, Any]:
+    """A Slack message: the incident as blocks (its fields, then the key figures and excerpt of each evidence
+    record), with the whole text as the notification's fallback ``text``; within Slack's block limits."""
+    fields = [
+        {"type": "mrkdwn", "text": _section(f"*{name}*\n{incident.fields[name]}")[:2000]}
+        for name in ("STATUS", "START TIME (UTC)", "SERVICES", "ETA")
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": incident.summary[: evidence.SLACK_HEADER]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _section(f"*IMPACT*: {incident.fields['IMPACT']}")}},
+        {"type": "section", "fields": fields},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _section(f"*UPDATE*: {incident.fields['UPDATE']}")}},
+    ]
+    if incident.steps:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _section("\n".join(incident.steps))}})
+    blocks += evidence.slack_blocks(incident.evidence)[: evidence.SLACK_BLOCKS - len(blocks) - 1]
+    links = " | ".join(f"{name}: {link}" for name, link in incident.links.items())
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _section(links)}]})
+    text = f"*{incident.summary}*\n```\n{incident.text}\n```"
+    return {"text": text[:40000], "blocks": blocks}
+
+
+def _section(text: str) -> str:
+    escaped = evidence.slack_escape(text)
+    return escaped if len(escaped) <= evidence.SLACK_SECTION else escaped[: evidence.SLACK_SECTION - 3] + "..."
 
 
 async def send(

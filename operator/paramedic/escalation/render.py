@@ -18,12 +18,14 @@ from typing import Any
 
 from paramedic.api.policies import Template
 
+from . import evidence as found
+
 FIELDS = ("INCIDENT", "STATUS", "IMPACT", "START TIME (UTC)", "SERVICES", "UPDATE", "ETA")
 
 #: The only names a template may use. Templates come from tenants (a namespaced EscalationPolicy),
 #: so they get plain substitution, never ``str.format``: a format spec such as ``{reason:>600000000}``
 #: would allocate 600 MB, and ``{x.__class__}`` would walk attributes.
-VARIABLES = ("runbook", "target", "remediation", "namespace", "reason", "phase")
+VARIABLES = ("runbook", "target", "remediation", "namespace", "reason", "phase", "evidence")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(VARIABLES) + r")\}")
 #: A substituted value, and a rendered field, are cut to these lengths (the schema bounds the template).
 MAX_VALUE = 512
@@ -49,6 +51,8 @@ class Incident:
     links: dict[str, str]
     steps: list[str]
     resolved: bool
+    #: The latest record of each evidence collector, compact and bounded (``evidence.compact``).
+    evidence: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -57,6 +61,9 @@ class Incident:
         if self.steps:
             lines.append("STEPS:")
             lines += [f"  {s}" for s in self.steps]
+        if self.evidence:
+            lines.append("EVIDENCE:")
+            lines += [f"  {line}" for line in found.lines(self.evidence)]
         return "\n".join(lines)
 
     @property
@@ -70,7 +77,9 @@ def incident(
     meta, spec, status = remediation["metadata"], remediation.get("spec") or {}, remediation.get("status") or {}
     target = status.get("targetSummary") or str(spec.get("target", {}).get("name", ""))
     runbook = (spec.get("runbookRef") or {}).get("name", "")
+    evidence = found.latest(status)
     values = {
+        "evidence": found.summary(evidence, MAX_VALUE),
         "runbook": runbook,
         "target": target,
         "remediation": f"{meta['namespace']}/{meta['name']}",
@@ -105,4 +114,4 @@ def incident(
         f"{s.get('index', 0) + 1}. {s.get('name') or s.get('action')}: {s.get('phase')} - {s.get('message', '')}"
         for s in status.get("steps") or []
     ]
-    return Incident(fields, links, steps, resolved)
+    return Incident(fields, links, steps, resolved, evidence)

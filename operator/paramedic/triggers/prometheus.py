@@ -38,6 +38,7 @@ import aiohttp
 
 from paramedic import outbound
 from paramedic.api.common import parse_duration
+from paramedic.api.triggers import Prometheus as PrometheusSource
 from paramedic.api.triggers import TokenRef
 from paramedic.kube import ApiException, now
 from paramedic.kube.kinds import KINDS
@@ -92,8 +93,11 @@ class Poller:
         self._errors: dict[str, str] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._tokens: dict[tuple[str, str, str], tuple[float, str]] = {}
+        #: The event loop the queries run on, for the engine's pool threads (instant_blocking).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run_forever(self, tick: float = 0.5) -> None:
+        self._loop = asyncio.get_running_loop()
         try:
             while True:
                 try:
@@ -171,7 +175,9 @@ class Poller:
         headers = {}
         if trigger.bearer_token is not None:
             try:
-                headers["Authorization"] = "Bearer " + await self._token(entry, trigger.bearer_token)
+                headers["Authorization"] = "Bearer " + await self._token(
+                    entry.namespace or self.dispatcher.operator_namespace, trigger.bearer_token
+                )
             except TokenError as exc:
                 metrics.TRIGGER_ERRORS.labels("prometheus").inc()
                 await self._report(entry, f"not acting: {exc}")
@@ -222,8 +228,50 @@ class Poller:
             }
             await self.dispatcher.fire(Fire(entry, target, home, f"{key}/{since.isoformat()}", evidence))
 
-    async def _token(self, entry: Entry, ref: TokenRef) -> str:
-        namespace = entry.namespace or self.dispatcher.operator_namespace
+    async def instant(
+        self, query: str, source: PrometheusSource | None, trusted: bool, namespace: str
+    ) -> list[dict[str, Any]]:
+        """One instant query for a step's verify.promql, with a trigger's rules: the runbook's prometheus
+        trigger's url (allow-listed unless ``trusted``) and bearerToken (read in ``namespace``), else the
+        operator's URL; the trigger's timeout, at most --outbound-timeout. Raises QueryFailed with a message
+        safe for a status."""
+        url = (source.url if source is not None else None) or self.default_url
+        if not url:
+            raise QueryFailed("no Prometheus URL: set the operator's --prometheus-url or a prometheus trigger's url")
+        try:
+            permit = self.egress.admit(url, trusted or source is None or not source.url)
+        except outbound.Refused as exc:
+            raise QueryFailed(f"not asked: {outbound.describe(exc, url)}") from None
+        if self._session is None:
+            self._session = outbound.session(self.egress, self.ca_file)
+        timeout = self.egress.timeout
+        if source is not None and source.timeout is not None:
+            timeout = min(timeout, parse_duration(source.timeout).total_seconds())
+        headers = {}
+        try:
+            if source is not None and source.bearer_token is not None:
+                headers["Authorization"] = "Bearer " + await self._token(namespace, source.bearer_token)
+            async with self._limits.setdefault(outbound.origin(url), asyncio.Semaphore(PER_ENDPOINT)):
+                return await _query(self._session, permit, url, query, timeout, headers)
+        except (QueryFailed, TokenError) as exc:
+            raise QueryFailed(str(exc)[:500]) from None
+        except Exception as exc:  # unreachable, timeout
+            raise QueryFailed(outbound.describe(exc, url)) from None
+
+    def instant_blocking(
+        self, query: str, source: PrometheusSource | None, trusted: bool, namespace: str
+    ) -> list[dict[str, Any]]:
+        """``instant`` from a pool thread (the engine's pass), on the operator's event loop and session."""
+        if self._loop is None:
+            raise QueryFailed("the Prometheus client is not running yet")
+        future = asyncio.run_coroutine_threadsafe(self.instant(query, source, trusted, namespace), self._loop)
+        try:
+            return future.result(self.egress.timeout + 5.0)
+        except TimeoutError:
+            future.cancel()
+            raise QueryFailed(f"no answer within {self.egress.timeout:.0f}s") from None
+
+    async def _token(self, namespace: str, ref: TokenRef) -> str:
         key, moment = (namespace, ref.name, ref.key), time.monotonic()
         cached = self._tokens.get(key)
         if cached is None or moment - cached[0] > TOKEN_TTL:
