@@ -41,7 +41,7 @@ from paramedic.policy.ratelimit import Decision
 from paramedic.records import events, invalid, metrics
 from paramedic.records import status as records
 
-from . import context, decide, freshness, snapshot, targets
+from . import context, decide, fanning, freshness, snapshot, targets
 from .transitions import Emit, Transition, recorded_runbook
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,8 @@ class Engine:
             if isinstance(move, decide.AwaitApproval):
                 return self._await_approval(rem, spec, status)
             assert runbook is not None
+            if move.step.fan_out is not None:  # fan-out hook (engine/fanning.py)
+                return self._commit(rem, status, self._fan_out(rem, spec, status, runbook, move))
             if isinstance(move, decide.PlanStep):
                 return self._plan(rem, spec, status, runbook, move)
             if isinstance(move, decide.ApplyStep):
@@ -139,7 +141,7 @@ class Engine:
         access.authorize(self.clients, runbook, target, namespace, self.operator_namespace)
         obj = targets.read(self.clients, target.kind, target.name, target.namespace)
         access.check_target(runbook, target, obj)
-        wrong = decide.steps_refused(runbook)
+        wrong = decide.steps_refused(runbook) or fanning.refused(runbook)  # fan-out hook
         if wrong is not None:
             raise wrong
         digest = snapshot.seal(self._key, rem["metadata"]["uid"], runbook.kind, runbook.name, runbook.spec.dump())
@@ -202,6 +204,8 @@ class Engine:
         runbook: RunbookSpec,
         move: decide.PlanStep,
     ) -> Transition:
+        if move.step.fan_out is not None:  # fan-out hook: the first step planned at acceptance
+            return self._fan_out(rem, spec, status, runbook, move)
         action = REGISTRY[move.step.action]
         outcome: decide.Planned | decide.Failure
         try:
@@ -264,6 +268,24 @@ class Engine:
         except ApiException as exc:
             ok, detail = False, _api_message(exc)
         return self._commit(rem, status, decide.verified(rem, status, runbook, move, check, ok, detail, utcnow()))
+
+    def _fan_out(
+        self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus, runbook: RunbookSpec, move: Any
+    ) -> Transition:
+        """A fanned-out step's pass; its set spends the budget target by target when the Remediation does."""
+        namespace = rem["metadata"]["namespace"]
+
+        def admit(members: Any) -> Decision | None:
+            loaded = context.loaded(spec, status)
+            if not decide.needs_admission(spec, loaded, namespace, self.operator_namespace):
+                return None
+            also = tuple((m.describe(), m.namespace or "") for m in members)
+            try:
+                return self.gate.admit(rem, loaded, access.target_ref(spec, namespace), also)
+            except access.Refused as refused:
+                return Decision(False, refused.phase, refused.reason, str(refused))
+
+        return fanning.drive(self.clients, self.operator_namespace, admit, rem, spec, status, runbook, move, utcnow())
 
     # -- the one write, then what follows it ---------------------------------------------
 
