@@ -126,7 +126,8 @@ def test_a_killed_operator_does_not_restart_a_finished_target_twice(paramedic: K
     names = ("g1", "g2", "g3")
     for name in names:
         deploy(paramedic, name, {"group": "g"})
-    fan = {"kinds": ["Deployment"], "selector": {"matchLabels": {"group": "g"}}, "maxConcurrency": 1}
+    selector = {"matchExpressions": [{"key": "group", "operator": "In", "values": ["g"]}]}
+    fan = {"kinds": ["Deployment"], "selector": selector, "maxConcurrency": 1}
     verify = {"check": "RolloutComplete", "stableFor": "3s"}  # each target takes a few seconds: room to kill
     runbook = paramedic.runbook({"steps": [{"rolloutRestart": {}, "fanOut": fan, "verify": verify}]})
     rem = paramedic.remediation(runbook, {**DEPLOYMENT, "name": "g1"})
