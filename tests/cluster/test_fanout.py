@@ -228,3 +228,18 @@ def test_the_budget_counts_each_target(paramedic: Kit, clients: Clients) -> None
         for name in (four, three):
             clients.custom.delete_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", name)
         clients.custom.delete_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "ratelimitpolicies", policy)
+
+
+def test_a_dry_run_plans_every_target_and_changes_nothing(paramedic: Kit, clients: Clients) -> None:
+    for name in ("d1", "d2", "d3"):
+        deploy(paramedic, name, {"dry": "run"})
+    fan = {"kinds": ["Deployment"], "selector": {"matchLabels": {"dry": "run"}}, "maxConcurrency": 1}
+    runbook = paramedic.runbook({"dryRun": True, "steps": [{"scale": {"by": 1}, "fanOut": fan}]})
+    status = paramedic.wait_phase(paramedic.remediation(runbook, {**DEPLOYMENT, "name": "d1"}), "DryRun")
+    targets = _targets(status)
+    assert [(t["target"]["name"], t["phase"], t["changes"]) for t in targets] == [
+        (name, "DryRun", {"from": 1, "to": 2}) for name in ("d1", "d2", "d3")
+    ]
+    assert status["steps"][0]["plan"].startswith("3 of 3 targets: ")
+    for name in ("d1", "d2", "d3"):
+        assert paramedic.deployment(name)["spec"]["replicas"] == 1

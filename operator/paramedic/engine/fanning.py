@@ -51,7 +51,8 @@ def refused(runbook: access.LoadedRunbook) -> access.Refused | None:
     """A fanned-out step with an action that cannot fan out (the CRD's rule, kept for recorded snapshots)."""
     for step in runbook.spec.steps:
         if step.fan_out is not None and step.action not in FANOUT_ACTIONS:
-            return access.Refused("FanOutNotSupported", f"{step.action} cannot fan out: only {FANOUT_ACTIONS}")
+            which = ", ".join(FANOUT_ACTIONS)
+            return access.Refused("FanOutNotSupported", f"{step.action} cannot fan out: only {which} can")
     return None
 
 
@@ -251,9 +252,12 @@ def drive(
         if move.dry_run:
             progress = [run.plan(t, dry_run=True) for t in progress]
             record.targets = progress
-            record.phase, record.finished_at = "DryRun", now
             planned = [t.plan for t in progress if t.phase == "DryRun"]
             record.plan = f"{len(planned)} of {len(progress)} targets: " + "; ".join(planned)
+            ok, message = fanout.finished(progress, fan) or (True, "")
+            if not ok:  # the plans alone already exceed maxErrors: the real run would fail
+                return p.step_failed(runbook, record, "MaxErrorsExceeded", f"dry run: {message}", now)
+            record.phase, record.finished_at = "DryRun", now
             record.message = f"dry run: would {record.plan}"[:2048]
             p.status.steps = [*p.status.steps[:index], record]
             return p.advance(runbook, record, now)
@@ -280,7 +284,9 @@ def drive(
     record.targets = progress
     for said in run.events:
         p.emit("ActionApplied", f"step {index + 1} ({step.action}) fan-out: {said}")
-    p.acted = index == 0 and bool(run.events)
+    # The first target applied is when the Remediation first acted (the detect-to-act metric).
+    acted_before = any(d.get("phase") in ("Verifying", "Succeeded") for d in before)
+    p.acted = index == 0 and bool(run.events) and not acted_before
     done = fanout.finished(progress, fan)
     if done is not None:
         ok, message = done
