@@ -7,6 +7,7 @@ the one before), and the walk goes on from the record.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -223,3 +224,18 @@ def test_a_fan_out_admitted_again_after_a_restart_spends_nothing_more() -> None:
     ledger, decisions = decide_batch(_policy(10), ledger, [_fanout_candidate(4, "ns/r2")], T0)
     assert decisions["ns/r2"].admitted
     assert len(ledger) == 5
+
+
+def test_the_storm_breakers_absolute_bound_counts_each_target_of_a_set() -> None:
+    """maxFailing 3: a Remediation with 2 more targets is 3 acting at once (admitted), with 3 more it is 4."""
+    spec = RateLimitPolicySpec.model_validate(
+        {"cooldown": "0s", "stormBreaker": {"maxFailing": 3, "maxFailingPercent": 100}}
+    )
+    for more, admitted in ((2, True), (3, False)):
+        candidate = _fanout_candidate(more)
+        candidate = dataclasses.replace(candidate, failing=1, targets=10)
+        _, decisions = decide_batch(spec, [], [candidate], T0)
+        assert decisions["ns/r1"].admitted is admitted
+        if not admitted:
+            assert decisions["ns/r1"].reason == "StormBreaker"
+            assert f"with {more} more targets of its set" in decisions["ns/r1"].message

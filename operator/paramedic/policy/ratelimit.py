@@ -108,15 +108,18 @@ def decide(
 
     breaker = spec.storm_breaker
     if breaker.enabled:
-        too_many = failing > breaker.max_failing
+        # A fan-out's other targets count toward the absolute bound as Remediations acting at once would; the
+        # share stays failing Remediations over the scope (acting on an object is not that object failing).
+        too_many = failing + len(candidate.also) > breaker.max_failing
         share = failing * 100 / targets if targets else 0.0
         too_large = targets >= breaker.min_targets and share > breaker.max_failing_percent
         if too_many or too_large:
+            fanned = f" (with {len(candidate.also)} more targets of its set)" if candidate.also else ""
             return Decision(
                 False,
                 "Skipped",
                 "StormBreaker",
-                f"storm breaker: {failing} of {targets} targets of {candidate.runbook} failing at once "
+                f"storm breaker: {failing} of {targets} targets of {candidate.runbook} failing at once{fanned} "
                 f"({share:.0f}% > {breaker.max_failing_percent}% or > {breaker.max_failing}): not acting, escalating",
                 escalate=True,
             )
