@@ -44,6 +44,8 @@ _FAN_ERRORS = _C + "test_fanout.py::test_max_errors_stops_starting_targets_and_f
 _FAN_KILL = _C + "test_fanout.py::test_a_killed_operator_does_not_restart_a_finished_target_twice"
 _FAN_TENANT = _C + "test_fanout.py::test_a_tenant_cannot_fan_out_into_another_namespace"
 _FAN_BUDGET = _C + "test_fanout.py::test_the_budget_counts_each_target"
+_FAN_SCOPE = _C + "test_fanout.py::test_a_cluster_runbook_fans_out_over_the_namespaces_its_scope_admits"
+_FAN_DRY = _C + "test_fanout.py::test_a_dry_run_plans_every_target_and_changes_nothing"
 _FAN_WALK = _U + "test_fanout.py::test_a_walk_keeps_every_bound_and_ends_every_target"
 _FAN_AMOUNTS = _U + "test_fanout.py::test_amounts_are_counts_or_shares_rounded_down"
 
@@ -403,9 +405,9 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.steps[].verify.timeout": (_UNTIL_VERIFIED,),
     "*Runbook spec.steps[].verify.stableFor": (_NEW_C + "test_verify_holds_for_stable_for",),
     "*Runbook spec.steps[].timeout": (_STEP_TIMEOUT,),
-    "*Runbook spec.steps[].fanOut": (_FAN_EXAMPLE, _FAN_TENANT, _FAN_BUDGET),
-    "*Runbook spec.steps[].fanOut.kinds": (_FAN_EXAMPLE,),
-    "*Runbook spec.steps[].fanOut.selector": (_FAN_EXAMPLE, _FAN_TENANT),
+    "*Runbook spec.steps[].fanOut": (_FAN_EXAMPLE, _FAN_TENANT, _FAN_BUDGET, _FAN_SCOPE, _FAN_DRY),
+    "*Runbook spec.steps[].fanOut.kinds": (_FAN_EXAMPLE, _FAN_SCOPE),
+    "*Runbook spec.steps[].fanOut.selector": (_FAN_EXAMPLE, _FAN_TENANT, _FAN_SCOPE),
     "*Runbook spec.steps[].fanOut.selector.matchLabels": (_FAN_EXAMPLE, _FAN_ERRORS),
     "*Runbook spec.steps[].fanOut.selector.matchExpressions": (_FAN_KILL,),
     "*Runbook spec.steps[].fanOut.selector.matchExpressions[].key": (_FAN_KILL,),

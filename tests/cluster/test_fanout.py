@@ -243,3 +243,55 @@ def test_a_dry_run_plans_every_target_and_changes_nothing(paramedic: Kit, client
     assert status["steps"][0]["plan"].startswith("3 of 3 targets: ")
     for name in ("d1", "d2", "d3"):
         assert paramedic.deployment(name)["spec"]["replicas"] == 1
+
+
+def test_a_cluster_runbook_fans_out_over_the_namespaces_its_scope_admits(paramedic: Kit, clients: Clients) -> None:
+    """From the operator's namespace, a ClusterRunbook's set spans the namespaces target.namespaces admits, and
+    every kind fanOut.kinds names; a namespace it does not admit keeps its objects untouched."""
+    mark = f"fan-{uuid.uuid4().hex[:6]}"
+    clients.core.patch_namespace(paramedic.namespace, {"metadata": {"labels": {mark: "yes"}}})
+    admitted, left_out = other_namespace(clients), other_namespace(clients)
+    clients.core.patch_namespace(admitted, {"metadata": {"labels": {mark: "yes"}}})
+    for kit in (paramedic, paramedic.at(admitted), paramedic.at(left_out)):
+        deploy(kit, "cache", {"role": "cache"})
+    clients.apps.create_namespaced_stateful_set(
+        paramedic.namespace,
+        {
+            "metadata": {"name": "pg", "labels": {"role": "cache"}},
+            "spec": {
+                "serviceName": "pg",
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "pg"}},
+                "template": {
+                    "metadata": {"labels": {"app": "pg"}},
+                    "spec": {"containers": [{"name": "pg", "image": "registry.invalid/pg:16"}]},
+                },
+            },
+        },
+    )
+    fan = {"kinds": ["Deployment", "StatefulSet"], "selector": {"matchLabels": {"role": "cache"}}, "maxConcurrency": 3}
+    crb = paramedic.cluster_runbook(
+        {
+            "target": {"namespaces": {"matchLabels": {mark: "yes"}}},
+            "steps": [{"scale": {"by": 1}, "fanOut": fan, "verify": {"check": "None"}}],
+        }
+    )
+    try:
+        ops = paramedic.at(OPERATOR_NAMESPACE)
+        target = {**DEPLOYMENT, "name": "cache", "namespace": paramedic.namespace}
+        status = ops.wait_phase(ops.remediation(crb, target, kind="ClusterRunbook"), "Succeeded")
+        got = [(t["target"]["kind"], t["target"]["namespace"], t["target"]["name"]) for t in _targets(status)]
+        assert got == sorted(
+            [
+                ("Deployment", admitted, "cache"),
+                ("Deployment", paramedic.namespace, "cache"),
+                ("StatefulSet", paramedic.namespace, "pg"),
+            ]
+        )
+        assert clients.apps.read_namespaced_stateful_set("pg", paramedic.namespace).spec.replicas == 2
+        for ns, replicas in ((paramedic.namespace, 2), (admitted, 2), (left_out, 1)):
+            assert clients.apps.read_namespaced_deployment("cache", ns).spec.replicas == replicas
+    finally:
+        clients.custom.delete_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", crb)
+        for ns in (admitted, left_out):
+            clients.core.delete_namespace(ns)
