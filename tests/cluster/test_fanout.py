@@ -144,7 +144,7 @@ def test_a_killed_operator_does_not_restart_a_finished_target_twice(paramedic: K
     status = paramedic.wait_phase(rem, "Succeeded", timeout=90)
     targets = _targets(status)
     assert targets[0] == before[0]  # the finished target's record is untouched
-    assert [t["attempts"] for t in targets] == [1, 1, 1] or targets[1]["plan"] == before[1]["plan"]
+    assert targets[2]["attempts"] == 1  # started by the new operator, once
     assert targets[1]["changes"]["templateAnnotations"] == before[1]["changes"]["templateAnnotations"]
     for name in names:
         assert revisions(clients, paramedic.namespace, name) == {"1", "2"}  # one restart each, none twice
