@@ -121,7 +121,7 @@ class Engine:
                 return self._await_approval(rem, spec, status)
             assert runbook is not None
             if move.step.fan_out is not None:  # fan-out hook (engine/fanning.py)
-                return self._commit(rem, status, self._fan_out(rem, spec, status, runbook, move))
+                return self._commit(rem, status, fanning.drive(self.gate, rem, spec, status, runbook, move, utcnow()))
             if isinstance(move, decide.PlanStep):
                 return self._plan(rem, spec, status, runbook, move)
             if isinstance(move, decide.ApplyStep):
@@ -205,7 +205,7 @@ class Engine:
         move: decide.PlanStep,
     ) -> Transition:
         if move.step.fan_out is not None:  # fan-out hook: the first step planned at acceptance
-            return self._fan_out(rem, spec, status, runbook, move)
+            return fanning.drive(self.gate, rem, spec, status, runbook, move, utcnow())
         action = REGISTRY[move.step.action]
         outcome: decide.Planned | decide.Failure
         try:
@@ -268,24 +268,6 @@ class Engine:
         except ApiException as exc:
             ok, detail = False, _api_message(exc)
         return self._commit(rem, status, decide.verified(rem, status, runbook, move, check, ok, detail, utcnow()))
-
-    def _fan_out(
-        self, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus, runbook: RunbookSpec, move: Any
-    ) -> Transition:
-        """A fanned-out step's pass; its set spends the budget target by target when the Remediation does."""
-        namespace = rem["metadata"]["namespace"]
-
-        def admit(members: Any) -> Decision | None:
-            loaded = context.loaded(spec, status)
-            if not decide.needs_admission(spec, loaded, namespace, self.operator_namespace):
-                return None
-            also = tuple((m.describe(), m.namespace or "") for m in members)
-            try:
-                return self.gate.admit(rem, loaded, access.target_ref(spec, namespace), also)
-            except access.Refused as refused:
-                return Decision(False, refused.phase, refused.reason, str(refused))
-
-        return fanning.drive(self.clients, self.operator_namespace, admit, rem, spec, status, runbook, move, utcnow())
 
     # -- the one write, then what follows it ---------------------------------------------
 

@@ -20,7 +20,7 @@ per pass by the engine like any other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from paramedic.kube import ApiException, Clients
 from paramedic.kube.kinds import KINDS, api_version
 from paramedic.kube.selectors import to_query
 from paramedic.policy import access, scope
+from paramedic.policy.gate import Gate
 from paramedic.policy.ratelimit import Decision
 
 from . import context, decide, fanout, targets
@@ -42,9 +43,6 @@ from .transitions import Pass, Transition
 
 #: API errors that say the request itself is wrong (as the engine's).
 _REJECTED = (400, 403, 404, 422)
-
-#: Admits a set before it is acted on: the ledger's decision, or None when the Remediation spends no budget.
-Admit = Callable[[Sequence[TargetRef]], Decision | None]
 
 
 def refused(runbook: access.LoadedRunbook) -> access.Refused | None:
@@ -207,10 +205,24 @@ class _Run:
         return fanout.verified(t, check, ok, detail, self.now, stable_for)
 
 
+def admit(
+    gate: Gate, rem: dict[str, Any], spec: RemediationSpec, status: RemediationStatus, members: Sequence[TargetRef]
+) -> Decision | None:
+    """The set admitted by the rate-limit budget, one entry per target, all or none; None when the Remediation
+    spends no budget (``decide.needs_admission``: a person's own fix, a dry run)."""
+    namespace = rem["metadata"]["namespace"]
+    loaded = context.loaded(spec, status)
+    if not decide.needs_admission(spec, loaded, namespace, gate.operator_namespace):
+        return None
+    also = tuple((m.describe(), m.namespace or "") for m in members)
+    try:
+        return gate.admit(rem, loaded, access.target_ref(spec, namespace), also)
+    except access.Refused as refused:
+        return Decision(False, refused.phase, refused.reason, str(refused))
+
+
 def drive(
-    clients: Clients,
-    operator_namespace: str,
-    admit: Admit,
+    gate: Gate,
     rem: dict[str, Any],
     spec: RemediationSpec,
     status: RemediationStatus,
@@ -219,6 +231,7 @@ def drive(
     now: datetime,
 ) -> Transition:
     """One pass of a fanned-out step: the set resolved (first pass), then this pass's targets moved on."""
+    clients, operator_namespace = gate.clients, gate.operator_namespace
     step = move.step
     fan = step.fan_out
     assert fan is not None
@@ -246,7 +259,7 @@ def drive(
             )
         progress = fanout.new_set(found)
         if not move.dry_run:
-            decision = admit([t.target for t in progress])
+            decision = admit(gate, rem, spec, status, [t.target for t in progress])
             if decision is not None and not decision.admitted:
                 return p.finish(decision.phase, decision.reason, decision.message, now)
         if move.dry_run:
