@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from paramedic.actions.base import Done
 from paramedic.api.fanout import FINAL_TARGET_PHASES, FanOut, TargetProgress, TargetRef, amount
-from paramedic.api.policies import RateLimitPolicySpec
+from paramedic.api.policies import LedgerEntry, RateLimitPolicySpec
 from paramedic.engine import fanout
 from paramedic.policy.ratelimit import Candidate, decide_batch
 
@@ -239,3 +239,27 @@ def test_the_storm_breakers_absolute_bound_counts_each_target_of_a_set() -> None
         if not admitted:
             assert decisions["ns/r1"].reason == "StormBreaker"
             assert f"with {more} more targets of its set" in decisions["ns/r1"].message
+
+
+def test_cooldown_and_in_flight_hold_per_target_of_a_set() -> None:
+    """A member of the set remediated within the cooldown refuses the whole set; maxInFlight counts every
+    target of a set as one in flight."""
+    recent = LedgerEntry(
+        remediation="ns/old",
+        runbook="Runbook/ns/rb",
+        target="Deployment/ns/d02",
+        namespace="ns",
+        admitted_at=T0 - 3 * MINUTE,
+        finished_at=T0 - MINUTE,
+    )
+    cooling = RateLimitPolicySpec.model_validate({"cooldown": "5m"})
+    _, decisions = decide_batch(cooling, [recent], [_fanout_candidate(3)], T0)
+    assert decisions["ns/r1"].reason == "Cooldown"
+    assert "Deployment/ns/d02" in decisions["ns/r1"].message
+    _, decisions = decide_batch(cooling, [recent], [_fanout_candidate(2)], T0)  # d00, d01: not cooling
+    assert decisions["ns/r1"].admitted
+    bounded = RateLimitPolicySpec.model_validate({"cooldown": "0s", "maxInFlight": {"max": 3, "scope": "Cluster"}})
+    ledger, decisions = decide_batch(bounded, [], [_fanout_candidate(3)], T0)
+    assert decisions["ns/r1"].admitted
+    _, decisions = decide_batch(bounded, ledger, [_fanout_candidate(1, "ns/r2")], T0)
+    assert decisions["ns/r2"].reason == "MaxInFlight"
