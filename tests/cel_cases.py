@@ -54,6 +54,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "fanOut or target, not both",
     ),
     (
+        "Runbook",
+        {"steps": [{**STEP, "fanOut": {**FAN, "maxConcurrency": 0}}]},
+        "spec.steps[0].fanOut.maxConcurrency",
+        "must be at least 1",
+    ),
+    (
         "ClusterRunbook",
         {"target": {"kinds": ["Node"]}, "steps": [{"cordon": {}, "fanOut": FAN}]},
         "spec.steps[0].fanOut",

@@ -25,7 +25,10 @@ MAX_TARGETS = 100
 FANOUT_ACTIONS = ("rolloutRestart", "scale", "patchHPA", "deletePod", "rollback", "raiseMemoryLimit")
 
 #: How many (an absolute count) or which share of the set (a percentage), in the manner of SSM Automation.
-Amount = int | Annotated[str, StringConstraints(pattern=r"^([0-9]{1,3}|(100|[1-9]?[0-9])%)$", max_length=4)]
+_SHARE = Annotated[str, StringConstraints(pattern=r"^([0-9]{1,3}|(100|[1-9]?[0-9])%)$", max_length=4)]
+Amount = Annotated[int, Field(ge=0)] | _SHARE
+#: maxConcurrency: at least one at a time.
+Concurrency = Annotated[int, Field(ge=1)] | _SHARE
 
 TargetPhase = Literal["Pending", "Applying", "Verifying", "Succeeded", "Failed", "DryRun", "Skipped"]
 #: A target in one of these never runs again.
@@ -53,7 +56,7 @@ class FanOut(Model):
         "ClusterRunbook, the namespaces its scope admits for the Remediation (a tenant's Remediation: its own "
         "namespace unless target.namespaces admits more)."
     )
-    max_concurrency: Amount = Field(
+    max_concurrency: Concurrency = Field(
         default=1,
         description=f"How many targets are in progress at once: a count, or a percentage of the set (rounded "
         f"down, at least 1). The set is resolved once when the step is planned, sorted, at most {MAX_TARGETS}.",
