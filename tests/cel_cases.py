@@ -14,6 +14,7 @@ import pytest
 
 STEP = {"rolloutRestart": {}}
 LONG_KEY = "k" * 318
+FAN = {"kinds": ["Deployment"], "selector": {"matchLabels": {"app": "x"}}}
 
 
 def _job(pod: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +47,24 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "at most 317",
     ),
     ("Runbook", {"steps": [{**STEP, "deletePod": {}}]}, "spec.steps[0]", "a step sets exactly one action"),
+    (
+        "Runbook",
+        {"steps": [{**STEP, "fanOut": FAN, "target": {"kind": "Deployment", "name": "x"}}]},
+        "spec.steps[0].fanOut",
+        "fanOut or target, not both",
+    ),
+    (
+        "Runbook",
+        {"steps": [{**STEP, "fanOut": {**FAN, "maxConcurrency": 0}}]},
+        "spec.steps[0].fanOut.maxConcurrency",
+        "must be at least 1",
+    ),
+    (
+        "ClusterRunbook",
+        {"target": {"kinds": ["Node"]}, "steps": [{"cordon": {}, "fanOut": FAN}]},
+        "spec.steps[0].fanOut",
+        "fanOut works only with",
+    ),
     ("Runbook", {"steps": [{"scale": {"replicas": 3, "by": 1}}]}, "spec.steps[0].scale", "exactly one of replicas"),
     ("Runbook", {"steps": [{"scale": {"by": 1, "min": 5, "max": 2}}]}, "spec.steps[0].scale.min", "must not exceed"),
     ("Runbook", {"steps": [{"patchHPA": {"cap": 5}}]}, "spec.steps[0].patchHPA", "needs minReplicas, maxReplicas"),

@@ -38,6 +38,17 @@ _C = "tests/cluster/"
 _NEW_U = _U + "test_fields.py::"
 _NEW_C = _C + "test_fields.py::"
 
+# fan-out (issue #17)
+_FAN_EXAMPLE = _C + "test_fanout.py::test_the_example_restarts_every_labelled_deployment_of_its_namespace_two_at_a_time"
+_FAN_ERRORS = _C + "test_fanout.py::test_max_errors_stops_starting_targets_and_fails_the_step"
+_FAN_KILL = _C + "test_fanout.py::test_a_killed_operator_does_not_restart_a_finished_target_twice"
+_FAN_TENANT = _C + "test_fanout.py::test_a_tenant_cannot_fan_out_into_another_namespace"
+_FAN_BUDGET = _C + "test_fanout.py::test_the_budget_counts_each_target"
+_FAN_SCOPE = _C + "test_fanout.py::test_a_cluster_runbook_fans_out_over_the_namespaces_its_scope_admits"
+_FAN_DRY = _C + "test_fanout.py::test_a_dry_run_plans_every_target_and_changes_nothing"
+_FAN_WALK = _U + "test_fanout.py::test_a_walk_keeps_every_bound_and_ends_every_target"
+_FAN_AMOUNTS = _U + "test_fanout.py::test_amounts_are_counts_or_shares_rounded_down"
+
 # unit
 _CRASH_UNIT = _U + "test_triggers.py::test_crash_loop_threshold_and_workload_lifting"
 _OOM_UNIT = _U + "test_triggers.py::test_oom_kill_counts_only_when_recent"
@@ -470,6 +481,16 @@ FIELDS: dict[str, Coverage] = {
         _U + "test_when.py::test_the_model_and_lint_refuse_a_condition_that_does_not_compile",
         _C + "test_when.py::test_the_api_server_bounds_a_tenants_condition_and_query",
     ),
+    "*Runbook spec.steps[].fanOut": (_FAN_EXAMPLE, _FAN_TENANT, _FAN_BUDGET, _FAN_SCOPE, _FAN_DRY),
+    "*Runbook spec.steps[].fanOut.kinds": (_FAN_EXAMPLE, _FAN_SCOPE),
+    "*Runbook spec.steps[].fanOut.selector": (_FAN_EXAMPLE, _FAN_TENANT, _FAN_SCOPE),
+    "*Runbook spec.steps[].fanOut.selector.matchLabels": (_FAN_EXAMPLE, _FAN_ERRORS),
+    "*Runbook spec.steps[].fanOut.selector.matchExpressions": (_FAN_KILL,),
+    "*Runbook spec.steps[].fanOut.selector.matchExpressions[].key": (_FAN_KILL,),
+    "*Runbook spec.steps[].fanOut.selector.matchExpressions[].operator": (_FAN_KILL,),
+    "*Runbook spec.steps[].fanOut.selector.matchExpressions[].values": (_FAN_KILL,),
+    "*Runbook spec.steps[].fanOut.maxConcurrency": (_FAN_EXAMPLE, _FAN_WALK, _FAN_AMOUNTS),
+    "*Runbook spec.steps[].fanOut.maxErrors": (_FAN_ERRORS, _FAN_WALK, _FAN_AMOUNTS),
     "*Runbook spec.mode": (_UNTIL_VERIFIED, _ALL_IN_ORDER),
     "*Runbook spec.dryRun": (_NEW_C + "test_a_dry_run_runbook_changes_nothing",),
     "*Runbook spec.requiresApproval": (_APPROVAL, _APPROVER_ONLY),

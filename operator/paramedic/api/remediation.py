@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 
 from .common import Approvers, BoundedTime, Condition, Label, Model, Name, ObjectRef, Text, Time, Username
+from .fanout import MAX_TARGETS, TargetProgress
 
 Phase = Literal[
     "Pending",
@@ -191,6 +192,13 @@ class StepRecord(Model):
     reason: str = Field(default="", description="One CamelCase word for the outcome, e.g. OwnedByHPA.")
     verified_since: Time | None = Field(
         default=None, description="Since when the verification has held (for stableFor)."
+    )
+    # -- fan-out (issue #17) --
+    targets: list[TargetProgress] = Field(
+        default_factory=list,
+        max_length=MAX_TARGETS,
+        description="A fanned-out step's target set, resolved once when the step was planned (sorted), and where "
+        "each target stands; written once per pass.",
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -23,6 +23,7 @@ from .breach_params import (
     RestartConsumersParams,
 )
 from .common import Approvers, Condition, Duration, LabelSelector, Model, Name, ObjectRef, OneOf, Time
+from .fanout import FANOUT_ACTIONS, FanOut
 from .params import (
     CordonParams,
     DeletePodParams,
@@ -97,8 +98,24 @@ class Verify(Model):
     )
 
 
+_FANOUT_RULES: Any = [
+    {
+        "rule": "!has(self.fanOut) || !has(self.target)",
+        "message": "a step sets fanOut or target, not both",
+        "fieldPath": ".fanOut",
+    },
+    {
+        "rule": "!has(self.fanOut) || " + " || ".join(f"has(self.{a})" for a in FANOUT_ACTIONS),
+        "message": "fanOut works only with " + ", ".join(FANOUT_ACTIONS),
+        "fieldPath": ".fanOut",
+    },
+]
+
+
 class Step(OneOf):
     """One action of the procedure: exactly one of the action fields is set."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _FANOUT_RULES})
 
     # one_of and one_of_message are set below, from the fields marked ActionField.
 
@@ -197,6 +214,15 @@ class Step(OneOf):
         if value is not None and (why := celwhen.problem(value)) is not None:
             raise ValueError(f"when {why}")
         return value
+
+    # -- fan-out (issue #17): appended here, its rules in _FANOUT_RULES --
+    fan_out: FanOut | None = Field(
+        default=None,
+        description="Act on a target set instead of one target: every object of fanOut.kinds matching "
+        "fanOut.selector in the runbook's scope, at most maxConcurrency at a time, stopping when more than "
+        f"maxErrors failed. Only for {', '.join(FANOUT_ACTIONS)}; not with target. Each object's timeout and "
+        "verification are the step's.",
+    )
 
     @property
     def action(self) -> str:

@@ -41,7 +41,7 @@ from paramedic.policy.ratelimit import Decision
 from paramedic.records import events, invalid, metrics
 from paramedic.records import status as records
 
-from . import context, decide, freshness, snapshot, targets, verifying
+from . import context, decide, fanning, freshness, snapshot, targets, verifying
 from .transitions import Emit, Transition, recorded_runbook
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,8 @@ class Engine:
             if isinstance(move, decide.AwaitApproval):
                 return self._await_approval(rem, spec, status)
             assert runbook is not None
+            if move.step.fan_out is not None:  # fan-out hook (engine/fanning.py)
+                return self._commit(rem, status, fanning.drive(self.gate, rem, spec, status, runbook, move, utcnow()))
             if isinstance(move, decide.PlanStep):
                 return self._plan(rem, spec, status, runbook, move)
             if isinstance(move, decide.ApplyStep):
@@ -141,7 +143,7 @@ class Engine:
         access.authorize(self.clients, runbook, target, namespace, self.operator_namespace)
         obj = targets.read(self.clients, target.kind, target.name, target.namespace)
         access.check_target(runbook, target, obj)
-        wrong = decide.steps_refused(runbook)
+        wrong = decide.steps_refused(runbook) or fanning.refused(runbook)  # fan-out hook
         if wrong is not None:
             raise wrong
         digest = snapshot.seal(self._key, rem["metadata"]["uid"], runbook.kind, runbook.name, runbook.spec.dump())
@@ -204,6 +206,8 @@ class Engine:
         runbook: RunbookSpec,
         move: decide.PlanStep,
     ) -> Transition:
+        if move.step.fan_out is not None:  # fan-out hook: the first step planned at acceptance
+            return fanning.drive(self.gate, rem, spec, status, runbook, move, utcnow())
         action = REGISTRY[move.step.action]
         outcome: decide.Planned | decide.Failure
         try:

@@ -91,14 +91,22 @@ class Gate:
             return self.operator_namespace, DEFAULT_POLICY
         return (namespace if not runbook.cluster_scoped else self.operator_namespace), ref.name
 
-    def admit(self, remediation: dict[str, Any], runbook: LoadedRunbook, target: ObjectRef) -> Decision:
-        """Wait for this policy's next pass and return its decision on ``remediation``."""
+    def admit(
+        self,
+        remediation: dict[str, Any],
+        runbook: LoadedRunbook,
+        target: ObjectRef,
+        also: tuple[tuple[str, str], ...] = (),
+    ) -> Decision:
+        """Wait for this policy's next pass and return its decision on ``remediation``. ``also``: a fanned-out
+        step's targets, (description, namespace) each, which spend one entry each, all or none."""
         meta = remediation["metadata"]
         candidate = Candidate(
             remediation=f"{meta['namespace']}/{meta['name']}",
             runbook=runbook_key(runbook.kind, meta["namespace"], runbook.name),
             target=target.describe(),
             namespace=target.namespace or "",
+            also=also,
         )
         where = self.policy_location(runbook, meta["namespace"])
         with self._lock:

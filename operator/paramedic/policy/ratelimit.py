@@ -27,6 +27,16 @@ class Candidate:
     #: For the storm breaker: recent automatic Remediations of its runbook (itself included), and its scope's size.
     failing: int = 0
     targets: int = 0
+    #: A fanned-out step's target set, (target, namespace) each: every one spends an entry (issue #17).
+    also: tuple[tuple[str, str], ...] = ()
+
+    def entries(self, stamp: datetime) -> list[LedgerEntry]:
+        """What admitting it writes: one entry per target it acts on."""
+        pairs = self.also or ((self.target, self.namespace),)
+        return [
+            LedgerEntry(remediation=self.remediation, runbook=self.runbook, target=t, namespace=n, admitted_at=stamp)
+            for t, n in pairs
+        ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,60 +108,63 @@ def decide(
 
     breaker = spec.storm_breaker
     if breaker.enabled:
-        too_many = failing > breaker.max_failing
+        # A fan-out's other targets count toward the absolute bound as Remediations acting at once would; the
+        # share stays failing Remediations over the scope (acting on an object is not that object failing).
+        too_many = failing + len(candidate.also) > breaker.max_failing
         share = failing * 100 / targets if targets else 0.0
         too_large = targets >= breaker.min_targets and share > breaker.max_failing_percent
         if too_many or too_large:
+            fanned = f" (with {len(candidate.also)} more targets of its set)" if candidate.also else ""
             return Decision(
                 False,
                 "Skipped",
                 "StormBreaker",
-                f"storm breaker: {failing} of {targets} targets of {candidate.runbook} failing at once "
+                f"storm breaker: {failing} of {targets} targets of {candidate.runbook} failing at once{fanned} "
                 f"({share:.0f}% > {breaker.max_failing_percent}% or > {breaker.max_failing}): not acting, escalating",
                 escalate=True,
             )
 
     cooldown = parse_duration(spec.cooldown)
+    asked = candidate.entries(now)  # one per target: a fan-out over N targets spends N
     for entry in ledger:
-        if entry.target == candidate.target and entry.finished_at and entry.finished_at + cooldown > now:
-            left = entry.finished_at + cooldown - now
-            return Decision(
-                False,
-                "RateLimited",
-                "Cooldown",
-                f"{candidate.target} was remediated at {rfc3339(entry.finished_at)}; cooldown {spec.cooldown} "
-                f"has {_human(left)} left",
-            )
+        for mine in asked:
+            if entry.target == mine.target and entry.finished_at and entry.finished_at + cooldown > now:
+                left = entry.finished_at + cooldown - now
+                return Decision(
+                    False,
+                    "RateLimited",
+                    "Cooldown",
+                    f"{mine.target} was remediated at {rfc3339(entry.finished_at)}; cooldown {spec.cooldown} "
+                    f"has {_human(left)} left",
+                )
 
     if spec.max_in_flight is not None:
         bound = spec.max_in_flight
-        running = [
-            e
-            for e in (*ledger, *elsewhere)
-            if e.finished_at is None and _scope_key(bound.scope, e) == _scope_key(bound.scope, candidate)
-        ]
-        if len(running) >= bound.max:
-            return Decision(
-                False,
-                "RateLimited",
-                "MaxInFlight",
-                f"{len(running)} remediations already running (maxInFlight {bound.max} per {bound.scope})",
-            )
+        for key in {_scope_key(bound.scope, mine) for mine in asked}:
+            adding = sum(1 for mine in asked if _scope_key(bound.scope, mine) == key)
+            running = [e for e in (*ledger, *elsewhere) if e.finished_at is None and _scope_key(bound.scope, e) == key]
+            if len(running) + adding > bound.max:
+                return Decision(
+                    False,
+                    "RateLimited",
+                    "MaxInFlight",
+                    f"{len(running)} remediations already running (maxInFlight {bound.max} per {bound.scope})"
+                    + (f"; {adding} more targets asked" if adding > 1 else ""),
+                )
 
     for limit in spec.windows:
         since = now - parse_duration(limit.per)
-        spent = [
-            e
-            for e in ledger
-            if e.admitted_at > since and _scope_key(limit.scope, e) == _scope_key(limit.scope, candidate)
-        ]
-        if len(spent) >= limit.max:
-            return Decision(
-                False,
-                "RateLimited",
-                "RateLimitWindow",
-                f"{len(spent)} actions in the last {limit.per} per {limit.scope} (max {limit.max})",
-            )
+        for key in {_scope_key(limit.scope, mine) for mine in asked}:
+            adding = sum(1 for mine in asked if _scope_key(limit.scope, mine) == key)
+            spent = [e for e in ledger if e.admitted_at > since and _scope_key(limit.scope, e) == key]
+            if len(spent) + adding > limit.max:
+                return Decision(
+                    False,
+                    "RateLimited",
+                    "RateLimitWindow",
+                    f"{len(spent)} actions in the last {limit.per} per {limit.scope} (max {limit.max})"
+                    + (f"; {adding} more targets asked" if adding > 1 else ""),
+                )
     return ADMIT
 
 
@@ -177,12 +190,19 @@ def decide_batch(
     """
     written = list(ledger)
     spent = {e.remediation for e in written}
+    acted = {(e.remediation, e.target) for e in written}
     asking = {c.remediation for c in candidates}
     others = [e for e in elsewhere if e.remediation not in spent and e.remediation not in asking]
     stamp = now.replace(microsecond=0)  # as the ledger is written (to the second)
     decisions: dict[str, Decision] = {}
     for candidate in candidates:
-        if candidate.remediation in spent:
+        if candidate.also:  # a fan-out: idempotent per (Remediation, target), so a restart spends nothing again
+            fresh = tuple(p for p in candidate.also if (candidate.remediation, p[0]) not in acted)
+            candidate = dataclasses.replace(candidate, also=fresh)
+            if not fresh:
+                decisions[candidate.remediation] = Decision(True, message="admitted before")
+                continue
+        elif candidate.remediation in spent:
             decisions[candidate.remediation] = Decision(True, message="admitted before")
             continue
         decision = decide(
@@ -191,15 +211,9 @@ def decide_batch(
         decisions[candidate.remediation] = decision
         if decision.admitted:
             spent.add(candidate.remediation)
-            written.append(
-                LedgerEntry(
-                    remediation=candidate.remediation,
-                    runbook=candidate.runbook,
-                    target=candidate.target,
-                    namespace=candidate.namespace,
-                    admitted_at=stamp,
-                )
-            )
+            for entry in candidate.entries(stamp):
+                acted.add((entry.remediation, entry.target))
+                written.append(entry)
     return written, decisions
 
 
