@@ -84,8 +84,10 @@ def probe(port: int, path: str) -> int:
 class Replica:
     """One pod of the Deployment, as a process: its container ports mapped to free loopback ports."""
 
-    def __init__(self, cluster: DevCluster, kubeconfig: Path, container: dict[str, Any], index: int) -> None:
-        self.name = f"paramedic-ha-{index}"
+    def __init__(
+        self, cluster: DevCluster, kubeconfig: Path, container: dict[str, Any], index: int, prefix: str = "paramedic-ha"
+    ) -> None:
+        self.name = f"{prefix}-{index}"
         self.ports = {port["name"]: free_port() for port in container["ports"]}
         self.liveness = container["livenessProbe"]["httpGet"]
         self.readiness = container["readinessProbe"]["httpGet"]
@@ -97,7 +99,7 @@ class Replica:
         url = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in container["args"] if "=" in a}
         self.process = OperatorProcess(
             kubeconfig,
-            cluster.workdir / "logs" / f"ha-install-{index}.log",
+            cluster.workdir / "logs" / f"{self.name}.log",
             namespace,
             *kept,
             f"--metrics-port={self.ports['metrics']}",
@@ -119,6 +121,18 @@ class Replica:
         return probe(self.ports[self.readiness["port"]], self.readiness["path"]) == 200
 
 
+def serviceaccount_kubeconfig(cluster: DevCluster, core: client.CoreV1Api, account: str, namespace: str) -> Path:
+    """A kubeconfig with the ServiceAccount's token, as its pods get one: the operator runs with its RBAC alone."""
+    token = core.create_namespaced_service_account_token(
+        account, namespace, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "admin", "user": {"token": token}}]
+    kubeconfig = cluster.workdir / f"{namespace}-{account}.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    return kubeconfig
+
+
 @pytest.fixture
 def installed(paramedic: Kit, cluster: DevCluster, crds: None) -> Iterator[list[Replica]]:
     documents = rendered(cluster)
@@ -127,13 +141,7 @@ def installed(paramedic: Kit, cluster: DevCluster, crds: None) -> Iterator[list[
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     namespace = deployment["metadata"]["namespace"]
     assert namespace == OPERATOR_NAMESPACE  # the session's webhook token Secret lives there
-    token = paramedic.clients.core.create_namespaced_service_account_token(
-        account, namespace, {"spec": {"expirationSeconds": 3600}}
-    ).status.token
-    config = yaml.safe_load(cluster.kubeconfig.read_text())
-    config["users"] = [{"name": "admin", "user": {"token": token}}]
-    kubeconfig = cluster.workdir / "ha-install-sa.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(config))
+    kubeconfig = serviceaccount_kubeconfig(cluster, paramedic.clients.core, account, namespace)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert deployment["spec"]["replicas"] >= 2
     paramedic.operator.stop()
