@@ -222,9 +222,14 @@ class Elector:
 
     def leader_address(self) -> tuple[str, int] | None:
         """Where the current holder (another replica) serves the webhook, as last read (at most a retry period
-        ago); None when this replica holds it, nobody does, or the holder recorded no usable address."""
+        ago); None when this replica holds it, nobody does, the holder recorded no usable address, or the
+        record has not changed for the renew deadline on this clock: that holder's permit has lapsed (it
+        renews every retry period), it is not acting, and its pod IP may already be another pod's."""
         holder, address = self.observed
-        if not holder or holder == self.me or not address:
+        seen = self._seen
+        if not holder or holder == self.me or not address or seen is None or seen[0][0] != holder:
+            return None
+        if self.clock() - seen[1] >= self.deadline:
             return None
         return parse_address(address)
 

@@ -236,3 +236,42 @@ def test_two_replicas_as_installed_serve_the_webhook_and_fail_over(paramedic: Ki
 
     assert paramedic.deployment("web")["spec"]["replicas"] == 2  # not scaled again by the new leader
     assert len(remediations(paramedic, runbook)) == 3  # one per alert: exactly one replica acted on each
+
+
+def test_a_standby_forwards_only_to_a_fresh_record_of_the_holders_address(clients: Any, namespace: str) -> None:
+    """Two electors on a Lease of their own, each with its own clock: the standby names the leader's recorded
+    address while the record keeps being renewed, and nothing once it has stood unrenewed for the renew
+    deadline (the holder has stopped acting; its pod IP may be another pod's by now); the next holder records
+    its own."""
+    from paramedic.leader import ADDRESS, Elector
+
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    leader_clock, standby_clock = Clock(), Clock()
+    name = "forwarding-" + namespace
+    leader = Elector(clients, namespace, name, 10, 6, 1, me="a", clock=leader_clock, address="10.1.2.3:9095")
+    standby = Elector(clients, namespace, name, 10, 6, 1, me="b", clock=standby_clock, address="10.1.2.4:9095")
+    assert leader.try_acquire()
+    lease = client.CoordinationV1Api(clients.api_client).read_namespaced_lease(name, namespace)
+    assert lease.metadata.annotations[ADDRESS] == "10.1.2.3:9095"
+    assert leader.leader_address() is None  # the holder decides itself
+    assert not standby.try_acquire()
+    assert standby.leader_address() == ("10.1.2.3", 9095)
+    standby_clock.now = 5.9
+    assert not standby.try_acquire()  # unchanged, but within the renew deadline
+    assert standby.leader_address() == ("10.1.2.3", 9095)
+    standby_clock.now = 6.0
+    assert standby.leader_address() is None  # unrenewed for the renew deadline: not acting any more
+    leader_clock.now = 1.0
+    assert leader.try_acquire()  # renewed: a new record, fresh again
+    assert not standby.try_acquire()
+    assert standby.leader_address() == ("10.1.2.3", 9095)
+    leader.release()  # handed over: the standby takes it at once and records its own address
+    assert standby.try_acquire()
+    assert standby.leader_address() is None
+    lease = client.CoordinationV1Api(clients.api_client).read_namespaced_lease(name, namespace)
+    assert lease.metadata.annotations[ADDRESS] == "10.1.2.4:9095"

@@ -13,7 +13,9 @@ within the request, exactly as on the leader, and Alertmanager's own retries
 remain the one durable queue (a 503 with ``Retry-After`` when no leader is
 reachable within ``TIMEOUT``). It is not an open relay: only the webhook path
 is forwarded, only to an IP literal and port read from the Lease that only
-the operator's ServiceAccount may write (``leader.parse_address``), only after
+the operator's ServiceAccount may write (``leader.parse_address``), only while
+that record is fresh (renewed within the renew deadline: a dead leader's pod
+IP, which may already be another pod's, is not sent the token), only after
 the token is checked here, once (a forwarded request is never forwarded
 again: ``HEADER``), with the body already bounded by the size limit.
 """
