@@ -7,7 +7,8 @@ runtime: the pods are processes run with the installed Deployment's args and Ser
    acted on and listed by ``paramedic history``;
 3. upgrade: the CRDs re-applied as the docs say, ``helm upgrade --reuse-values`` with a changed value, the
    new Deployment's args run (the rollout): nothing acted on again, a new Remediation acted on;
-4. uninstall: nothing open, ``helm uninstall``, the CRDs and Remediations kept, no finalizer left to hang
+4. uninstall: an escalating Remediation (paramedic's finalizer on it) deleted while the operator runs, as the
+   docs say, goes; nothing open, ``helm uninstall``, the CRDs and Remediations kept, no finalizer left to hang
    a namespace's deletion.
 """
 
@@ -26,6 +27,7 @@ import yaml
 
 from paramedic.api.common import GROUP, VERSION
 from paramedic.kube import Clients
+from paramedic.operator import FINALIZER
 from paramedic_dev.cluster import DevCluster
 from tests.cluster.test_ha_install import Replica, serviceaccount_kubeconfig
 from tests.waiting import wait_until
@@ -103,6 +105,38 @@ def restarted_at(clients: Clients) -> str | None:
     return (router.spec.template.metadata.annotations or {}).get("kubectl.kubernetes.io/restartedAt")
 
 
+def escalating(cluster: DevCluster, clients: Clients) -> None:
+    """A Remediation that fails (no earlier revision to roll back to) under the example's EscalationPolicy:
+    it escalates, and paramedic's finalizer is on it while it does."""
+    documents = yaml.safe_load_all((EXAMPLES / "policies.yaml").read_text())
+    oncall = next(d for d in documents if d and d["kind"] == "EscalationPolicy")
+    runbook = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Runbook",
+        "metadata": {"name": "roll-back", "namespace": "paintbox"},
+        "spec": {"escalationPolicyRef": {"name": oncall["metadata"]["name"]}, "steps": [{"rollback": {}}]},
+    }
+    failing = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Remediation",
+        "metadata": {"name": "escalate-me", "namespace": "paintbox"},
+        "spec": {
+            "runbookRef": {"kind": "Runbook", "name": "roll-back"},
+            "target": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "lonely"},
+            "reason": "the uninstall walk-through: an open escalation",
+        },
+    }
+    kubectl(cluster, "-n", "paintbox", "create", "deployment", "lonely", "--image=lonely:1")
+    kubectl(cluster, "apply", "-f", "-", stdin=yaml.safe_dump_all([oncall, runbook, failing]))
+
+    def holding() -> bool:
+        found = remediation(clients, "escalate-me")
+        state = ((found.get("status") or {}).get("escalation") or {}).get("state")
+        return state == "Active" and FINALIZER in (found["metadata"].get("finalizers") or [])
+
+    wait_until(holding, 120, "the failed Remediation to escalate, holding the finalizer")
+
+
 def test_install_first_remediation_upgrade_and_uninstall(fresh: DevCluster) -> None:
     cluster = fresh
     clients = Clients(cluster.api_client())
@@ -142,10 +176,15 @@ def test_install_first_remediation_upgrade_and_uninstall(fresh: DevCluster) -> N
         succeeded(clients, "restart-apollo-router-again")
         assert restarted_at(clients) != first_restart  # the upgraded operator acted on the new one
         assert (remediation(clients, "restart-apollo-router").get("status") or {})["phase"] == "Succeeded"
+
+        # 4. Uninstall, first the open Remediations: one escalating holds paramedic's finalizer; deleted while
+        # the operator still runs, it goes (the operator removes its finalizer), as the docs say to do.
+        escalating(cluster, clients)
+        kubectl(cluster, "-n", "paintbox", "delete", "remediation", "escalate-me", "--timeout=60s")
     finally:
         operator.process.stop()
 
-    # 4. Uninstall: nothing open, then the release goes; the CRDs and the history stay.
+    # Nothing open any more: the release goes; the CRDs and the history stay.
     everything = json.loads(
         paramedic_cli(cluster, "history", "-A", "-o", "json", "--kubeconfig", str(cluster.kubeconfig))
     )
