@@ -189,12 +189,12 @@ def application(
                 )
         except TimeoutError:
             log.warning("alertmanager webhook: matching %d alerts took over %.0fs", len(payload.alerts), decide_timeout)
-            return web.json_response({"error": "matching took too long, try again later"}, status=503)
+            return forward.unavailable("matching took too long, try again later")
         try:
             decision = decide(payload, dispatcher, matched)
         except Exception:  # a bug, not the payload's fault: Alertmanager retries a 503, never a 500 loop
             log.exception("alertmanager webhook: deciding failed")
-            return web.json_response({"error": "the operator could not decide, see its log"}, status=503)
+            return forward.unavailable("the operator could not decide, see its log")
         decision.skipped[:0] = skipped
         created = []
         for fire in decision.fires:
