@@ -68,8 +68,8 @@ def parse_address(value: str) -> tuple[str, int] | None:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return None
-    if ip.is_unspecified or ip.is_multicast:
-        return None
+    if ip.is_unspecified or ip.is_multicast or getattr(ip, "scope_id", None):
+        return None  # no zone: a pod IP has none, and it would not survive into a URL
     return str(ip), int(port)
 
 

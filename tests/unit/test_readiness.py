@@ -47,6 +47,7 @@ def test_the_recorded_address_round_trips() -> None:
         "10.0.0.1:70000",
         "0.0.0.0:9095",  # unspecified
         "[fd00::7:9095",
+        "[fe80::1%eth0]:9095",  # a zone
     ],
 )
 def test_a_standby_forwards_only_to_an_ip_and_a_port(value: str) -> None:
