@@ -16,6 +16,12 @@ standby takes the Lease once it has seen the same Lease record, unchanged,
 for ``duration`` seconds on its own monotonic clock (client-go's rule: no
 wall clocks compared), so a leader that cannot renew has stopped acting
 ``duration - deadline`` seconds before anyone else may start.
+
+The holder also records where it serves the Alertmanager webhook (the
+annotation ``ADDRESS``, its pod IP and port, written with every renew), so a
+standby that receives an alert through the Service can forward it to the
+replica that acts (``leader_address``). The record is the one this thread
+reads every retry period anyway: forwarding costs no API call.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import ipaddress
 import logging
 import os
 import socket
@@ -36,6 +43,34 @@ from paramedic import fencing
 from paramedic.kube import ApiException, Clients
 
 log = logging.getLogger(__name__)
+
+#: Lease annotation: where the holder serves the Alertmanager webhook, "IP:port" ("[IPv6]:port").
+ADDRESS = "paramedic.dev/webhook-address"
+
+
+def webhook_address(host: str, port: int) -> str:
+    """The ``ADDRESS`` value for an IP and a port; ValueError unless ``host`` is an IP literal (a pod IP)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"the webhook's advertised address must be an IP (the pod IP), not {host!r}") from None
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def parse_address(value: str) -> tuple[str, int] | None:
+    """(IP, port) from an ``ADDRESS`` value, None for anything else: a standby forwards only to an IP literal
+    and a port, never to a name (DNS), a path, credentials or a scheme a Lease writer slipped in."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        return None
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if ip.is_unspecified or ip.is_multicast or getattr(ip, "scope_id", None):
+        return None  # no zone: a pod IP has none, and it would not survive into a URL
+    return str(ip), int(port)
 
 
 def identity() -> str:
@@ -65,6 +100,8 @@ class Elector:
     #: Called on the lease thread: True once leading, False once leadership is lost (never True again).
     on_change: Callable[[bool], None] = lambda leading: None
     clock: Callable[[], float] = time.monotonic
+    #: Where this replica serves the webhook ("IP:port", ``webhook_address``), recorded while it holds the Lease.
+    address: str | None = None
 
     def __post_init__(self) -> None:
         # Standbys read the whole seconds the Lease records: the deadline must be shorter than those.
@@ -77,6 +114,8 @@ class Elector:
         self.leading = False
         #: This process holds the Lease (a renew, not a new term, when the record names it).
         self._holding = False
+        #: (holder identity, recorded webhook address) of the Lease as last read or written here.
+        self.observed: tuple[str, str] = ("", "")
 
     @property
     def timeout(self) -> float:
@@ -136,7 +175,7 @@ class Elector:
         except ApiException as exc:
             if exc.status != 404:
                 raise
-            body = {"metadata": {"name": self.name}, "spec": {**spec, "acquireTime": stamp, "leaseTransitions": 0}}
+            body = {"metadata": self._metadata(), "spec": {**spec, "acquireTime": stamp, "leaseTransitions": 0}}
             try:
                 self.api.create_namespaced_lease(self.namespace, body, _request_timeout=timeout)
             except ApiException as create_error:
@@ -145,8 +184,10 @@ class Elector:
                 raise
             self.permit.renewed(started, f"{self.me}#0")
             self._holding = True
+            self.observed = (self.me, self.address or "")
             return True
         holder = lease.spec.holder_identity or ""
+        self.observed = (holder, (lease.metadata.annotations or {}).get(ADDRESS, ""))
         if holder and holder != self.me and not self._expired(lease):
             return False
         # A new term when another held it, and also when this identity's previous process did (a restarted
@@ -155,7 +196,7 @@ class Elector:
         transitions = (lease.spec.lease_transitions or 0) + (0 if renewing else 1)
         acquired = lease.spec.acquire_time
         body = {
-            "metadata": {"name": self.name, "resourceVersion": lease.metadata.resource_version},
+            "metadata": {**self._metadata(), "resourceVersion": lease.metadata.resource_version},
             "spec": {
                 **spec,
                 "leaseTransitions": transitions,
@@ -170,7 +211,27 @@ class Elector:
             raise
         self.permit.renewed(started, f"{self.me}#{transitions}")
         self._holding = True
+        self.observed = (self.me, self.address or "")
         return True
+
+    def _metadata(self) -> dict[str, object]:
+        """The Lease's metadata as this holder writes it: the name, and where it serves the webhook."""
+        if not self.address:
+            return {"name": self.name}
+        return {"name": self.name, "annotations": {ADDRESS: self.address}}
+
+    def leader_address(self) -> tuple[str, int] | None:
+        """Where the current holder (another replica) serves the webhook, as last read (at most a retry period
+        ago); None when this replica holds it, nobody does, the holder recorded no usable address, or the
+        record has not changed for the renew deadline on this clock: that holder's permit has lapsed (it
+        renews every retry period), it is not acting, and its pod IP may already be another pod's."""
+        holder, address = self.observed
+        seen = self._seen
+        if not holder or holder == self.me or not address or seen is None or seen[0][0] != holder:
+            return None
+        if self.clock() - seen[1] >= self.deadline:
+            return None
+        return parse_address(address)
 
     def _expired(self, lease: client.V1Lease) -> bool:
         """Whether another holder's lease has expired, judged by how long this replica has seen it unchanged."""

@@ -22,14 +22,14 @@ from typing import Any
 import kopf
 from kubernetes.client import rest
 
-from paramedic import fencing, logs, outbound
+from paramedic import fencing, logs, outbound, readiness
 from paramedic.api.common import GROUP
 from paramedic.engine import wiring as engine_wiring
 from paramedic.engine.engine import Engine
 from paramedic.escalation import wiring as escalation_wiring
 from paramedic.escalation.notifier import Notifier
 from paramedic.kube import ApiException, Clients
-from paramedic.leader import Elector, identity
+from paramedic.leader import Elector, identity, webhook_address
 from paramedic.records import metrics, requests
 from paramedic.triggers import watches
 from paramedic.triggers import wiring as trigger_wiring
@@ -45,10 +45,14 @@ class Config:
     kubeconfig: str | None = None
     workers: int = 16
     liveness: str | None = None
+    #: Readiness endpoint (e.g. http://0.0.0.0:8082/readyz): 200 once this replica serves (paramedic.readiness).
+    readiness: str | None = None
     #: Alertmanager webhook: served only when a port and a token Secret ("namespace/name") are set.
     webhook_host: str = "0.0.0.0"
     webhook_port: int | None = None
     webhook_token_secret: str | None = None
+    #: This replica's IP (the pod IP), recorded in the Lease while leading: standbys forward the webhook there.
+    webhook_advertise: str | None = None
     #: Default Prometheus for prometheus triggers that name no URL.
     prometheus_url: str | None = None
     #: CA bundle for Prometheus servers' TLS (verified always; the system's CAs when None).
@@ -94,11 +98,17 @@ def connect(config: Config) -> tuple[Clients, ThreadPoolExecutor]:
 
 
 def build(
-    config: Config, clients: Clients, pool: ThreadPoolExecutor, on_lead: list[Callable[[], None]] | None = None
+    config: Config,
+    clients: Clients,
+    pool: ThreadPoolExecutor,
+    on_lead: list[Callable[[], None]] | None = None,
+    elector: Elector | None = None,
+    warm: list[Callable[[], bool]] | None = None,
 ) -> kopf.OperatorRegistry:
     """The handlers, one register() per concern. Every replica watches and indexes from start; only acting
     waits for the permit (fencing): ``on_lead`` gets the callbacks that act on what is known once this
-    replica leads."""
+    replica leads. With an ``elector`` a standby's webhook forwards to the leader it names; ``warm`` gets
+    the check that the indexes are filled (readiness)."""
     registry = kopf.OperatorRegistry()
 
     def acting() -> bool:
@@ -119,6 +129,10 @@ def build(
     )
     triggers = trigger_wiring.register(registry, clients, config.namespace, egress, sources, pool, acting)
     engine.prometheus = triggers.poller.instant_blocking  # verify.promql asks through the triggers' client
+    if elector is not None:
+        triggers.forward_to(elector.leader_address, elector.me)
+    if warm is not None:
+        warm.append(lambda: triggers.dispatcher.warm)
     remediations = engine_wiring.register(registry, engine, pool, config.workers, acting)
     escalation_wiring.register(registry, Notifier(clients, pool, egress, config.namespace, engine.guard), acting)
     # A Remediation the triggers create starts its driver from the create's response (engine.wiring).
@@ -172,17 +186,24 @@ async def run(config: Config) -> int:
     elector = None
     if config.leader_elect:
         duration, deadline, retry = config.lease_timings()
-        elector = Elector(clients, config.namespace, duration=duration, deadline=deadline, retry=retry)
+        address = None
+        if config.webhook_advertise and config.webhook_port:
+            address = webhook_address(config.webhook_advertise, config.webhook_port)
+        elector = Elector(clients, config.namespace, duration=duration, deadline=deadline, retry=retry, address=address)
         fencing.install(elector.permit)
     else:
         # Each process is a leadership of its own: a restart finds its predecessor's unfinished intents.
         fencing.install(fencing.Permit.always(f"{identity()}/{uuid.uuid4().hex[:8]}"))
     on_lead: list[Callable[[], None]] = []
-    registry = build(config, clients, pool, on_lead)
+    warm: list[Callable[[], bool]] = []
+    registry = build(config, clients, pool, on_lead, elector, warm)
     if config.metrics_port:
         metrics.serve(config.metrics_port, config.metrics_host)
     metrics.LEADER.set(0 if config.leader_elect else 1)
     stop = asyncio.Event()
+    started = asyncio.Event()  # Kopf's ready flag: the startup handlers (the webhook among them) are done
+    if config.readiness:
+        await readiness.serve(config.readiness, lambda: (started.is_set(), all(check() for check in warm)))
     operator = asyncio.create_task(
         kopf.operator(
             registry=registry,
@@ -190,6 +211,7 @@ async def run(config: Config) -> int:
             standalone=True,
             liveness_endpoint=config.liveness,
             stop_flag=stop,
+            ready_flag=started,
         )
     )
     if elector is None:

@@ -123,6 +123,8 @@ def test_namespace_comes_from_the_kubeconfig_context(tmp_path: Path) -> None:
         (["plan", "-f", "{tmp}/kubeconfig"], "paramedic plan: {tmp}/kubeconfig holds no Remediation"),
         (["history"], "paramedic history: cannot reach the Kubernetes API server: "),
         (["approve", "rem-1"], "paramedic approve: cannot reach the Kubernetes API server: "),
+        (["run", "--readiness", "0.0.0.0:8082/readyz"], "paramedic run: readiness endpoint must be http://"),
+        (["run", "--webhook-advertise", "pod.example"], "paramedic run: the webhook's advertised address must"),
     ],
 )
 def test_user_errors_exit_2_with_one_line_and_no_traceback(

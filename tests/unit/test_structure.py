@@ -52,7 +52,7 @@ def test_the_runtime_distribution_does_not_depend_on_cryptography() -> None:
 #: A module may import from its own room and from the rows below, never from a row above, and rooms
 #: sharing a row do not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("paramedic", "kube", "logs", "outbound"),  # the ground floor: Kubernetes and process mechanics
+    ("paramedic", "kube", "logs", "outbound", "readiness"),  # the ground floor: Kubernetes and process mechanics
     ("fencing",),  # the permit every acting path checks (paramedic.fencing)
     ("leader",),  # the Lease that says which replica acts, on the ground floor's client
     ("api",),  # the models: the CRDs' single source, pure

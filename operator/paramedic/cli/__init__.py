@@ -34,16 +34,18 @@ def _run(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = args.kubeconfig
     if args.aws_endpoint_url:
         os.environ["PARAMEDIC_AWS_ENDPOINT_URL"] = args.aws_endpoint_url
-    from paramedic import logs, operator
+    from paramedic import leader, logs, operator, readiness
 
     logs.setup(logging.DEBUG if args.verbose else logging.INFO, json_format=args.log_format == "json")
     config = operator.Config(
         namespace=args.namespace,
         kubeconfig=args.kubeconfig,
         liveness=args.liveness,
+        readiness=args.readiness,
         webhook_host=args.webhook_host,
         webhook_port=args.webhook_port,
         webhook_token_secret=args.webhook_token_secret,
+        webhook_advertise=args.webhook_advertise,
         prometheus_url=args.prometheus_url,
         prometheus_ca_file=args.prometheus_ca_file,
         allowed_url_prefixes=tuple(args.allowed_url_prefix),
@@ -58,6 +60,15 @@ def _run(args: argparse.Namespace) -> int:
     if config.leader_elect:
         try:
             config.lease_timings()
+        except ValueError as exc:
+            print(f"paramedic run: {exc}", file=sys.stderr)
+            return 2
+    if config.readiness or config.webhook_advertise:
+        try:
+            if config.readiness:
+                readiness.parse(config.readiness)
+            if config.webhook_advertise:
+                leader.webhook_address(config.webhook_advertise, config.webhook_port or 0)
         except ValueError as exc:
             print(f"paramedic run: {exc}", file=sys.stderr)
             return 2
@@ -109,8 +120,20 @@ def parser() -> argparse.ArgumentParser:
         help="the operator's own namespace (default: paramedic-system)",
     )
     run.add_argument("--liveness", default=None, help="serve Kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument(
+        "--readiness",
+        default=None,
+        help="serve a readiness probe answering 200 once this replica serves (Kopf started, indexes filled, "
+        "the webhook listening), leader or standby, e.g. http://0.0.0.0:8082/readyz",
+    )
     run.add_argument("--webhook-host", default="0.0.0.0", help="address of the Alertmanager webhook")
     run.add_argument("--webhook-port", type=int, default=None, help="serve Alertmanager's webhook on this port")
+    run.add_argument(
+        "--webhook-advertise",
+        default=None,
+        help="this replica's IP (the pod IP, e.g. $(POD_IP)), recorded in the leader Lease so that a standby "
+        "forwards the webhook to the leader; without it a standby answers 503",
+    )
     run.add_argument(
         "--webhook-token-secret",
         default=None,

@@ -7,6 +7,11 @@ rejected whole (4xx with the reason) and nothing is half-applied.
 Requests must carry ``Authorization: Bearer <token>``, the token being read
 from a Secret; without a configured token the webhook is not served.
 
+Every replica serves it (each is ready behind the Service): a standby checks
+the token and the payload itself, then forwards the batch to the replica that
+acts (``forward``), so a bad request is refused wherever it lands and a good
+one is decided once, by the leader.
+
 Matching alerts against runbooks' patterns is tenant-driven work, so it runs
 off the event loop, in a small executor of its own, under a time bound: the
 watches and the leader Lease keep running whatever a payload or a pattern
@@ -30,6 +35,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import forward
 from .dispatcher import Dispatcher
 from .matching import Entry, Fire, scope
 from .series import matches, target_from
@@ -146,8 +152,13 @@ def parse_body(body: bytes) -> Any:
 
 
 def application(
-    dispatcher: Dispatcher, token: Callable[[], Awaitable[str | None]], decide_timeout: float = DECIDE_TIMEOUT
+    dispatcher: Dispatcher,
+    token: Callable[[], Awaitable[str | None]],
+    decide_timeout: float = DECIDE_TIMEOUT,
+    leader: forward.LeaderAddress = lambda: None,
+    me: str = "",
 ) -> web.Application:
+    """The webhook; ``leader`` says where the acting replica serves it, for a standby to forward to."""
     # Two threads: one payload being matched cannot hold the next; the API worker pool is not shared.
     matcher_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="paramedic-webhook")
     busy = asyncio.Semaphore(2)
@@ -157,10 +168,9 @@ def application(
         given = request.headers.get("Authorization", "")
         if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
-        if not dispatcher.acting():  # fencing: a standby decides nothing; Alertmanager retries a 503
-            return web.json_response({"error": "this replica is a standby, not the leader: try again"}, status=503)
+        body = await request.read()  # over MAX_PAYLOAD: 413, on every replica
         try:
-            raw = await asyncio.get_running_loop().run_in_executor(matcher_pool, parse_body, await request.read())
+            raw = await asyncio.get_running_loop().run_in_executor(matcher_pool, parse_body, body)
         except BadBody as exc:
             return web.json_response({"error": f"body is not JSON: {exc}"}, status=400)
         try:
@@ -168,6 +178,8 @@ def application(
         except ValidationError as exc:
             fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
             return web.json_response({"error": f"not an Alertmanager v4 payload: {fields}"}, status=422)
+        if not dispatcher.acting():  # fencing: a standby decides nothing; it hands the batch to the leader
+            return await forward.forward(request, body, leader, me, PATH)
         entries = list(dispatcher.runbooks("alertmanager"))  # a snapshot, taken on the loop
         loop = asyncio.get_running_loop()
         try:
@@ -177,12 +189,12 @@ def application(
                 )
         except TimeoutError:
             log.warning("alertmanager webhook: matching %d alerts took over %.0fs", len(payload.alerts), decide_timeout)
-            return web.json_response({"error": "matching took too long, try again later"}, status=503)
+            return forward.unavailable("matching took too long, try again later")
         try:
             decision = decide(payload, dispatcher, matched)
         except Exception:  # a bug, not the payload's fault: Alertmanager retries a 503, never a 500 loop
             log.exception("alertmanager webhook: deciding failed")
-            return web.json_response({"error": "the operator could not decide, see its log"}, status=503)
+            return forward.unavailable("the operator could not decide, see its log")
         decision.skipped[:0] = skipped
         created = []
         for fire in decision.fires:

@@ -109,6 +109,8 @@ class Dispatcher:
         self.requester = "paramedic"
         #: Whether this replica may act (paramedic.fencing): a standby holds symptoms and creates nothing.
         self.acting: Callable[[], bool] = lambda: True
+        #: Bound to the filled indexes (``watches.bind``): every runbook is known, alerts can be decided.
+        self.warm = False
 
     # -- events ----------------------------------------------------------------------------
 

@@ -82,7 +82,14 @@ def _problem(plural: str, spec: Any) -> str:
 
 
 #: Kopf handler ids whose per-event "succeeded" line says nothing (see ``paramedic.logs.QuietHandlers``).
-QUIET_HANDLERS = ("runbook_index", "clusterrunbook_index", "namespace_index", "remediation_index", "runbook_event")
+QUIET_HANDLERS = (
+    "runbook_index",
+    "clusterrunbook_index",
+    "namespace_index",
+    "remediation_index",
+    "runbook_event",
+    "warm",
+)
 
 
 def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams:
@@ -100,6 +107,7 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams
         dispatcher.namespace_labels = lambda name: next(iter(namespaces.get(name, ())), None)
         dispatcher.known = lambda runbook, target: list(remediations.get((runbook, target), ()))
         bound["done"] = True
+        dispatcher.warm = True
 
     # -- indexes (the barrier: no handler runs before these are filled) ---------------------
 
@@ -129,6 +137,12 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams
         key, known = known_from(body)
         dispatcher.forget_created(*key)
         return {key: known}
+
+    @kopf.on.event("", "v1", "namespaces", registry=registry, id="warm")
+    async def warm(**kwargs: Any) -> None:
+        """Binds the indexes even while no runbook exists (a namespace always does): the replica is ready
+        (``paramedic.readiness``) once Kopf has filled every index, runbooks or not."""
+        bind(kwargs)
 
     # -- runbook changes re-evaluate the failures already known --------------------------
 

@@ -17,7 +17,7 @@ from paramedic import outbound
 from paramedic.kube import ApiException, Clients
 from paramedic.kube.secrets import secret_text
 
-from . import alertmanager, prometheus, watches
+from . import alertmanager, forward, prometheus, watches
 from .dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,12 @@ class Triggers:
         self.clients, self.sources, self.shared_pool = clients, sources, pool
         self.background: list[asyncio.Task[None]] = []
         self.runners: list[Any] = []
+        self.leader: forward.LeaderAddress = lambda: None
+        self.me = ""
+
+    def forward_to(self, leader: forward.LeaderAddress, me: str) -> None:
+        """Where a standby's webhook forwards (the Lease holder's address) and who it says it is."""
+        self.leader, self.me = leader, me
 
     async def start(self) -> None:
         self.background.append(asyncio.create_task(self.dispatcher.sweep_forever(), name="trigger-sweep"))
@@ -93,7 +99,7 @@ class Triggers:
         sources = self.sources
         if sources.webhook_port and sources.webhook_token_secret:
             token = SecretToken(self.clients, sources.webhook_token_secret, self.shared_pool)
-            app = alertmanager.application(self.dispatcher, token.get)
+            app = alertmanager.application(self.dispatcher, token.get, leader=self.leader, me=self.me)
             self.runners.append(await alertmanager.serve(app, sources.webhook_host, sources.webhook_port))
 
     def take_over(self) -> None:
