@@ -19,11 +19,14 @@ $(STAMP): pyproject.toml dev/pyproject.toml
 
 venv: $(STAMP) ## the Python virtualenv with paramedic, paramedic-dev (dev/) and the dev tools
 
-system-deps: ## Debian packages the tests use (Prometheus, Alertmanager)
+system-deps: ## Debian packages the tests use (Prometheus, Alertmanager, podman, buildah, mmdebstrap)
 	hack/system-deps.sh
 
 controlplane: venv ## build (once, then cached) the local Kubernetes control plane
 	$(BIN)/paramedic-devcluster build
+
+image: venv system-deps ## build the operator's image (buildah, on a Debian base bootstrapped here) and print its size
+	$(BIN)/python -m paramedic_dev.image
 
 crds: venv ## regenerate crds/ from the API models
 	$(BIN)/python -m paramedic.api.crdgen crds
@@ -46,4 +49,4 @@ bench: venv controlplane ## the scale benchmark (PRESET=smoke|medium|full, defau
 demo: venv controlplane ## the main job: local control plane, CRDs, runbooks, the operator
 	$(BIN)/paramedic-devcluster demo
 
-.PHONY: help venv system-deps controlplane crds lint test up bench demo
+.PHONY: help venv system-deps controlplane image crds lint test up bench demo

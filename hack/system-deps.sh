@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages that the test-suite starts for real on loopback.
+# Debian packages that the test-suite starts for real on loopback, and the tools that build and run the
+# operator's image here (podman with runc, buildah, mmdebstrap: see dev/paramedic_dev/image.py).
 # Installs only what is missing, so a warm machine pays nothing.
 set -euo pipefail
-packages=(prometheus prometheus-alertmanager)
+packages=(prometheus prometheus-alertmanager podman buildah mmdebstrap runc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
