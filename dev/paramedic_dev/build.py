@@ -159,6 +159,13 @@ class Builder:
     # -- the three wrapper modules ------------------------------------------------
 
     def _kubernetes(self) -> None:
+        mod, ldflags = self.kubernetes_module()
+        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
+            self._go_build(mod, name, f"k8s.io/kubernetes/cmd/{name}", ldflags)
+
+    def kubernetes_module(self) -> tuple[Path, list[str]]:
+        """The wrapper module of the pinned k8s.io/kubernetes release and the ldflags that stamp its version
+        (also used by paramedic_dev.node to build the kubelet)."""
         v = self.versions
         mod = self._wrapper("kubernetes", {"k8s.io/kubernetes": v.kubernetes})
         release_mod = self._download_gomod(mod, "k8s.io/kubernetes", v.kubernetes)
@@ -182,8 +189,7 @@ class Builder:
             for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
             for name, value in stamp.items()
         ]
-        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
-            self._go_build(mod, name, f"k8s.io/kubernetes/cmd/{name}", ldflags)
+        return mod, ldflags
 
     def _etcd(self) -> None:
         v = self.versions

@@ -47,6 +47,9 @@ _SLIM = [
     "--dpkgopt=path-exclude=/usr/share/locale/*",
     "--dpkgopt=path-exclude=/usr/share/info/*",
 ]
+# A tarball has no image configuration: a PATH is needed by runtimes that, unlike podman, add no default
+# (containerd on the real node, paramedic_dev.node).
+_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CONTAINERS_CONF = """\
 # Written by paramedic_dev.image: podman here runs with runc (crun refuses cgroup v1 in hybrid mode)
 # and without default ulimits (the defaults are more than a container may set on this host).
@@ -125,13 +128,18 @@ def image_exists(ref: str) -> bool:
     return subprocess.run(["podman", "image", "exists", ref], env=podman_env(), check=False).returncode == 0
 
 
-def base_image(packages: Sequence[str] = PYTHON_BASE, name: str = "paramedic-base") -> str:
-    """A local podman image of a bootstrapped root file system, e.g. ``localhost/paramedic-base:<key>``.
-    Imported from the cached tarball when podman's storage does not have it yet."""
-    ref = f"localhost/{name}:{base_key(packages)}"
+def base_image(
+    packages: Sequence[str] = PYTHON_BASE, name: str = "paramedic-base", command: Sequence[str] = ("/bin/sh",)
+) -> str:
+    """A local podman image of a bootstrapped root file system, e.g. ``localhost/paramedic-base:<key>``, whose
+    default command is ``command``. Imported from the cached tarball when podman's storage does not have it yet."""
+    changes = [f"ENV PATH={_PATH}", f"CMD {json.dumps(list(command))}"]
+    tag = hashlib.sha256(f"{base_key(packages)}|{changes}".encode()).hexdigest()[:12]
+    ref = f"localhost/{name}:{tag}"
     if not image_exists(ref):
         tarball = rootfs(packages)
-        run(["podman", "import", "--change", 'CMD ["/bin/sh"]', str(tarball), ref], images_dir() / "import.log")
+        options = [arg for change in changes for arg in ("--change", change)]
+        run(["podman", "import", *options, str(tarball), ref], images_dir() / "import.log")
     return ref
 
 

@@ -1,0 +1,47 @@
+"""The real node (paramedic_dev.node): one per test run, shared by the tests that need processes to really run
+(test_real_node.py, test_real_jobs.py). Import the fixture into a test module to use it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from paramedic_dev import image, node
+from paramedic_dev.cluster import DevCluster
+
+#: The tools image the seed Job steps run in: Debian's psql and redis-cli.
+TOOLS_PACKAGES = ("postgresql-client", "redis-tools")
+MISSING = node.missing_tools()
+SKIP_REASON = f"a real node needs {', '.join(MISSING)} (`make system-deps` installs them)"
+
+
+@dataclasses.dataclass
+class Real:
+    node: node.RealNode
+    #: Debian minbase with python3, and with psql and redis-cli: local images the node can run.
+    base: str
+    tools: str
+
+    def pod_spec(self, *containers: dict[str, Any]) -> dict[str, Any]:
+        """A pod spec for the real node: its placement, images never pulled (there is no registry)."""
+        return {
+            **node.placement(),
+            "containers": [{"imagePullPolicy": "Never", **c} for c in containers],
+        }
+
+
+@pytest.fixture(scope="session")
+def real(cluster: DevCluster) -> Iterator[Real]:
+    if MISSING:
+        pytest.skip(SKIP_REASON)
+    base = image.base_image(image.PYTHON_BASE)
+    tools = image.base_image(TOOLS_PACKAGES, "paramedic-tools")
+    real_node = node.RealNode(cluster, [base, tools])
+    try:
+        real_node.start()
+        yield Real(real_node, base, tools)
+    finally:
+        real_node.stop()
