@@ -90,7 +90,7 @@ class RealNode:
         pause = image.base_image(image.PYTHON_BASE, "paramedic-pause", PAUSE)
         self._start_containerd(pause)
         for ref in {pause, *self.images}:
-            self._import(ref)
+            self.load(ref)
         self._sysctls = {name: (Path("/proc/sys") / name).read_text().strip() for name in _SYSCTLS}
         self._start_kubelet(kubelet)
 
@@ -102,6 +102,10 @@ class RealNode:
             self._remove_containers()
             self.processes.pop("containerd").stop()
         self._unmount()
+        # The kubelet links every container's log from the fixed /var/log/containers: remove our links.
+        for link in Path("/var/log/containers").glob("*.log"):
+            if link.is_symlink() and str(link.readlink()).startswith(str(self.dir)):
+                link.unlink()
         for name, value in self._sysctls.items():
             (Path("/proc/sys") / name).write_text(value)
 
@@ -149,7 +153,8 @@ state = "{self.dir / "state"}"
         containerd.start()
         wait_for(lambda: self.ctr("version", timeout=10), 60, "containerd", [containerd])
 
-    def _import(self, ref: str) -> None:
+    def load(self, ref: str) -> None:
+        """Make a podman image available to the node's pods (which must not pull it: there is no registry)."""
         archive = self.dir / "image.tar"
         image.run(["podman", "save", "--format", "oci-archive", "-o", str(archive), ref], self.dir / "import.log")
         self.ctr("images", "import", "--base-name", ref.rsplit(":", 1)[0], str(archive), timeout=600)
@@ -204,6 +209,7 @@ state = "{self.dir / "state"}"
             "imageGCLowThresholdPercent": 99,
             "registerWithTaints": [{"key": LABEL, "value": "true", "effect": "NoSchedule"}],
             "resolvConf": "",
+            "podLogsDir": str(self.dir / "pods"),  # not the host's /var/log/pods
             "serializeImagePulls": False,
         }
         (self.dir / "kubelet.yaml").write_text(yaml.safe_dump(config))
@@ -255,6 +261,11 @@ state = "{self.dir / "state"}"
                 raise
         finally:
             api.close()
+
+    def container_log(self, namespace: str, pod: str, container: str) -> str:
+        """What a container of a pod on this node has written (the kubelet's CRI log files), or ''."""
+        files = sorted((self.dir / "pods").glob(f"{namespace}_{pod}_*/{container}/*.log"))
+        return "".join(f.read_text(errors="replace") for f in files)
 
     def log(self, component: str = "kubelet", lines: int = 40) -> str:
         return self.processes[component].tail(lines) if component in self.processes else ""

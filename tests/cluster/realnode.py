@@ -1,9 +1,12 @@
-"""The real node (paramedic_dev.node): one per test run, shared by the tests that need processes to really run
-(test_real_node.py, test_real_jobs.py). Import the fixture into a test module to use it."""
+"""Real processes: the operator's image (built once per test run, paramedic_dev.image) and the real node
+(paramedic_dev.node, one per test run), shared by the tests that need them (test_image.py, test_real_node.py,
+test_real_jobs.py). Import a fixture into a test module to use it."""
 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,3 +48,13 @@ def real(cluster: DevCluster) -> Iterator[Real]:
         yield Real(real_node, base, tools)
     finally:
         real_node.stop()
+
+
+@pytest.fixture(scope="session")
+def operator_image() -> Iterator[str]:
+    """Built from this checkout (wheels, then buildah on the cached Debian base), removed at the end."""
+    if missing := image.missing_tools():
+        pytest.skip(f"building images needs {', '.join(missing)} (`make system-deps` installs them)")
+    ref = image.build_operator_image(f"localhost/paramedic:test-{uuid.uuid4().hex[:6]}")
+    yield ref
+    subprocess.run(["podman", "rmi", "--force", ref], env=image.podman_env(), capture_output=True, check=False)

@@ -17,8 +17,10 @@ from paramedic_dev import image
 from paramedic_dev.cluster import DevCluster, free_port
 from paramedic_dev.processes import Process, wait_for
 from tests.cluster.conftest import OPERATOR_NAMESPACE
+from tests.cluster.realnode import operator_image
 from tests.kit import Kit
 
+__all__ = ["operator_image"]  # the session fixture, imported to be used here
 pytestmark = pytest.mark.skipif(
     bool(image.missing_tools()),
     reason=f"building and running images needs {', '.join(image.missing_tools())} (`make system-deps` installs them)",
@@ -34,18 +36,6 @@ def podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         ["podman", *args], env=image.podman_env(), capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-@pytest.fixture(scope="module")
-def operator_image() -> str:
-    """Built once per run from this checkout (wheels, then buildah on the cached Debian base)."""
-    return image.build_operator_image(f"localhost/paramedic:test-{uuid.uuid4().hex[:6]}")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _remove_image(operator_image: str) -> Iterator[None]:
-    yield
-    podman("rmi", "--force", operator_image)
 
 
 def in_image(ref: str, script: str) -> subprocess.CompletedProcess[str]:
