@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,8 @@ LABEL = "paramedic.dev/real-node"
 #: The host's tools the node needs, besides image.TOOLS (the images it runs are built with podman).
 TOOLS = ("containerd", "ctr", "runc", "go")
 PAUSE = ("sleep", "infinity")  # the sandbox only holds the pod's namespaces
+#: The tools image the seed Job steps run in on this node: Debian's psql and redis-cli.
+TOOLS_PACKAGES = ("postgresql-client", "redis-tools")
 _SYSCTLS = ("kernel/panic", "kernel/panic_on_oops", "vm/overcommit_memory")
 
 
@@ -269,3 +272,30 @@ state = "{self.dir / "state"}"
 
     def log(self, component: str = "kubelet", lines: int = 40) -> str:
         return self.processes[component].tail(lines) if component in self.processes else ""
+
+
+def prepare(progress: build.Progress | None = None) -> None:
+    """Build or find in the caches what the real-node tests need (the kubelet, the base, pause and tools
+    images), so that no test pays for a first build (``make test`` runs this before pytest)."""
+    progress = progress or build.Progress()
+    ensure_kubelet(progress)
+    image.base_image(image.PYTHON_BASE)
+    image.base_image(image.PYTHON_BASE, "paramedic-pause", PAUSE)
+    image.base_image(TOOLS_PACKAGES, "paramedic-tools")
+
+
+def main() -> int:
+    """``python -m paramedic_dev.node``: prepare() where the tools are installed; say what is missing if not."""
+    if missing := missing_tools():
+        print(f"real node: skipped, not installed: {', '.join(missing)} (make system-deps installs them)")
+        return 0
+    try:
+        prepare()
+    except (build.BuildError, image.ImageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,5 @@
 """Real processes: the operator's image (built once per test run, paramedic_dev.image) and the real node
-(paramedic_dev.node, one per test run), shared by the tests that need them (test_image.py, test_real_node.py,
+(paramedic_dev.node, started per test module), shared by the tests that need them (test_image.py, test_real_node.py,
 test_real_jobs.py). Import a fixture into a test module to use it."""
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import pytest
 from paramedic_dev import image, node
 from paramedic_dev.cluster import DevCluster
 
-#: The tools image the seed Job steps run in: Debian's psql and redis-cli.
-TOOLS_PACKAGES = ("postgresql-client", "redis-tools")
 MISSING = node.missing_tools()
 SKIP_REASON = f"a real node needs {', '.join(MISSING)} (`make system-deps` installs them)"
 
@@ -36,12 +34,14 @@ class Real:
         }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def real(cluster: DevCluster) -> Iterator[Real]:
+    """One per test module, gone before the next: a real kubelet keeps updating its Node, and other modules'
+    tests assert that nodes nobody acted on are untouched (test_triggers.py)."""
     if MISSING:
         pytest.skip(SKIP_REASON)
     base = image.base_image(image.PYTHON_BASE)
-    tools = image.base_image(TOOLS_PACKAGES, "paramedic-tools")
+    tools = image.base_image(node.TOOLS_PACKAGES, "paramedic-tools")
     real_node = node.RealNode(cluster, [base, tools])
     try:
         real_node.start()

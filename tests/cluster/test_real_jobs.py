@@ -27,7 +27,7 @@ from tests.databases import PostgreSQL, Redis, missing
 from tests.kit import Kit
 from tests.waiting import wait_until
 
-__all__ = ["real"]  # the session fixture, imported to be used here
+__all__ = ["real"]  # the shared fixture, imported to be used here
 pytestmark = [
     pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON),
     pytest.mark.skipif(bool(missing()), reason=f"needs {', '.join(missing())} (`make system-deps` installs them)"),

@@ -20,7 +20,7 @@ from tests.cluster.test_triggers import one_remediation
 from tests.kit import Kit
 from tests.waiting import wait_until
 
-__all__ = ["operator_image", "real"]  # the session fixtures, imported to be used here
+__all__ = ["operator_image", "real"]  # the shared fixtures, imported to be used here
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "base"
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
 
