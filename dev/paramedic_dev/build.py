@@ -115,13 +115,14 @@ def ensure_binaries(log: Progress | None = None) -> Path:
 class Progress:
     """Prints what is being built and how long it has taken, every half minute."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, label: str = "controlplane") -> None:
         self._stream = stream or sys.stderr
+        self._label = label
         self._started = time.monotonic()
 
     def say(self, message: str) -> None:
         elapsed = int(time.monotonic() - self._started)
-        print(f"[controlplane {elapsed // 60:d}m{elapsed % 60:02d}s] {message}", file=self._stream, flush=True)
+        print(f"[{self._label} {elapsed // 60:d}m{elapsed % 60:02d}s] {message}", file=self._stream, flush=True)
 
     def ticking(self, what: str) -> threading.Event:
         done = threading.Event()

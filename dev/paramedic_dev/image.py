@@ -109,7 +109,7 @@ def rootfs(packages: Sequence[str], progress: Progress | None = None) -> Path:
     tarball = images_dir() / f"rootfs-{SUITE}-{key}.tar"
     if tarball.exists():
         return tarball
-    progress = progress or Progress()
+    progress = progress or Progress(label="image")
     progress.say(f"bootstrapping a {SUITE} root file system with {', '.join(packages)} (mmdebstrap, once)")
     partial = tarball.with_suffix(".partial.tar")
     done = progress.ticking("bootstrapping")
@@ -155,7 +155,7 @@ def wheels(context: Path) -> Path:
 
 def build_operator_image(tag: str = OPERATOR_IMAGE, progress: Progress | None = None) -> str:
     """Build the Dockerfile of this checkout on the local Python base; return the image's name."""
-    progress = progress or Progress()
+    progress = progress or Progress(label="image")
     base = base_image(PYTHON_BASE)
     with tempfile.TemporaryDirectory(prefix="paramedic-image-") as tmp:
         context = Path(tmp)

@@ -69,7 +69,7 @@ def ensure_kubelet(progress: build.Progress | None = None) -> Path:
     if kubelet.exists():
         return kubelet
     (root / "bin").mkdir(parents=True, exist_ok=True)
-    builder = build.Builder(versions, root, progress or build.Progress())
+    builder = build.Builder(versions, root, progress or build.Progress(label="node"))
     builder.log_path.write_text(f"kubelet build of {versions}\n")
     module, ldflags = builder.kubernetes_module()
     builder._go_build(module, "kubelet", "k8s.io/kubernetes/cmd/kubelet", ldflags)
@@ -277,7 +277,7 @@ state = "{self.dir / "state"}"
 def prepare(progress: build.Progress | None = None) -> None:
     """Build or find in the caches what the real-node tests need (the kubelet, the base, pause and tools
     images), so that no test pays for a first build (``make test`` runs this before pytest)."""
-    progress = progress or build.Progress()
+    progress = progress or build.Progress(label="node")
     ensure_kubelet(progress)
     image.base_image(image.PYTHON_BASE)
     image.base_image(image.PYTHON_BASE, "paramedic-pause", PAUSE)
