@@ -157,6 +157,7 @@ def build_operator_image(tag: str = OPERATOR_IMAGE, progress: Progress | None = 
     """Build the Dockerfile of this checkout on the local Python base; return the image's name."""
     progress = progress or Progress(label="image")
     base = base_image(PYTHON_BASE)
+    previous = image_id(tag)
     with tempfile.TemporaryDirectory(prefix="paramedic-image-") as tmp:
         context = Path(tmp)
         progress.say("building wheels (pip)")
@@ -164,7 +165,17 @@ def build_operator_image(tag: str = OPERATOR_IMAGE, progress: Progress | None = 
         progress.say(f"building {tag} on {base} (buildah)")
         bud = ["buildah", "bud", "--isolation", "chroot", "--build-arg", f"BASE={base}"]
         run([*bud, "-f", str(REPO / "Dockerfile"), "-t", tag, str(context)], images_dir() / "build.log")
+    if previous and previous != image_id(tag):
+        # The tag moved: the image it named would be left untagged, taking space at every rebuild.
+        subprocess.run(["podman", "rmi", previous], env=podman_env(), capture_output=True, check=False)
     return tag
+
+
+def image_id(ref: str) -> str | None:
+    result = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{.Id}}", ref], env=podman_env(), capture_output=True, text=True
+    )
+    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 def image_size(ref: str) -> int:
