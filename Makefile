@@ -19,11 +19,17 @@ $(STAMP): pyproject.toml dev/pyproject.toml
 
 venv: $(STAMP) ## the Python virtualenv with paramedic, paramedic-dev (dev/) and the dev tools
 
-system-deps: ## Debian packages the tests use (Prometheus, Alertmanager)
+system-deps: ## Debian packages the tests use (Prometheus, Alertmanager, podman, buildah, mmdebstrap)
 	hack/system-deps.sh
 
 controlplane: venv ## build (once, then cached) the local Kubernetes control plane
 	$(BIN)/paramedic-devcluster build
+
+image: venv system-deps ## build the operator's image (buildah, on a Debian base bootstrapped here) and print its size
+	$(BIN)/python -m paramedic_dev.image
+
+realnode: venv system-deps controlplane ## build (once, then cached) the real node's kubelet and the local base images
+	$(BIN)/python -m paramedic_dev.node
 
 crds: venv ## regenerate crds/ from the API models
 	$(BIN)/python -m paramedic.api.crdgen crds
@@ -33,7 +39,7 @@ lint: venv ## ruff and mypy --strict on both packages (operator/, dev/)
 	$(BIN)/ruff format --check operator dev tests
 	$(BIN)/mypy
 
-test: venv system-deps controlplane lint ## everything CI runs: lint, then the test-suite on the real control plane
+test: venv system-deps controlplane realnode lint ## everything CI runs: lint, then the test-suite on the real control plane
 	@# pytest exits 5 when it collected no test: a broken selection, not a pass.
 	$(BIN)/pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -ne 5 ] || echo 'pytest collected no tests' >&2; exit $$rc; }
 
@@ -46,4 +52,4 @@ bench: venv controlplane ## the scale benchmark (PRESET=smoke|medium|full, defau
 demo: venv controlplane ## the main job: local control plane, CRDs, runbooks, the operator
 	$(BIN)/paramedic-devcluster demo
 
-.PHONY: help venv system-deps controlplane crds lint test up bench demo
+.PHONY: help venv system-deps controlplane image realnode crds lint test up bench demo

@@ -115,13 +115,14 @@ def ensure_binaries(log: Progress | None = None) -> Path:
 class Progress:
     """Prints what is being built and how long it has taken, every half minute."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, label: str = "controlplane") -> None:
         self._stream = stream or sys.stderr
+        self._label = label
         self._started = time.monotonic()
 
     def say(self, message: str) -> None:
         elapsed = int(time.monotonic() - self._started)
-        print(f"[controlplane {elapsed // 60:d}m{elapsed % 60:02d}s] {message}", file=self._stream, flush=True)
+        print(f"[{self._label} {elapsed // 60:d}m{elapsed % 60:02d}s] {message}", file=self._stream, flush=True)
 
     def ticking(self, what: str) -> threading.Event:
         done = threading.Event()
@@ -159,6 +160,13 @@ class Builder:
     # -- the three wrapper modules ------------------------------------------------
 
     def _kubernetes(self) -> None:
+        mod, ldflags = self.kubernetes_module()
+        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
+            self._go_build(mod, name, f"k8s.io/kubernetes/cmd/{name}", ldflags)
+
+    def kubernetes_module(self) -> tuple[Path, list[str]]:
+        """The wrapper module of the pinned k8s.io/kubernetes release and the ldflags that stamp its version
+        (also used by paramedic_dev.node to build the kubelet)."""
         v = self.versions
         mod = self._wrapper("kubernetes", {"k8s.io/kubernetes": v.kubernetes})
         release_mod = self._download_gomod(mod, "k8s.io/kubernetes", v.kubernetes)
@@ -182,8 +190,7 @@ class Builder:
             for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
             for name, value in stamp.items()
         ]
-        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
-            self._go_build(mod, name, f"k8s.io/kubernetes/cmd/{name}", ldflags)
+        return mod, ldflags
 
     def _etcd(self) -> None:
         v = self.versions
