@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 
 from .common import Approvers, BoundedTime, Condition, Label, Model, Name, ObjectRef, Text, Time, Username
+from .evidence import MAX_RECORDS, EvidenceRecord
 
 Phase = Literal[
     "Pending",
@@ -277,4 +278,10 @@ class RemediationStatus(Model):
     last_triggered_at: Time | None = Field(default=None, description="When its trigger last fired.")
     last_trigger_fingerprint: str | None = Field(
         default=None, description="A hash of the trigger evidence last counted, so a restart does not count it again."
+    )
+    # evidence hook (issue 16)
+    evidence: list[EvidenceRecord] = Field(
+        default_factory=list,
+        max_length=MAX_RECORDS,
+        description="What the runbook's collectors found, one record per collector per gathering, newest last.",
     )

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field
 
 from .common import Approvers, Condition, Duration, LabelSelector, Model, Name, ObjectRef, OneOf, Time
+from .evidence import COLLECT_RULE, ClusterCollectors, CollectorName, Collectors
 from .params import (
     CordonParams,
     DeletePodParams,
@@ -139,6 +140,13 @@ class Step(OneOf):
     )
     verify: Verify | None = Field(default=None, description="What must hold after the action for the step to succeed.")
     timeout: Duration = Field(default="5m", description="Fail the step if its action has not finished within this.")
+    # evidence hook (issue 16): gathered after this step
+    collect: list[CollectorName] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Collectors of spec.evidence to gather again once this step has ended (after its "
+        "verification), before the next step.",
+    )
 
     @property
     def action(self) -> str:
@@ -211,7 +219,8 @@ class RunbookSpec(Model):
                     "rule": "!has(self.requiresApproval) || !self.requiresApproval || has(self.approvers)",
                     "message": "approvers must name who may approve when requiresApproval is true",
                     "fieldPath": ".approvers",
-                }
+                },
+                COLLECT_RULE,
             ]
         }
     )
@@ -254,6 +263,13 @@ class RunbookSpec(Model):
         description="When the steps are exhausted or verification fails: Fail marks the Remediation Failed; "
         "Escalate also notifies the escalation policy.",
     )
+    # evidence hook (issue 16)
+    evidence: Collectors = Field(
+        default_factory=list,
+        max_length=10,
+        description="Named evidence collectors (logs, events, summary, http), all gathered before the first action "
+        "and again after each step that lists them in collect. See docs/evidence.md.",
+    )
 
 
 class ClusterRunbookSpec(RunbookSpec):
@@ -262,6 +278,12 @@ class ClusterRunbookSpec(RunbookSpec):
         default=None,
         description="Namespaces whose Remediations may use this ClusterRunbook. Unset: only the operator's own "
         "namespace (an empty selector {} admits every namespace).",
+    )
+    evidence: ClusterCollectors = Field(  # type: ignore[assignment]
+        default_factory=list,
+        max_length=10,
+        description="Named evidence collectors (logs, events, summary, http, promql, aws), all gathered before the "
+        "first action and again after each step that lists them in collect. See docs/evidence.md.",
     )
 
 
