@@ -73,8 +73,13 @@ class SummaryCollector(Model):
 
 
 class PromqlCollector(Model):
-    """A PromQL query on the operator's Prometheus (--prometheus-url): its value now, or over a short range."""
+    """A PromQL query: its value now, or over a short range."""
 
+    url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+        default=None,
+        description="The Prometheus to ask (an admin's: ClusterRunbook only); default: the operator's "
+        "--prometheus-url. Link-local and cloud metadata addresses are refused.",
+    )
     query: str = Field(min_length=1, max_length=2048, description="The PromQL expression.")
     range: Duration | None = Field(
         default=None, description="Read this long a range ending now (query_range) instead of the instant value."
@@ -199,7 +204,9 @@ class EvidenceRecord(Model):
     )
     outcome: Outcome = Field(description="Collected, Failed or TimedOut.")
     error: str = Field(default="", max_length=1024, description="Why it failed or timed out.")
-    values: dict[Annotated[str, StringConstraints(max_length=32)], Value] = Field(
+    # Keys unbounded in the schema: a CEL key-length rule cannot be typed over schemaless values (the names are
+    # the operator's own, fixed per kind).
+    values: dict[str, Value] = Field(
         default_factory=dict,
         max_length=MAX_VALUES,
         description="The key figures, by a fixed name per kind (logs: lines, matches, bytes, truncated; events: "

@@ -28,6 +28,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from paramedic import outbound
 from paramedic.api.common import API_VERSION, parse_duration
 from paramedic.api.evidence import EXCERPT_BYTES, Collector, EvidenceRecord
@@ -89,6 +91,9 @@ def describe(exc: BaseException, redactor: Redactor) -> str:
         text = f"{exc.status} {exc.reason}" + (f": {message}" if message else "")
     elif isinstance(exc, (kube.Unavailable, outbound.Refused)):
         text = str(exc)
+    elif isinstance(exc, ClientError):  # boto3: the AWS error code and its message
+        error = exc.response.get("Error", {})
+        text = f"{error.get('Code', 'error')}: {error.get('Message', '')}"
     elif isinstance(exc, TimeoutError):
         text = "timed out"
     else:

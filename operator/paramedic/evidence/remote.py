@@ -7,7 +7,8 @@ refused always, redirects are not followed, bodies are read up to a bound.
 They run on a private event loop in the gathering's worker thread, never on
 the operator's loop.
 
-PromQL uses the operator's own Prometheus settings (--prometheus-url,
+PromQL uses the collector's url (a ClusterRunbook's: an admin's) or the
+operator's own Prometheus settings (--prometheus-url,
 --prometheus-ca-file, --outbound-timeout) over that egress rather than the
 prometheus-api-client package, which would bring pandas, numpy and
 matplotlib into the image and connect through requests, outside the guard.
@@ -32,6 +33,9 @@ from typing import Any
 import aiohttp
 import boto3
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+from kubernetes.client import DiscoveryV1Api
 
 from paramedic import outbound
 from paramedic.api.common import parse_duration
@@ -84,9 +88,9 @@ def shape_promql(data: dict[str, Any]) -> Found:
 
 
 async def _promql(reach: Reach, params: PromqlCollector, seconds: float) -> dict[str, Any]:
-    url = reach.prometheus_url
+    url = params.url or reach.prometheus_url
     if not url:
-        raise Unavailable("the operator has no Prometheus (--prometheus-url)")
+        raise Unavailable("no Prometheus: neither the collector's url nor the operator's --prometheus-url")
     permit = reach.egress.admit(url, trusted=True)  # the admin's flag; link-local and metadata still refused
     query: dict[str, str] = {"query": params.query, "timeout": f"{max(seconds, 0.001):.3f}"}
     path = "/api/v1/query"
@@ -130,14 +134,12 @@ def address(clients: Clients, namespace: str, service: str, port: int, tenant: b
     entry = next((p for p in spec.get("ports") or [] if p.get("port") == port), None)
     if entry is None:
         raise Unavailable(f"Service {namespace}/{service} has no port {port}")
-    slices = clients.api_client.call_api(
-        f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
-        "GET",
-        query_params=[("labelSelector", f"kubernetes.io/service-name={service}")],
-        auth_settings=["BearerToken"],
+    slices = DiscoveryV1Api(clients.api_client).list_namespaced_endpoint_slice(
+        namespace,
+        label_selector=f"kubernetes.io/service-name={service}",
         _preload_content=False,
         _request_timeout=seconds,
-    )[0]
+    )
     for item in _json(slices).get("items") or []:
         target_port = next(
             (p.get("port") for p in item.get("ports") or [] if p.get("name", "") == entry.get("name", "")), None
@@ -209,34 +211,52 @@ def _aws(service: str, seconds: float) -> Any:
     return boto3.session.Session().client(service, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
 
 
+#: What an optional AWS call may fail with (a refusal, a network error, an answer that does not parse).
+_OPTIONAL = (ClientError, BotoCoreError, ResponseParserError)
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "error"))[:100]
+    return type(exc).__name__
+
+
 def aws(scope: Scope, params: AwsCollector) -> Found:
     seconds = scope.timeout()
     lines: list[str] = []
     if params.rds_instance:
         rds = _aws("rds", seconds)
         db = rds.describe_db_instances(DBInstanceIdentifier=params.rds_instance)["DBInstances"][0]
-        arn = db.get("DBInstanceArn", "")
-        pending = rds.describe_pending_maintenance_actions(Filters=[{"Name": "db-instance-id", "Values": [arn]}])
-        actions = [
-            a
-            for r in pending.get("PendingMaintenanceActions", [])
-            for a in r.get("PendingMaintenanceActionDetails", [])
-        ]
-        since = datetime.now(UTC).timestamp() - 24 * 3600
-        recent = rds.describe_events(
-            SourceIdentifier=params.rds_instance, SourceType="db-instance", StartTime=datetime.fromtimestamp(since, UTC)
-        ).get("Events", [])
         lines.append(
             f"RDS {params.rds_instance}: {db.get('DBInstanceStatus')} multiAZ={db.get('MultiAZ')} "
             f"class={db.get('DBInstanceClass')} engine={db.get('Engine')} {db.get('EngineVersion', '')}"
         )
-        lines += [f"  pending: {a.get('Action')} {a.get('Description', '')}" for a in actions]
-        lines += [f"  {e.get('Date')} {e.get('Message', '')}" for e in recent[-20:]]
         values: dict[str, Any] = {
             "status": str(db.get("DBInstanceStatus", ""))[:256],
             "multiAZ": bool(db.get("MultiAZ")),
-            "pendingMaintenance": len(actions),
         }
+        # Best effort: a role allowed to describe the instance may not be allowed these (nor every
+        # AWS-compatible service implement them); their absence leaves pendingMaintenance out.
+        try:
+            arn = db.get("DBInstanceArn", "")
+            pending = rds.describe_pending_maintenance_actions(Filters=[{"Name": "db-instance-id", "Values": [arn]}])
+            actions = [
+                a
+                for r in pending.get("PendingMaintenanceActions", [])
+                for a in r.get("PendingMaintenanceActionDetails", [])
+            ]
+            values["pendingMaintenance"] = len(actions)
+            lines += [f"  pending: {a.get('Action')} {a.get('Description', '')}" for a in actions]
+        except _OPTIONAL as exc:
+            lines.append(f"  pending maintenance unknown: {_code(exc)}")
+        try:
+            since = datetime.fromtimestamp(datetime.now(UTC).timestamp() - 24 * 3600, UTC)
+            recent = rds.describe_events(
+                SourceIdentifier=params.rds_instance, SourceType="db-instance", StartTime=since
+            ).get("Events", [])
+            lines += [f"  {e.get('Date')} {e.get('Message', '')}" for e in recent[-20:]]
+        except _OPTIONAL as exc:
+            lines.append(f"  recent events unknown: {_code(exc)}")
     else:
         cache = _aws("elasticache", seconds)
         group = cache.describe_replication_groups(ReplicationGroupId=params.elasticache_replication_group)[
