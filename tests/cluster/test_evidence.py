@@ -4,12 +4,14 @@ is recorded and never holds the remediation up."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ipaddress
 import json
 import socket
 import threading
 import time
+import typing
 import urllib.parse
 import urllib.request
 import uuid
@@ -144,7 +146,14 @@ def test_the_evidence_configmap_goes_with_its_remediation(paramedic: Kit) -> Non
 class Health(BaseHTTPRequestHandler):
     """/health answers 200; /big answers 10 MB with a secret in it; /hang never answers in time."""
 
+    #: Requests seen per path (the restart test counts its gatherings by them).
+    seen: typing.ClassVar[collections.Counter[str]] = collections.Counter()
+    arrived = threading.Event()
+
     def do_GET(self) -> None:
+        Health.seen[self.path] += 1
+        if self.path == "/hang-restart":
+            Health.arrived.set()
         if self.path.startswith("/hang"):
             time.sleep(8)
         body = b"ok database=up token=" + SECRET.encode() if self.path == "/health" else b""
@@ -383,3 +392,39 @@ def test_logs_of_a_container_and_of_its_previous_run(paramedic: Kit) -> None:
         assert found[name]["outcome"] == "Failed"
         assert "sidecar" not in found[name]["error"]
         assert "pods/log" in found[name]["error"]  # past validation, to the (absent) kubelet
+
+
+def test_a_gathering_cut_short_by_the_operators_death_is_done_again_once(
+    paramedic: Kit, health: ThreadingHTTPServer
+) -> None:
+    """Killed while a collector waits, the operator had recorded nothing: the new one gathers again, records
+    one set, and the step runs once."""
+    ns = paramedic.namespace
+    paramedic.deploy("search", replicas=1)
+    service = service_at(paramedic.clients, ns, health.server_address[0], health.server_port)
+    ops = paramedic.at(OPERATOR_NAMESPACE)
+    runbook = paramedic.cluster_runbook(
+        {
+            "allowedNamespaces": allowed(paramedic),
+            "evidence": [
+                {"name": "state", "summary": {}},
+                {
+                    "name": "slow",
+                    "timeout": "4s",
+                    "http": {"service": service, "namespace": ns, "port": 80, "path": "/hang-restart"},
+                },
+            ],
+            "steps": [RESTART],
+        }
+    )
+    Health.arrived.clear()
+    rem = ops.remediation(runbook, {**DEPLOYMENT, "name": "search", "namespace": ns}, kind="ClusterRunbook")
+    assert Health.arrived.wait(60), "the gathering reached the slow collector"
+    before = Health.seen["/hang-restart"]
+    paramedic.operator.kill()
+    paramedic.operator.start_and_wait()
+    status = ops.wait_phase(rem, "Succeeded", timeout=90)
+    assert Health.seen["/hang-restart"] == before + 1  # gathered again, once
+    assert sorted(r["name"] for r in status["evidence"]) == ["slow", "state"]
+    assert records(status)["slow"]["outcome"] == "TimedOut"
+    assert status["steps"][0]["attempts"] == 1
