@@ -25,6 +25,8 @@ from prometheus_client import Gauge
 
 from paramedic.kube import Clients
 from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
+from paramedic_dev.objects import fake_node
 from tests.cluster.conftest import OPERATOR_NAMESPACE
 from tests.cluster.test_cloud import allowed, aws, rds_instance
 from tests.cluster.test_metric_triggers import error_rate, prometheus  # noqa: F401 (fixtures)
@@ -102,7 +104,8 @@ def test_events_and_summary_of_a_crash_looping_target_are_recorded_and_redacted(
     assert state["values"]["ready"] is False
     assert state["values"]["oomKilled"] is False
     assert "CrashLoopBackOff" in state["excerpt"]
-    # KWOK's simulated pods have no kubelet serving logs: the API server's error is recorded, nothing waits.
+    # This Deployment's pods are on KWOK nodes whose kubelet endpoint nobody serves (only logs_node's is):
+    # the API server's error is recorded, and nothing waits for it.
     logs = before["previousLogs"]
     assert logs["outcome"] == "Failed"
     assert logs["error"]
@@ -367,31 +370,99 @@ def test_aws_evidence_describes_an_rds_instance_and_a_replication_group(paramedi
     assert all(member in found["sessions"]["excerpt"] for member in members)
 
 
-def test_logs_of_a_container_and_of_its_previous_run(paramedic: Kit) -> None:
-    """The container and previous reach the API server's log request. KWOK's simulated pods have no kubelet
-    serving logs (the API server cannot reach a fake node), so this shows the request as the API server
-    judged it: an unknown container refused by name, a known one (current or previous run) sent on to a
-    kubelet that is not there; the remediation goes on either way."""
-    paramedic.deploy("billing", replicas=1)
+def logs_node(clients: Clients, cluster: DevCluster) -> str:
+    """A KWOK node whose kubelet endpoint is KWOK's own server (localhost, HTTPS): the API server fetches
+    its pods' logs from there, and KWOK serves the files of ``cluster.pod_logs_dir``."""
+    name = f"kwok-logs-{uuid.uuid4().hex[:6]}"
+    clients.core.create_node(fake_node(name))
+    status = {
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": "localhost"}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": cluster.kwok_port}},
+    }
+
+    def served() -> bool:
+        clients.core.patch_node_status(name, {"status": status})
+        node = clients.core.read_node(name)
+        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+        return ready and node.status.daemon_endpoints.kubelet_endpoint.port == cluster.kwok_port
+
+    wait_until(served, 60, f"node {name} Ready with KWOK as its kubelet endpoint")
+    return name
+
+
+def pod_on(clients: Clients, namespace: str, node: str) -> str:
+    name = f"worker-{uuid.uuid4().hex[:6]}"
+    clients.core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "nodeName": node,
+                "tolerations": [{"operator": "Exists"}],
+                "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
+            },
+        },
+    )
+    wait_until(
+        lambda: clients.core.read_namespaced_pod(name, namespace).status.phase == "Running", 60, f"pod {name} Running"
+    )
+    return name
+
+
+def cri(lines: list[str]) -> str:
+    """Lines in the CRI log format the kubelet (here KWOK) reads."""
+    return "".join(f"2026-11-25T10:00:{i % 60:02d}.000000000Z stdout F {line}\n" for i, line in enumerate(lines))
+
+
+def test_logs_of_a_container_and_of_its_previous_run(paramedic: Kit, cluster: DevCluster) -> None:
+    node = logs_node(paramedic.clients, cluster)
+    pod = pod_on(paramedic.clients, paramedic.namespace, node)
+    current = [f"GET /orders {i} ok" if i % 25 else f"ERROR database timeout password={SECRET}" for i in range(300)]
+    (cluster.pod_logs_dir / "current.log").write_text(cri(current))
+    (cluster.pod_logs_dir / "previous.log").write_text(cri(["starting", f"panic: no database token={SECRET}"]))
     runbook = paramedic.runbook(
         {
             "evidence": [
+                {"name": "current", "logs": {"container": "app", "tailLines": 100, "filter": "(?i)database"}},
+                {"name": "crashed", "logs": {"container": "app", "previous": True}},
                 {"name": "unknown", "logs": {"container": "sidecar"}},
-                {"name": "current", "logs": {"container": "app"}},
-                {"name": "crashed", "logs": {"container": "app", "previous": True, "tailLines": 20}},
             ],
-            "steps": [RESTART],
+            "steps": [{"deletePod": {}}],
         }
     )
-    found = records(
-        paramedic.wait_phase(paramedic.remediation(runbook, {**DEPLOYMENT, "name": "billing"}), "Succeeded")
-    )
+    status = paramedic.wait_phase(paramedic.remediation(runbook, {"kind": "Pod", "name": pod}), "Succeeded")
+    found = records(status)
+    assert found["current"]["outcome"] == "Collected", found["current"]
+    assert found["current"]["values"]["lines"] == 100
+    assert found["current"]["values"]["matches"] == 4  # lines 200, 225, 250, 275
+    assert found["current"]["excerpt"].count("ERROR database timeout password=[REDACTED]") == 4
+    assert found["crashed"]["outcome"] == "Collected", found["crashed"]
+    assert found["crashed"]["excerpt"] == "starting\npanic: no database token=[REDACTED]"
     assert found["unknown"]["outcome"] == "Failed"
     assert "container sidecar is not valid" in found["unknown"]["error"]
-    for name in ("current", "crashed"):
-        assert found[name]["outcome"] == "Failed"
-        assert "sidecar" not in found[name]["error"]
-        assert "pods/log" in found[name]["error"]  # past validation, to the (absent) kubelet
+    assert all(SECRET not in r["excerpt"] for r in found.values())
+
+
+def test_ten_megabytes_of_logs_yield_at_most_the_cap(paramedic: Kit, cluster: DevCluster) -> None:
+    node = logs_node(paramedic.clients, cluster)
+    pod = pod_on(paramedic.clients, paramedic.namespace, node)
+    line = "x" * 10_000 + f" password={SECRET}"
+    (cluster.pod_logs_dir / "current.log").write_text(cri([line] * 1000))  # 10 MB
+    runbook = paramedic.runbook(
+        {
+            "evidence": [{"name": "flood", "logs": {"tailLines": 1000, "maxBytes": 1048576}}],
+            "steps": [{"deletePod": {}}],
+        }
+    )
+    rem = paramedic.remediation(runbook, {"kind": "Pod", "name": pod})
+    flood = records(paramedic.wait_phase(rem, "Succeeded"))["flood"]
+    assert flood["outcome"] == "Collected", flood
+    assert flood["values"]["truncated"] is True
+    assert 0 < flood["values"]["bytes"] <= 64 * 1024  # the operator's per-item cap (lower than maxBytes)
+    text = configmap(paramedic.clients, paramedic.namespace, rem).data["before.flood"]
+    assert len(text.encode()) <= 64 * 1024
+    assert len(flood["excerpt"].encode()) <= 1024
+    assert SECRET not in text
 
 
 def test_a_gathering_cut_short_by_the_operators_death_is_done_again_once(
