@@ -370,9 +370,11 @@ def test_aws_evidence_describes_an_rds_instance_and_a_replication_group(paramedi
     assert all(member in found["sessions"]["excerpt"] for member in members)
 
 
-def logs_node(clients: Clients, cluster: DevCluster) -> str:
+@pytest.fixture
+def logs_node(clients: Clients, cluster: DevCluster) -> Iterator[str]:
     """A KWOK node whose kubelet endpoint is KWOK's own server (localhost, HTTPS): the API server fetches
-    its pods' logs from there, and KWOK serves the files of ``cluster.pod_logs_dir``."""
+    its pods' logs from there, and KWOK serves the files of ``cluster.pod_logs_dir``. Deleted after the
+    test, so that tests counting nodes see only the cluster's own."""
     name = f"kwok-logs-{uuid.uuid4().hex[:6]}"
     clients.core.create_node(fake_node(name))
     status = {
@@ -386,8 +388,11 @@ def logs_node(clients: Clients, cluster: DevCluster) -> str:
         ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
         return ready and node.status.daemon_endpoints.kubelet_endpoint.port == cluster.kwok_port
 
-    wait_until(served, 60, f"node {name} Ready with KWOK as its kubelet endpoint")
-    return name
+    try:
+        wait_until(served, 60, f"node {name} Ready with KWOK as its kubelet endpoint")
+        yield name
+    finally:
+        clients.core.delete_node(name)
 
 
 def pod_on(clients: Clients, namespace: str, node: str) -> str:
@@ -414,9 +419,8 @@ def cri(lines: list[str]) -> str:
     return "".join(f"2026-11-25T10:00:{i % 60:02d}.000000000Z stdout F {line}\n" for i, line in enumerate(lines))
 
 
-def test_logs_of_a_container_and_of_its_previous_run(paramedic: Kit, cluster: DevCluster) -> None:
-    node = logs_node(paramedic.clients, cluster)
-    pod = pod_on(paramedic.clients, paramedic.namespace, node)
+def test_logs_of_a_container_and_of_its_previous_run(paramedic: Kit, cluster: DevCluster, logs_node: str) -> None:
+    pod = pod_on(paramedic.clients, paramedic.namespace, logs_node)
     current = [f"GET /orders {i} ok" if i % 25 else f"ERROR database timeout password={SECRET}" for i in range(300)]
     (cluster.pod_logs_dir / "current.log").write_text(cri(current))
     (cluster.pod_logs_dir / "previous.log").write_text(cri(["starting", f"panic: no database token={SECRET}"]))
@@ -443,9 +447,8 @@ def test_logs_of_a_container_and_of_its_previous_run(paramedic: Kit, cluster: De
     assert all(SECRET not in r["excerpt"] for r in found.values())
 
 
-def test_ten_megabytes_of_logs_yield_at_most_the_cap(paramedic: Kit, cluster: DevCluster) -> None:
-    node = logs_node(paramedic.clients, cluster)
-    pod = pod_on(paramedic.clients, paramedic.namespace, node)
+def test_ten_megabytes_of_logs_yield_at_most_the_cap(paramedic: Kit, cluster: DevCluster, logs_node: str) -> None:
+    pod = pod_on(paramedic.clients, paramedic.namespace, logs_node)
     line = "x" * 10_000 + f" password={SECRET}"
     (cluster.pod_logs_dir / "current.log").write_text(cri([line] * 1000))  # 10 MB
     runbook = paramedic.runbook(
