@@ -277,3 +277,32 @@ def test_a_step_without_collect_moves_on_at_once() -> None:
     rem = {"metadata": {"name": "r", "namespace": "n", "generation": 1}, "spec": {}}
     p = Pass.of(status, rem)
     assert p.advance(RUNBOOK, p.record(status.steps[1]), NOW).ended == ("Succeeded", "Succeeded")
+
+
+@given(
+    st.dictionaries(st.text(max_size=8), st.text(max_size=300), max_size=5),
+    st.lists(st.tuples(st.text(max_size=8), st.sampled_from(["head", "tail"]), st.text(max_size=3000)), max_size=8),
+    st.integers(1, 2000),
+    st.integers(0, 5000),
+)
+def test_a_remediations_configmap_stays_within_the_caps(
+    existing: dict[str, str], texts: list[tuple[str, str, str]], item: int, total: int
+) -> None:
+    data = gather.allot(existing, texts, item, total)
+    assert all(len(text.encode()) <= item for text in data.values())
+    kept = {k: v for k, v in existing.items() if k not in {key for key, _, _ in texts}}
+    if sum(len(v.encode()) for v in kept.values()) <= total:
+        assert sum(len(v.encode()) for v in {**kept, **data}.values()) <= total
+
+
+def test_the_operator_flags_set_the_evidence_bounds_and_patterns() -> None:
+    from paramedic.cli import parser
+
+    args = parser().parse_args(
+        ["run", "--evidence-item-bytes", "2048", "--evidence-total-bytes", "8192", "--evidence-redact", "x[0-9]+"]
+    )
+    assert (args.evidence_item_bytes, args.evidence_total_bytes, args.evidence_redact) == (2048, 8192, ["x[0-9]+"])
+    settings = gather.Settings(item_bytes=2048, total_bytes=8192, redact=("x[0-9]+",))
+    assert Redactor(settings.redact)("id x123 y") == f"id {MASK} y"
+    defaults = parser().parse_args(["run"])
+    assert (defaults.evidence_item_bytes, defaults.evidence_total_bytes) == (65536, 524288)

@@ -101,6 +101,22 @@ def describe(exc: BaseException, redactor: Redactor) -> str:
     return clip(redactor(text), 1000, keep="head")[0]
 
 
+def allot(existing: dict[str, str], texts: list[tuple[str, str, str]], item: int, total: int) -> dict[str, str]:
+    """Pure: the ConfigMap keys to write for ``texts`` (key, which end to keep, text): each within ``item``
+    bytes, all of the ConfigMap (the keys kept from earlier gatherings too) within ``total``; in order, the
+    later ones left out once it is full."""
+    keys = {key for key, _, _ in texts}
+    used = sum(len(v.encode()) for k, v in existing.items() if k not in keys)
+    data: dict[str, str] = {}
+    for key, keep, text in texts:
+        room = min(item, total - used)
+        if room <= 0:
+            break
+        data[key] = clip(text, room, keep=keep)[0]
+        used += len(data[key].encode())
+    return data
+
+
 class Gatherer:
     def __init__(self, clients: Clients, settings: Settings | None = None) -> None:
         self.clients = clients
@@ -200,19 +216,12 @@ class Gatherer:
                 log.warning("ConfigMap %s/%s is not this Remediation's: evidence text not stored", namespace, name)
                 return {}
             existing = dict(current.get("data") or {})
-        data: dict[str, str] = {}
-        keys = {key_of(request.after, c.name) for c, _ in found}
-        used = sum(len(v.encode()) for k, v in (existing or {}).items() if k not in keys)
-        for collector, result in found:
-            if result is None or not result.text:
-                continue
-            room = min(self.settings.item_bytes, self.settings.total_bytes - used)
-            if room <= 0:
-                break
-            keep = "tail" if collector.kind in ("logs", "events") else "head"
-            text = clip(result.text, room, keep=keep)[0]
-            data[key_of(request.after, collector.name)] = text
-            used += len(text.encode())
+        texts = [
+            (key_of(request.after, c.name), "tail" if c.kind in ("logs", "events") else "head", r.text)
+            for c, r in found
+            if r is not None and r.text
+        ]
+        data = allot(existing or {}, texts, self.settings.item_bytes, self.settings.total_bytes)
         if not data:
             return {}
         try:
