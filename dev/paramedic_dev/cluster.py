@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from . import build, pki
+from . import build, pki, podlogs
 from .objects import FAKE_NODE_ANNOTATION, fake_node
 from .processes import Process, wait_for
 
@@ -299,7 +299,7 @@ class DevCluster:
                 f"--server-address=127.0.0.1:{self.kwok_port}",
                 f"--tls-cert-file={self.kwok_serving.cert}",
                 f"--tls-private-key-file={self.kwok_serving.key}",
-                f"--config={self._pod_logs_config()}",
+                f"--config={podlogs.config(self.workdir)}",
                 f"--config={resources.files(__package__).joinpath('stages/kwok.yaml')}",
                 f"--config={self.bin['kwok'].parent / 'kwok-stages.yaml'}",
                 "--node-lease-duration-seconds=40",
@@ -319,29 +319,8 @@ class DevCluster:
 
     @property
     def pod_logs_dir(self) -> Path:
-        """Every KWOK pod's logs, as KWOK serves them (CRI log format): ``current.log`` and ``previous.log``.
-        The API server reaches them only for pods on a node whose kubelet endpoint is KWOK's
-        (``objects.logs_node``)."""
-        return self.workdir / "pod-logs"
-
-    def _pod_logs_config(self) -> Path:
-        self.pod_logs_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("current.log", "previous.log"):
-            (self.pod_logs_dir / name).touch()
-        config = self.workdir / "kwok-logs.yaml"
-        logs = {"logsFile": str(self.pod_logs_dir / "current.log")}
-        logs["previousLogsFile"] = str(self.pod_logs_dir / "previous.log")
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "kwok.x-k8s.io/v1alpha1",
-                    "kind": "ClusterLogs",
-                    "metadata": {"name": "pod-logs"},
-                    "spec": {"logs": [logs]},
-                }
-            )
-        )
-        return config
+        """The files KWOK serves as every pod's logs (``podlogs``)."""
+        return podlogs.directory(self.workdir)
 
     def _create_nodes(self) -> None:
         names = [f"kwok-node-{i}" for i in range(self.node_count)]
