@@ -23,7 +23,7 @@ import pytest
 from kubernetes.client import DiscoveryV1Api
 from prometheus_client import Gauge
 
-from paramedic.kube import Clients
+from paramedic.kube import ApiException, Clients
 from paramedic_dev import simulate
 from paramedic_dev.cluster import DevCluster
 from paramedic_dev.objects import fake_node
@@ -273,6 +273,19 @@ def test_link_local_and_metadata_addresses_are_refused(paramedic: Kit) -> None:
     for name in ("imds", "linkLocal"):
         assert found[name]["outcome"] == "Failed"
         assert "link-local or cloud metadata" in found[name]["error"]
+
+
+def test_a_tenant_cannot_declare_promql_aws_or_another_namespace(tenant: Kit) -> None:
+    """What would read beyond the namespace with the operator's powers is the admins': the API server refuses
+    it in a Runbook, as the tenant sends it."""
+    for collector in (
+        {"promql": {"query": "up"}},
+        {"aws": {"rdsInstance": "orders"}},
+    ):
+        with pytest.raises(ApiException) as refused:
+            tenant.runbook({"evidence": [{"name": "x", **collector}], "steps": [RESTART]})
+        assert refused.value.status == 422
+        assert "a collector sets exactly one of logs, events, summary, http" in str(refused.value.body)
 
 
 def test_a_tenant_service_reaches_only_its_own_pods(tenant: Kit, paramedic: Kit, health: ThreadingHTTPServer) -> None:

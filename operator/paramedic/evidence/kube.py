@@ -19,7 +19,7 @@ from typing import Any
 import re2
 
 from paramedic.api.evidence import LogsCollector
-from paramedic.kube import Clients
+from paramedic.kube import ApiException, Clients
 from paramedic.kube.kinds import KINDS, WORKLOADS
 from paramedic.kube.selectors import to_query
 
@@ -139,22 +139,28 @@ def logs(scope: Scope, params: LogsCollector) -> Found:
         raise Unavailable(f"{scope.kind} {scope.name} has no pods")
     # Bounded at the source: the latest tailLines, at most four times the cap (redaction can only shrink).
     limit = min(params.max_bytes, scope.item_bytes) * 4
-    texts = []
+    texts, failures = [], []
     for pod in found[:3]:
         meta = pod["metadata"]
         containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
         container = params.container or (containers[0] if containers else None)
-        response = scope.clients.core.read_namespaced_pod_log(
-            meta["name"],
-            meta["namespace"],
-            container=container,
-            previous=params.previous,
-            tail_lines=params.tail_lines,
-            limit_bytes=limit,
-            _preload_content=False,
-            _request_timeout=scope.timeout(),
-        )
+        try:
+            response = scope.clients.core.read_namespaced_pod_log(
+                meta["name"],
+                meta["namespace"],
+                container=container,
+                previous=params.previous,
+                tail_lines=params.tail_lines,
+                limit_bytes=limit,
+                _preload_content=False,
+                _request_timeout=scope.timeout(),
+            )
+        except ApiException as exc:  # one pod without a previous run does not hide the others' logs
+            failures.append(exc)
+            continue
         texts.append((f"{meta['name']}/{container}", response.data.decode(errors="replace")))
+    if not texts:
+        raise failures[0]
     return shape_logs(params, scope.item_bytes, scope.redactor, texts)
 
 

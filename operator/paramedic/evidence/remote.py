@@ -16,8 +16,9 @@ matplotlib into the image and connect through requests, outside the guard.
 An HTTP collector names a Service, never a URL. It is reached at a ready
 endpoint of the Service (EndpointSlices), else its ClusterIP. For a
 namespaced Runbook an endpoint counts only when it is a Pod of the runbook's
-own namespace with that very IP: a tenant writes its own EndpointSlices, and
-must not point the operator at addresses its pods are not.
+own namespace with that very IP, and there is no ClusterIP fallback: a
+tenant writes its own EndpointSlices (which kube-proxy follows too), and must
+not point the operator at addresses its pods are not.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ async def promql(scope: Scope, reach: Reach, params: PromqlCollector) -> Found:
 
 def address(clients: Clients, namespace: str, service: str, port: int, tenant: bool, seconds: float) -> tuple[str, int]:
     """Where to reach port ``port`` of a Service: a ready endpoint (for a tenant, one that is a Pod of the
-    namespace with that IP), else its ClusterIP (not for a selector-less Service of a tenant)."""
+    namespace with that IP), else (not for a tenant) its ClusterIP."""
     core = clients.core
     svc = _json(core.read_namespaced_service(service, namespace, _preload_content=False, _request_timeout=seconds))
     spec = svc.get("spec") or {}
@@ -153,7 +154,7 @@ def address(clients: Clients, namespace: str, service: str, port: int, tenant: b
                 if not tenant or _is_own_pod(clients, namespace, endpoint.get("targetRef") or {}, ip, seconds):
                     return ip, int(target_port)
     cluster_ip = spec.get("clusterIP")
-    if cluster_ip and cluster_ip != "None" and (spec.get("selector") or not tenant):
+    if cluster_ip and cluster_ip != "None" and not tenant:  # a tenant's slices could steer a ClusterIP too
         return cluster_ip, port
     raise Unavailable(f"Service {namespace}/{service} has no ready endpoint for port {port}")
 
