@@ -190,6 +190,31 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.steps[0].applyManifest.kinds",
         "never names RBAC",
     ),
+    # evidence (issue 16)
+    (
+        "Runbook",
+        {"evidence": [{"name": "a", "logs": {}, "events": {}}], "steps": [STEP]},
+        "spec.evidence[0]",
+        "a collector sets exactly one of logs, events, summary, http",
+    ),
+    (
+        "ClusterRunbook",
+        {"evidence": [{"name": "a"}], "steps": [STEP]},
+        "spec.evidence[0]",
+        "a collector sets exactly one of logs, events, summary, http, promql, aws",
+    ),
+    (
+        "ClusterRunbook",
+        {"evidence": [{"name": "a", "aws": {}}], "steps": [STEP]},
+        "spec.evidence[0].aws",
+        "aws names exactly one of",
+    ),
+    (
+        "Runbook",
+        {"evidence": [{"name": "a", "events": {}}], "steps": [{**STEP, "collect": ["b"]}]},
+        "spec.steps",
+        "a step's collect names collectors declared",
+    ),
 ]
 
 PARAMS = pytest.mark.parametrize(

@@ -111,6 +111,19 @@ _RUN_JOB = _C + "test_actions.py::test_run_job_success_and_failure"
 _CORDON = _C + "test_actions.py::test_cordon_and_uncordon_through_a_cluster_runbook"
 _DRAIN = _C + "test_actions.py::test_drain_waits_for_the_pdb_then_completes"
 _STEP_TIMEOUT = _C + "test_actions.py::test_drain_times_out_naming_what_it_could_not_evict"
+# evidence (issue 16)
+_EV = _C + "test_evidence.py::"
+_EV_U = _U + "test_evidence.py::"
+_EV_CRASH = _EV + "test_events_and_summary_of_a_crash_looping_target_are_recorded_and_redacted"
+_EV_HTTP = _EV + "test_http_evidence_of_a_service_is_capped_redacted_and_a_slow_one_times_out"
+_EV_TENANT_HTTP = _EV + "test_a_tenant_service_reaches_only_its_own_pods"
+_EV_PROMQL = _EV + "test_promql_evidence_from_the_real_prometheus"
+_EV_LINK_LOCAL = _EV + "test_link_local_and_metadata_addresses_are_refused"
+_EV_AWS = _EV + "test_aws_evidence_describes_an_rds_instance_and_a_replication_group"
+_EV_LOGS = _EV_U + "test_logs_are_tailed_filtered_counted_and_redacted"
+_EV_CAP = _EV_U + "test_ten_megabytes_of_logs_yield_at_most_the_cap"
+_EV_NAMES = _EV_U + "test_collector_names_are_unique_and_cel_identifiers"
+_EV_WHEN = _EV_U + "test_a_step_that_collects_holds_until_its_gathering_is_recorded"
 _CRASH = _C + "test_triggers.py::test_crash_loop_fires_once_and_counts_repeats"
 _CRASH_WORKLOAD = _C + "test_triggers.py::test_crash_loop_acts_on_the_workload_when_the_runbook_wants_workloads"
 _SELECTOR_SCOPE = _C + "test_triggers.py::test_selector_and_namespace_scope"
@@ -502,6 +515,31 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.escalationPolicyRef": (_LEVELS,),
     "*Runbook spec.escalationPolicyRef.name": (_LEVELS,),
     "*Runbook spec.onFailure": (_CAUSES, _LEVELS),
+    "*Runbook spec.evidence": (_EV_CRASH, _EV_U + "test_everything_is_gathered_once_before_the_first_step"),
+    "*Runbook spec.evidence[].name": (_EV_CRASH, _EV_NAMES),
+    "*Runbook spec.evidence[].timeout": (_EV_HTTP,),
+    "*Runbook spec.evidence[].logs": (_EV_CRASH, _EV_LOGS),
+    "*Runbook spec.evidence[].logs.container": (_EV + "test_logs_of_a_container_and_of_its_previous_run",),
+    "*Runbook spec.evidence[].logs.previous": (_EV + "test_logs_of_a_container_and_of_its_previous_run",),
+    "*Runbook spec.evidence[].logs.tailLines": (_EV_LOGS, _EV + "test_logs_of_a_container_and_of_its_previous_run"),
+    "*Runbook spec.evidence[].logs.filter": (_EV_LOGS, _EV_U + "test_a_catastrophic_filter_runs_in_linear_time"),
+    "*Runbook spec.evidence[].logs.maxBytes": (_EV_CAP, _EV + "test_ten_megabytes_of_logs_yield_at_most_the_cap"),
+    "*Runbook spec.evidence[].events": (_EV_CRASH,),
+    "*Runbook spec.evidence[].summary": (_EV_CRASH, _EV_U + "test_summary_of_an_oom_killed_pod_and_its_node"),
+    "*Runbook spec.evidence[].http": (_EV_HTTP, _EV_TENANT_HTTP),
+    "*Runbook spec.evidence[].http.service": (_EV_HTTP, _EV_TENANT_HTTP),
+    "*Runbook spec.evidence[].http.port": (_EV_HTTP,),
+    "*Runbook spec.evidence[].http.path": (_EV_HTTP,),
+    "ClusterRunbook spec.evidence[].http.namespace": (_EV_HTTP,),
+    "ClusterRunbook spec.evidence[].promql": (_EV_PROMQL,),
+    "ClusterRunbook spec.evidence[].promql.url": (_EV_PROMQL, _EV_LINK_LOCAL),
+    "ClusterRunbook spec.evidence[].promql.query": (_EV_PROMQL,),
+    "ClusterRunbook spec.evidence[].promql.range": (_EV_PROMQL,),
+    "ClusterRunbook spec.evidence[].promql.step": (_EV_PROMQL,),
+    "ClusterRunbook spec.evidence[].aws": (_EV_AWS,),
+    "ClusterRunbook spec.evidence[].aws.rdsInstance": (_EV_AWS,),
+    "ClusterRunbook spec.evidence[].aws.elasticacheReplicationGroup": (_EV_AWS,),
+    "*Runbook spec.steps[].collect": (_EV_CRASH, _EV_WHEN),
     # -- Remediation ---------------------------------------------------------------------------------------
     "Remediation spec.runbookRef": (_MISSING_RUNBOOK, _IMMUTABLE),
     "Remediation spec.runbookRef.kind": (_ALLOWED_NS, _CORDON),

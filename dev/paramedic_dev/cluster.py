@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from . import build, pki
+from . import build, pki, podlogs
 from .objects import FAKE_NODE_ANNOTATION, fake_node
 from .processes import Process, wait_for
 
@@ -189,6 +189,8 @@ class DevCluster:
             "kube-scheduler": self.ca.issue("scheduler", "system:kube-scheduler"),
             "kwok": self.ca.issue("kwok", "kwok-controller", "system:masters"),
         }
+        # KWOK's kubelet endpoint serves HTTPS, so the API server can fetch pod logs from it (pod_logs_dir).
+        self.kwok_serving = self.ca.issue("kwok-serving", "kwok", server_names=("127.0.0.1", "localhost"))
         self.service_account = pki.service_account_keys(pki_dir)
 
     def _start_etcd(self) -> None:
@@ -295,6 +297,9 @@ class DevCluster:
                 f"--cidr={POD_CIDR}",
                 "--node-ip=10.0.0.1",
                 f"--server-address=127.0.0.1:{self.kwok_port}",
+                f"--tls-cert-file={self.kwok_serving.cert}",
+                f"--tls-private-key-file={self.kwok_serving.key}",
+                f"--config={podlogs.config(self.workdir)}",
                 f"--config={resources.files(__package__).joinpath('stages/kwok.yaml')}",
                 f"--config={self.bin['kwok'].parent / 'kwok-stages.yaml'}",
                 "--node-lease-duration-seconds=40",
@@ -310,7 +315,12 @@ class DevCluster:
             "kube-controller-manager (the default ServiceAccount)",
             [kcm],
         )
-        wait_for(lambda: self._get("/healthz", port=self.kwok_port, tls=False) == "ok", 60, "kwok /healthz", [kwok])
+        wait_for(lambda: self._get("/healthz", port=self.kwok_port) == "ok", 60, "kwok /healthz", [kwok])
+
+    @property
+    def pod_logs_dir(self) -> Path:
+        """The files KWOK serves as every pod's logs (``podlogs``)."""
+        return podlogs.directory(self.workdir)
 
     def _create_nodes(self) -> None:
         names = [f"kwok-node-{i}" for i in range(self.node_count)]

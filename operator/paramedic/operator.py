@@ -28,6 +28,7 @@ from paramedic.engine import wiring as engine_wiring
 from paramedic.engine.engine import Engine
 from paramedic.escalation import wiring as escalation_wiring
 from paramedic.escalation.notifier import Notifier
+from paramedic.evidence import gather as evidence
 from paramedic.kube import ApiException, Clients
 from paramedic.leader import Elector, identity, webhook_address
 from paramedic.records import metrics, requests
@@ -73,6 +74,10 @@ class Config:
     #: Prometheus metrics on http://host:port/metrics; None: not served.
     metrics_host: str = "0.0.0.0"
     metrics_port: int | None = None
+    #: Evidence bounds and extra redaction patterns (paramedic.evidence).
+    evidence_item_bytes: int = 64 * 1024
+    evidence_total_bytes: int = 512 * 1024
+    evidence_redact: tuple[str, ...] = ()
 
     def lease_timings(self) -> tuple[float, float, float]:
         """(duration, renew deadline, retry period); ValueError when the permit could not fence."""
@@ -119,7 +124,9 @@ def build(
         cluster_cidrs=outbound.parse_cidrs(config.cluster_cidrs or outbound.DEFAULT_CLUSTER_CIDRS),
         timeout=config.outbound_timeout,
     )
-    engine = Engine(clients, config.namespace)
+    reach = evidence.Reach(egress, config.prometheus_url, config.prometheus_ca_file)
+    settings = evidence.Settings(reach, config.evidence_item_bytes, config.evidence_total_bytes, config.evidence_redact)
+    engine = Engine(clients, config.namespace, settings)
     sources = trigger_wiring.Sources(
         config.prometheus_url,
         config.prometheus_ca_file,

@@ -63,6 +63,8 @@ def test_helm_values_render_the_outbound_allow_list(cluster: DevCluster) -> None
         "outbound.allowedUrlPrefixes={https://prometheus.monitoring.svc:9090,https://hooks.slack.com/}",
         "outbound.clusterCIDRs={10.96.0.0/12,10.244.0.0/16}",
         "prometheus.caFile=/etc/paramedic/ca.crt",
+        "evidence.itemBytes=4096",
+        "evidence.redact={customer-[0-9]+}",
     ]
     rendered = subprocess.run(
         [str(cluster.bin["helm"]), "template", "paramedic", str(CHART), "-n", OPERATOR_NAMESPACE]
@@ -78,6 +80,8 @@ def test_helm_values_render_the_outbound_allow_list(cluster: DevCluster) -> None
     assert parsed.allowed_url_prefix == ["https://prometheus.monitoring.svc:9090", "https://hooks.slack.com/"]
     assert parsed.cluster_cidr == ["10.96.0.0/12", "10.244.0.0/16"]
     assert parsed.prometheus_ca_file == "/etc/paramedic/ca.crt"
+    assert (parsed.evidence_item_bytes, parsed.evidence_total_bytes) == (4096, 524288)
+    assert parsed.evidence_redact == ["customer-[0-9]+"]
     assert parsed.outbound_timeout == 10.0
 
 

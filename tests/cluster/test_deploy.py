@@ -69,6 +69,14 @@ def test_kustomize_base_passes_server_side_dry_run(cluster: DevCluster, crds: No
         ("delete", "nodes", "", False),
         ("update", "leases.coordination.k8s.io", "default", False),
         ("create", "pods", "default", False),
+        # evidence (docs/evidence.md): reads, and the ConfigMap each Remediation owns
+        ("get", "pods/log", "default", True),
+        ("list", "events", "default", True),
+        ("get", "services", "default", True),
+        ("list", "endpointslices.discovery.k8s.io", "default", True),
+        ("create", "configmaps", "default", True),
+        ("delete", "configmaps", "default", False),
+        ("patch", "services", "default", False),
     ],
 )
 def test_rbac_grants_exactly_what_the_actions_need(
@@ -114,8 +122,13 @@ def test_operator_works_with_only_its_rbac(paramedic: Kit, restricted_operator: 
     paramedic.deploy("api", replicas=2)
     runbook = paramedic.runbook(
         {
+            "evidence": [
+                {"name": "podEvents", "events": {}},
+                {"name": "state", "summary": {}},
+                {"name": "logs", "logs": {}},
+            ],
             "steps": [
-                {"scale": {"by": 1}},
+                {"scale": {"by": 1}, "collect": ["state"]},
                 {"rolloutRestart": {}},
                 {"raiseMemoryLimit": {"cap": "1Gi"}},
                 {
@@ -129,7 +142,7 @@ def test_operator_works_with_only_its_rbac(paramedic: Kit, restricted_operator: 
                         }
                     }
                 },
-            ]
+            ],
         }
     )
     # raiseMemoryLimit needs a limit to raise: the Deployment has none, so that step fails; the rest must pass.
@@ -137,6 +150,15 @@ def test_operator_works_with_only_its_rbac(paramedic: Kit, restricted_operator: 
     status = paramedic.wait_phase(rem, "Failed", timeout=90)
     assert [s["phase"] for s in status["steps"]] == ["Succeeded", "Succeeded", "Failed"]
     assert status["steps"][2]["reason"] == "AtCap"
+    evidence = {(r["name"], r.get("after")): r for r in status["evidence"]}
+    assert {key: r["outcome"] for key, r in evidence.items() if r["kind"] != "logs"} == {
+        ("podEvents", None): "Collected",
+        ("state", None): "Collected",
+        ("state", 0): "Collected",
+    }
+    assert "403" not in evidence["logs", None]["error"]  # KWOK serves no logs; the request itself is allowed
+    owned = paramedic.clients.core.read_namespaced_config_map(f"{rem}-evidence", ns)
+    assert set(owned.data) == {"before.podEvents", "before.state", "after-0.state"}  # created, then patched
 
     crash = paramedic.runbook(
         {"trigger": {"podCrashLoop": {"minRestarts": 1}}, "steps": [{"deletePod": {}}]}, name="crash"

@@ -57,7 +57,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("leader",),  # the Lease that says which replica acts, on the ground floor's client
     ("api",),  # the models: the CRDs' single source, pure
     ("records",),  # what is written about it: status, conditions, Events, metrics
-    ("actions", "policy"),  # what changes the world / may it
+    ("actions", "policy", "evidence"),  # what changes the world / may it / what it looks at first
     ("escalation",),  # notifying people: reads policies, writes records
     ("engine", "triggers"),  # the two drivers: Remediations to steps, failures to Remediations
     ("lint", "operator"),  # the composition root and the offline linter

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 
 from .common import Approvers, BoundedTime, Condition, Label, Model, Name, ObjectRef, Text, Time, Username
+from .evidence import MAX_RECORDS, EvidenceRecord
 from .fanout import MAX_TARGETS, TargetProgress
 
 Phase = Literal[
@@ -292,10 +293,9 @@ class RemediationStatus(Model):
     last_trigger_fingerprint: str | None = Field(
         default=None, description="A hash of the trigger evidence last counted, so a restart does not count it again."
     )
-    evidence: list[dict[str, Any]] = Field(
+    # evidence hook (issue 16)
+    evidence: list[EvidenceRecord] = Field(
         default_factory=list,
-        max_length=EVIDENCE_RECORDS,
-        description="What the evidence collectors found, newest last: name, kind, collectedAt, after (the step "
-        "index), outcome, error, values (the key figures), excerpt (redacted) and detail. Steps' when conditions "
-        "read the latest record of each name; pages and paramedic history show them.",
+        max_length=MAX_RECORDS,
+        description="What the runbook's collectors found, one record per collector per gathering, newest last.",
     )

@@ -23,6 +23,7 @@ from .breach_params import (
     RestartConsumersParams,
 )
 from .common import Approvers, Condition, Duration, LabelSelector, Model, Name, ObjectRef, OneOf, Time
+from .evidence import COLLECT_RULE, ClusterCollectors, CollectorName, Collectors
 from .fanout import FANOUT_ACTIONS, FanOut
 from .params import (
     CordonParams,
@@ -224,6 +225,14 @@ class Step(OneOf):
         "verification are the step's.",
     )
 
+    # evidence hook (issue 16): gathered after this step
+    collect: list[CollectorName] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Collectors of spec.evidence to gather again once this step has ended (after its "
+        "verification), before the next step.",
+    )
+
     @property
     def action(self) -> str:
         """The name of the action this step runs."""
@@ -300,7 +309,8 @@ class RunbookSpec(Model):
                     "rule": "!has(self.requiresApproval) || !self.requiresApproval || has(self.approvers)",
                     "message": "approvers must name who may approve when requiresApproval is true",
                     "fieldPath": ".approvers",
-                }
+                },
+                COLLECT_RULE,
             ]
         }
     )
@@ -343,6 +353,13 @@ class RunbookSpec(Model):
         description="When the steps are exhausted or verification fails: Fail marks the Remediation Failed; "
         "Escalate also notifies the escalation policy.",
     )
+    # evidence hook (issue 16)
+    evidence: Collectors = Field(
+        default_factory=list,
+        max_length=10,
+        description="Named evidence collectors (logs, events, summary, http), all gathered before the first action "
+        "and again after each step that lists them in collect. See docs/evidence.md.",
+    )
 
 
 class ClusterRunbookSpec(RunbookSpec):
@@ -351,6 +368,12 @@ class ClusterRunbookSpec(RunbookSpec):
         default=None,
         description="Namespaces whose Remediations may use this ClusterRunbook. Unset: only the operator's own "
         "namespace (an empty selector {} admits every namespace).",
+    )
+    evidence: ClusterCollectors = Field(  # type: ignore[assignment]
+        default_factory=list,
+        max_length=10,
+        description="Named evidence collectors (logs, events, summary, http, promql, aws), all gathered before the "
+        "first action and again after each step that lists them in collect. See docs/evidence.md.",
     )
 
 

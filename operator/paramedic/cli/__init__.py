@@ -56,6 +56,9 @@ def _run(args: argparse.Namespace) -> int:
         lease_duration=args.lease_duration,
         renew_deadline=args.renew_deadline,
         retry_period=args.retry_period,
+        evidence_item_bytes=args.evidence_item_bytes,
+        evidence_total_bytes=args.evidence_total_bytes,
+        evidence_redact=tuple(args.evidence_redact),
     )
     if config.leader_elect:
         try:
@@ -174,6 +177,26 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=10.0,
         help="seconds a Prometheus query or an escalation post may take (default 10)",
+    )
+    run.add_argument(
+        "--evidence-item-bytes",
+        type=int,
+        default=64 * 1024,
+        help="bytes of text one evidence collector keeps at most, after redaction (default 65536)",
+    )
+    run.add_argument(
+        "--evidence-total-bytes",
+        type=int,
+        default=512 * 1024,
+        help="bytes of evidence text one Remediation's ConfigMap keeps at most (default 524288)",
+    )
+    run.add_argument(
+        "--evidence-redact",
+        action="append",
+        default=[],
+        metavar="RE2",
+        help="repeatable: an extra RE2 pattern whose matches are redacted from evidence, besides the defaults "
+        "(tokens, passwords, keys, bearer headers, AWS keys, private-key blocks)",
     )
     run.add_argument(
         "--aws-endpoint-url",

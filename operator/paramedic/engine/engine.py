@@ -33,6 +33,7 @@ from paramedic.api.policies import EscalationPolicySpec
 from paramedic.api.remediation import TERMINAL_PHASES, RemediationSpec, RemediationStatus, ResolvedTarget
 from paramedic.api.runbook import ClusterRunbookSpec, RunbookSpec
 from paramedic.escalation.causes import CONFIGURATION
+from paramedic.evidence.gather import Gatherer, Settings
 from paramedic.kube import ApiException, Clients
 from paramedic.policy import access, approvals
 from paramedic.policy.admission import AdmissionGuard
@@ -41,7 +42,7 @@ from paramedic.policy.ratelimit import Decision
 from paramedic.records import events, invalid, metrics
 from paramedic.records import status as records
 
-from . import context, decide, fanning, freshness, snapshot, targets, verifying
+from . import collect, context, decide, fanning, freshness, gathering, snapshot, targets, verifying
 from .transitions import Emit, Transition, recorded_runbook
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ _REJECTED = (400, 403, 404, 422)
 class Engine:
     clients: Clients
     operator_namespace: str = "paramedic-system"
+    evidence: Settings = dataclasses.field(default_factory=Settings)
 
     def __post_init__(self) -> None:
+        self.gatherer = Gatherer(self.clients, self.evidence)
         self.gate = Gate(self.clients, self.operator_namespace)
         self.guard = AdmissionGuard(self.clients)
         self.newest = freshness.Newest()
@@ -114,6 +117,9 @@ class Engine:
         try:
             running = status.started_at is not None and status.phase != "AwaitingApproval"
             runbook = self._snapshot(rem, spec, status) if running else None
+            owed = gathering.owed(runbook, status)  # evidence hook: gather before planning (engine.gathering)
+            if owed is not None and runbook is not None:
+                return self._commit(rem, status, collect.run(self.gatherer, rem, spec, status, runbook, owed))
             move = decide.route(rem, spec, status, runbook, utcnow())
             if isinstance(move, Transition):
                 return self._commit(rem, status, move)
@@ -159,7 +165,7 @@ class Engine:
             # intent together (a write and a read of the target fewer before the first action). Killed
             # before that write, the next pass accepts again: admission is idempotent per Remediation.
             move = decide.route(rem, spec, accepted.status, runbook.spec, utcnow())
-            if isinstance(move, decide.PlanStep):
+            if isinstance(move, decide.PlanStep) and gathering.owed(runbook.spec, accepted.status) is None:
                 planned = self._planned(rem, spec, accepted.status, runbook.spec, move)
                 accepted = dataclasses.replace(planned, events=(*accepted.events, *planned.events))
         return self._commit(rem, status, accepted)

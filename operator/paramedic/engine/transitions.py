@@ -122,6 +122,11 @@ def recorded_runbook(spec: Mapping[str, Any], status: RemediationStatus) -> Runb
         return None
 
 
+def collect_owed(runbook: RunbookSpec, status: RemediationStatus, index: int) -> bool:
+    """Evidence hook (``engine.gathering``): step ``index`` lists collectors not yet gathered after it."""
+    return bool(runbook.steps[index].collect) and not any(e.after == index for e in status.evidence)
+
+
 class Pass:
     """One pass's working state: a copy of the status and what to say about it."""
 
@@ -173,6 +178,11 @@ class Pass:
 
     def advance(self, runbook: RunbookSpec, record: StepRecord, now: datetime) -> Transition:
         """Record what follows a finished step (decided by after_step)."""
+        if collect_owed(runbook, self.status, record.index):  # evidence hook: gather first (engine.gathering)
+            self.status.current_step = record.index
+            self.status.phase = "Running"
+            self.status.message = f"step {record.index + 1} {record.phase.lower()}; gathering evidence"
+            return self.done(0.0)
         spec = self.rem.get("spec") or {}
         dry_run = bool(spec.get("dryRun")) or runbook.dry_run
         outcome = after_step(runbook.mode, len(runbook.steps), record, self.status.steps, dry_run)
