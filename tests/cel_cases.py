@@ -46,6 +46,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "at most 317",
     ),
     ("Runbook", {"steps": [{**STEP, "deletePod": {}}]}, "spec.steps[0]", "a step sets exactly one action"),
+    ("Runbook", {"silence": {"ttl": "1m"}, "steps": [STEP]}, "spec.silence", "fromTrigger: true or at least one"),
     ("Runbook", {"steps": [{"scale": {"replicas": 3, "by": 1}}]}, "spec.steps[0].scale", "exactly one of replicas"),
     ("Runbook", {"steps": [{"scale": {"by": 1, "min": 5, "max": 2}}]}, "spec.steps[0].scale.min", "must not exceed"),
     ("Runbook", {"steps": [{"patchHPA": {"cap": 5}}]}, "spec.steps[0].patchHPA", "needs minReplicas, maxReplicas"),

@@ -38,6 +38,14 @@ _C = "tests/cluster/"
 _NEW_U = _U + "test_fields.py::"
 _NEW_C = _C + "test_fields.py::"
 
+# the silence held while a fix runs
+_SILENCE_HELD = _C + "test_silences.py::test_the_silence_is_held_extended_and_expired_at_the_end"
+_SILENCE_KILLED = _C + "test_silences.py::test_a_killed_operator_resumes_the_same_silence_and_a_dead_one_lets_it_expire"
+_SILENCE_DOWN = _C + "test_silences.py::test_alertmanager_down_never_blocks_the_fix"
+_SILENCE_ALERT = _C + "test_silences.py::test_an_alert_started_fix_silences_that_alert_through_alertmanager"
+_SILENCE_TENANT = _U + "test_silences.py::test_a_namespaced_runbook_silences_only_its_own_namespace"
+_SILENCE_LEASE = _U + "test_silences.py::test_the_lease"
+
 # unit
 _CRASH_UNIT = _U + "test_triggers.py::test_crash_loop_threshold_and_workload_lifting"
 _OOM_UNIT = _U + "test_triggers.py::test_oom_kill_counts_only_when_recent"
@@ -405,6 +413,22 @@ FIELDS: dict[str, Coverage] = {
     "*Runbook spec.escalationPolicyRef": (_LEVELS,),
     "*Runbook spec.escalationPolicyRef.name": (_LEVELS,),
     "*Runbook spec.onFailure": (_CAUSES, _LEVELS),
+    "*Runbook spec.silence": (_SILENCE_HELD, _SILENCE_KILLED, _SILENCE_DOWN),
+    "*Runbook spec.silence.fromTrigger": (
+        _SILENCE_ALERT,
+        _U + "test_silences.py::test_no_alert_and_no_matcher_silences_nothing",
+    ),
+    "*Runbook spec.silence.matchers": (_SILENCE_HELD, _SILENCE_TENANT),
+    "*Runbook spec.silence.matchers[].name": (_SILENCE_HELD,),
+    "*Runbook spec.silence.matchers[].value": (_SILENCE_HELD,),
+    "*Runbook spec.silence.matchers[].isRegex": (_SILENCE_HELD,),
+    "*Runbook spec.silence.matchers[].isEqual": (_SILENCE_HELD,),
+    "*Runbook spec.silence.ttl": (_SILENCE_HELD, _SILENCE_KILLED, _SILENCE_LEASE),
+    "*Runbook spec.silence.maxDuration": (
+        _SILENCE_LEASE,
+        _U + "test_silences.py::test_a_silence_never_outlives_its_cap",
+    ),
+    "*Runbook spec.silence.comment": (_SILENCE_HELD,),
     # -- Remediation ---------------------------------------------------------------------------------------
     "Remediation spec.runbookRef": (_MISSING_RUNBOOK, _IMMUTABLE),
     "Remediation spec.runbookRef.kind": (_ALLOWED_NS, _CORDON),

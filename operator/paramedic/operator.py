@@ -28,6 +28,7 @@ from paramedic.engine import wiring as engine_wiring
 from paramedic.engine.engine import Engine
 from paramedic.escalation import wiring as escalation_wiring
 from paramedic.escalation.notifier import Notifier
+from paramedic.escalation.silences import Silencer
 from paramedic.kube import ApiException, Clients
 from paramedic.leader import Elector, identity
 from paramedic.records import metrics, requests
@@ -69,6 +70,8 @@ class Config:
     #: Prometheus metrics on http://host:port/metrics; None: not served.
     metrics_host: str = "0.0.0.0"
     metrics_port: int | None = None
+    #: Alertmanager whose API v2 holds the silences runbooks ask for (spec.silence); None: none can be held.
+    alertmanager_url: str | None = None
 
     def lease_timings(self) -> tuple[float, float, float]:
         """(duration, renew deadline, retry period); ValueError when the permit could not fence."""
@@ -120,6 +123,7 @@ def build(
     triggers = trigger_wiring.register(registry, clients, config.namespace, egress, sources, pool, acting)
     remediations = engine_wiring.register(registry, engine, pool, config.workers, acting)
     escalation_wiring.register(registry, Notifier(clients, pool, egress, config.namespace, engine.guard), acting)
+    escalation_wiring.register_silences(registry, Silencer(clients, pool, egress, config.alertmanager_url), acting)
     # A Remediation the triggers create starts its driver from the create's response (engine.wiring).
     triggers.dispatcher.created = remediations.handoff
     if on_lead is not None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 
 from .common import Approvers, BoundedTime, Condition, Label, Model, Name, ObjectRef, Text, Time, Username
+from .silence import SilenceStatus
 
 Phase = Literal[
     "Pending",
@@ -277,4 +278,7 @@ class RemediationStatus(Model):
     last_triggered_at: Time | None = Field(default=None, description="When its trigger last fired.")
     last_trigger_fingerprint: str | None = Field(
         default=None, description="A hash of the trigger evidence last counted, so a restart does not count it again."
+    )
+    silence: SilenceStatus | None = Field(
+        default=None, description="The Alertmanager silence held while it acts (runbook spec.silence)."
     )

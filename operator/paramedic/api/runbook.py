@@ -33,6 +33,7 @@ from .params import (
     ScaleParams,
     TenantRunJobParams,
 )
+from .silence import SilenceSpec
 from .triggers import Trigger
 
 #: The checks a step's verify may name (``paramedic.actions.checks`` implements each but None).
@@ -253,6 +254,12 @@ class RunbookSpec(Model):
         default="Escalate",
         description="When the steps are exhausted or verification fails: Fail marks the Remediation Failed; "
         "Escalate also notifies the escalation policy.",
+    )
+    silence: SilenceSpec | None = Field(
+        default=None,
+        description="An Alertmanager silence held while the Remediation acts (needs the operator's "
+        "--alertmanager-url): short ttl re-extended each pass, expired at the end, never blocking the fix. "
+        "A namespaced Runbook's silence also matches namespace=<its namespace> only.",
     )
 
 

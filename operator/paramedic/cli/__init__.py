@@ -54,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
         lease_duration=args.lease_duration,
         renew_deadline=args.renew_deadline,
         retry_period=args.retry_period,
+        alertmanager_url=args.alertmanager_url,
     )
     if config.leader_elect:
         try:
@@ -121,6 +122,11 @@ def parser() -> argparse.ArgumentParser:
         "--prometheus-url",
         default=os.environ.get("PARAMEDIC_PROMETHEUS_URL"),
         help="Prometheus for prometheus triggers that name no url",
+    )
+    run.add_argument(
+        "--alertmanager-url",
+        default=os.environ.get("PARAMEDIC_ALERTMANAGER_URL"),
+        help="Alertmanager (API v2) that holds the silences runbooks ask for while they act (spec.silence)",
     )
     run.add_argument(
         "--prometheus-ca-file",
