@@ -139,19 +139,16 @@ def test_replace_node_example_cordons_drains_and_terminates_the_instance(paramed
             30,
             "the node to be Ready",
         )
-        core.create_namespaced_pod(
-            paramedic.namespace,
-            {
-                "metadata": {"name": "on-the-node"},
-                "spec": {"nodeName": node, "containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
-            },
-        )
+        # A managed pod on the node (the example drains without force: an unmanaged pod would be refused).
+        paramedic.deploy("on-the-node", replicas=1, node_selector={"kubernetes.io/hostname": node})
+        (pod,) = paramedic.clients.core.list_namespaced_pod(paramedic.namespace, label_selector="app=on-the-node").items
         with applied(paramedic, runbook) as name:
             simulate.make_node_not_ready(core, node)
             rem = one_remediation(paramedic, name, OPERATOR_NAMESPACE)
-            status = wait_cluster_phase(paramedic, OPERATOR_NAMESPACE, rem["metadata"]["name"], "Succeeded")
+            ops = paramedic.at(OPERATOR_NAMESPACE)
+            status = ops.wait_phase(rem["metadata"]["name"], "Succeeded", timeout=120)
         assert [s["name"] for s in status["steps"]] == ["cordon", "drain", "replace instance"]
-        assert status["steps"][1]["changes"]["evicted"] == [f"{paramedic.namespace}/on-the-node"]
+        assert status["steps"][1]["changes"]["evicted"] == [f"{paramedic.namespace}/{pod.metadata.name}"]
         assert status["steps"][2]["changes"]["instance"] == instance
         state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
         assert state == "terminated"

@@ -129,7 +129,9 @@ def test_p0_production_down_alert_restarts_router_and_frontend_under_a_silence(
         "alertname": "ProductionDown",
         "severity": "critical",
         "namespace": "paintbox",
-        "deployment": "apollo-router",
+        # The site is down as its frontend sees it. (Not the router: the crash-loop test below acts on the
+        # router under the same default policy, whose cooldown the P0 Remediation's target would hold.)
+        "deployment": "frontend",
     }
     ends = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
     am(alertmanager, "POST", "/api/v2/alerts", [{"labels": labels, "endsAt": ends.isoformat()}])

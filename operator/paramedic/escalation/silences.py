@@ -269,7 +269,16 @@ class Silencer:
         }
         if silence.id:
             body["id"] = silence.id
-        silence.id = await am.put(body)
+        try:
+            silence.id = await am.put(body)
+        except AlertmanagerError as exc:
+            if not silence.id or "HTTP 404" not in str(exc):
+                raise
+            # Alertmanager lost it (restarted without its storage): hold a new one, from now.
+            silence.started_at = now.replace(microsecond=0)
+            body.pop("id")
+            body["startsAt"] = rfc3339(silence.started_at)
+            silence.id = await am.put(body)
         silence.matchers = [shown(m) for m in found]
         if todo.do == "extend":
             silence.extensions += 1
