@@ -244,3 +244,53 @@ def test_an_alert_started_fix_silences_that_alert_through_alertmanager(paramedic
         ended = datetime.datetime.now(datetime.UTC).isoformat()
         with contextlib.suppress(urllib.error.URLError):
             am(alertmanager, "POST", "/api/v2/alerts", [{"labels": labels, "endsAt": ended}])
+
+
+def test_a_tenant_runbook_silences_only_alerts_of_its_own_namespace(
+    tenant: Kit, paramedic: Kit, alertmanager: Any
+) -> None:
+    """A namespace user's Runbook asks to silence another namespace's alerts: the silence also carries
+    namespace=<its namespace>, so Alertmanager suppresses the alert of the tenant's namespace only."""
+    tenant.deploy("api", replicas=1)
+    gate = f"paramedic.dev/gate-{uuid.uuid4().hex[:6]}"
+    alertname = f"Drill{uuid.uuid4().hex[:6]}"
+    runbook = tenant.runbook(
+        {
+            "silence": {
+                "matchers": [
+                    {"name": "alertname", "value": alertname},
+                    {"name": "namespace", "value": ".+", "isRegex": True},  # every namespace, it asks
+                ]
+            },
+            "steps": [gated_job(gate)],
+        }
+    )
+    rem = tenant.remediation(runbook, {**DEPLOYMENT, "name": "api"})
+    ends = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)).isoformat()
+    alerts = [
+        {"labels": {"alertname": alertname, "namespace": namespace}, "endsAt": ends}
+        for namespace in (tenant.namespace, "kube-system")
+    ]
+    try:
+        silence = held(tenant, rem, state="Active")
+        am(alertmanager, "POST", "/api/v2/alerts", alerts)
+
+        def states() -> dict[str, list[str]] | None:
+            found = am(alertmanager, "GET", f"/api/v2/alerts?filter=alertname%3D{alertname}")
+            seen = {a["labels"]["namespace"]: a["status"]["silencedBy"] for a in found}
+            return seen if len(seen) == 2 else None
+
+        seen = wait_until(
+            lambda: (s := states()) and s[tenant.namespace] and s, 30, "the tenant's alert to be silenced"
+        )
+        assert seen[tenant.namespace] == [silence["id"]]
+        assert seen["kube-system"] == []
+    finally:
+        open_gate(paramedic, gate)
+        ended = datetime.datetime.now(datetime.UTC).isoformat()
+        with contextlib.suppress(urllib.error.URLError):
+            am(alertmanager, "POST", "/api/v2/alerts", [{**a, "endsAt": ended} for a in alerts])
+    try:
+        tenant.wait_phase(rem, "Succeeded", timeout=90)
+    finally:
+        close_gate(paramedic, gate)
