@@ -45,6 +45,7 @@ _SILENCE_DOWN = _C + "test_silences.py::test_alertmanager_down_never_blocks_the_
 _SILENCE_ALERT = _C + "test_silences.py::test_an_alert_started_fix_silences_that_alert_through_alertmanager"
 _SILENCE_TENANT = _U + "test_silences.py::test_a_namespaced_runbook_silences_only_its_own_namespace"
 _SILENCE_LEASE = _U + "test_silences.py::test_the_lease"
+_SILENCE_TENANT_C = _C + "test_silences.py::test_a_tenant_runbook_silences_only_alerts_of_its_own_namespace"
 
 # unit
 _CRASH_UNIT = _U + "test_triggers.py::test_crash_loop_threshold_and_workload_lifting"
@@ -418,7 +419,7 @@ FIELDS: dict[str, Coverage] = {
         _SILENCE_ALERT,
         _U + "test_silences.py::test_no_alert_and_no_matcher_silences_nothing",
     ),
-    "*Runbook spec.silence.matchers": (_SILENCE_HELD, _SILENCE_TENANT),
+    "*Runbook spec.silence.matchers": (_SILENCE_HELD, _SILENCE_TENANT, _SILENCE_TENANT_C),
     "*Runbook spec.silence.matchers[].name": (_SILENCE_HELD,),
     "*Runbook spec.silence.matchers[].value": (_SILENCE_HELD,),
     "*Runbook spec.silence.matchers[].isRegex": (_SILENCE_HELD,),

@@ -56,13 +56,15 @@ def test_helm_chart_lints_renders_and_passes_server_side_dry_run(
 
 
 def test_helm_values_render_the_outbound_allow_list(cluster: DevCluster) -> None:
-    """The admin's allow-list, cluster ranges and Prometheus CA reach the operator's flags, and parse."""
+    """The admin's allow-list, cluster ranges, Prometheus CA and Alertmanager reach the operator's flags, and
+    parse."""
     from paramedic.cli import parser
 
     values = [
         "outbound.allowedUrlPrefixes={https://prometheus.monitoring.svc:9090,https://hooks.slack.com/}",
         "outbound.clusterCIDRs={10.96.0.0/12,10.244.0.0/16}",
         "prometheus.caFile=/etc/paramedic/ca.crt",
+        "alertmanager.url=http://alertmanager.monitoring.svc:9093",
     ]
     rendered = subprocess.run(
         [str(cluster.bin["helm"]), "template", "paramedic", str(CHART), "-n", OPERATOR_NAMESPACE]
@@ -79,6 +81,7 @@ def test_helm_values_render_the_outbound_allow_list(cluster: DevCluster) -> None
     assert parsed.cluster_cidr == ["10.96.0.0/12", "10.244.0.0/16"]
     assert parsed.prometheus_ca_file == "/etc/paramedic/ca.crt"
     assert parsed.outbound_timeout == 10.0
+    assert parsed.alertmanager_url == "http://alertmanager.monitoring.svc:9093"
 
 
 def helm(cluster: DevCluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
