@@ -362,3 +362,32 @@ def test_elasticache_replicas_are_planned_within_the_cap(paramedic: Kit, moto_se
         "DryRun",
     )
     assert status["steps"][0]["changes"] == {"from": 0, "to": 2}
+
+
+def test_elasticache_resize_run_against_moto_fails_cleanly_where_moto_stops(paramedic: Kit, moto_server: str) -> None:
+    """Run for real (not a dry run): the plan is read from moto, then IncreaseReplicaCount, which moto's server
+    does not implement (HTTP 500), fails the step with the AWS reason and changes nothing (docs/cloud.md)."""
+    cache = aws("elasticache", moto_server)
+    group = f"sessions-{uuid.uuid4().hex[:6]}"
+    cache.create_replication_group(
+        ReplicationGroupId=group,
+        ReplicationGroupDescription="sessions",
+        Engine="redis",
+        CacheNodeType="cache.t3.micro",
+        NumCacheClusters=1,
+    )
+    paramedic.deploy("api", replicas=1)
+    runbook = paramedic.cluster_runbook(
+        {
+            "allowedNamespaces": allowed(paramedic),
+            "onFailure": "Fail",
+            "steps": [{"elasticacheSetReplicas": {"replicationGroupId": group, "replicas": 2, "maxReplicas": 3}}],
+        }
+    )
+    rem = paramedic.remediation(runbook, {**DEPLOYMENT, "name": "api"}, kind="ClusterRunbook")
+    status = paramedic.wait_phase(rem, "Failed", timeout=240)
+    step = status["steps"][0]
+    assert step["plan"] == f"set replicas of {group} from 0 to 2", step
+    assert step["reason"] == "AWSUnavailable", step
+    (found,) = cache.describe_replication_groups(ReplicationGroupId=group)["ReplicationGroups"]
+    assert found["MemberClusters"] == [f"{group}-001"]
