@@ -209,10 +209,13 @@ class Silencer:
         now = utcnow()
         current = status.silence
         todo = plan(spec, status.phase, current, now)
-        if todo.do in ("done", "wait"):
-            return PASS if todo.do == "wait" else None
-        silence = (current or SilenceStatus()).model_copy(deep=True)
         meta = rem["metadata"]
+        if todo.do == "done":
+            self._said.pop(f"{meta['namespace']}/{meta['name']}", None)
+            return None
+        if todo.do == "wait":
+            return PASS
+        silence = (current or SilenceStatus()).model_copy(deep=True)
         try:
             if todo.do == "expire":
                 if silence.id:
