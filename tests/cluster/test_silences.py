@@ -122,30 +122,36 @@ def test_a_killed_operator_resumes_the_same_silence_and_a_dead_one_lets_it_expir
 ) -> None:
     paramedic.deploy("api", replicas=1)
     gate = f"paramedic.dev/gate-{uuid.uuid4().hex[:6]}"
-    rem = paramedic.remediation(slow_runbook(paramedic, gate, "20s"), {**DEPLOYMENT, "name": "api"})
+    rem = paramedic.remediation(slow_runbook(paramedic, gate, "40s"), {**DEPLOYMENT, "name": "api"})
+    uid = paramedic.get(rem)["metadata"]["uid"]
+
+    def active_silences() -> list[str]:
+        found = am(alertmanager, "GET", "/api/v2/silences")
+        return [x["id"] for x in found if f"uid={uid}" in x["comment"] and x["status"]["state"] == "active"]
+
     try:
         first = held(paramedic, rem, state="Active")
-        # Killed and back at once: the new process extends the silence recorded in status, never a second one.
+        # Killed and back: the new process extends the silence recorded in status, never a second one.
         paramedic.operator.kill()
         paramedic.operator.start_and_wait()
-        again = wait_until(
-            lambda: (s := paramedic.status(rem)["silence"])["endsAt"] > first["endsAt"] and s, 60, "an extension"
+        live = silence_in_alertmanager(alertmanager, first["id"])
+        left = datetime.datetime.fromisoformat(live["endsAt"].replace("Z", "+00:00")) - datetime.datetime.now(
+            datetime.UTC
         )
-        assert again["id"] == first["id"]
-        created = [
-            s
-            for s in am(alertmanager, "GET", "/api/v2/silences")
-            if f"uid={paramedic.get(rem)['metadata']['uid']}" in s["comment"]
-        ]
-        assert [s["id"] for s in created] == [first["id"]]
+        # Whether the new process had time to extend it before it lapsed (its daemon starts within seconds).
+        still_held = live["status"]["state"] == "active" and left > datetime.timedelta(seconds=10)
+        again = wait_until(
+            lambda: (s := paramedic.status(rem)["silence"])["endsAt"] > first["endsAt"] and s, 90, "an extension"
+        )
+        if still_held:  # the usual case: the restart took well under the ttl
+            assert again["id"] == first["id"]
+        else:  # a slow restart: the silence had lapsed, Alertmanager cannot extend it and holds a new one
+            assert silence_in_alertmanager(alertmanager, first["id"])["status"]["state"] == "expired"
+        assert active_silences() == [again["id"]]
 
         # Killed for good: nobody extends it, Alertmanager ends it by itself after its ttl.
         paramedic.operator.kill()
-        wait_until(
-            lambda: silence_in_alertmanager(alertmanager, first["id"])["status"]["state"] == "expired",
-            90,
-            "the silence to expire by itself",
-        )
+        wait_until(lambda: not active_silences(), 120, "the silence to expire by itself")
         assert paramedic.status(rem)["phase"] in ("Running", "Verifying")
     finally:
         paramedic.operator.start_and_wait()
