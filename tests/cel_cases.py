@@ -65,6 +65,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.steps[0].fanOut",
         "fanOut works only with",
     ),
+    ("Runbook", {"silence": {"ttl": "1m"}, "steps": [STEP]}, "spec.silence", "fromTrigger: true or at least one"),
     ("Runbook", {"steps": [{"scale": {"replicas": 3, "by": 1}}]}, "spec.steps[0].scale", "exactly one of replicas"),
     ("Runbook", {"steps": [{"scale": {"by": 1, "min": 5, "max": 2}}]}, "spec.steps[0].scale.min", "must not exceed"),
     ("Runbook", {"steps": [{"patchHPA": {"cap": 5}}]}, "spec.steps[0].patchHPA", "needs minReplicas, maxReplicas"),

@@ -48,6 +48,14 @@ _FAN_SCOPE = _C + "test_fanout.py::test_a_cluster_runbook_fans_out_over_the_name
 _FAN_DRY = _C + "test_fanout.py::test_a_dry_run_plans_every_target_and_changes_nothing"
 _FAN_WALK = _U + "test_fanout.py::test_a_walk_keeps_every_bound_and_ends_every_target"
 _FAN_AMOUNTS = _U + "test_fanout.py::test_amounts_are_counts_or_shares_rounded_down"
+# the silence held while a fix runs
+_SILENCE_HELD = _C + "test_silences.py::test_the_silence_is_held_extended_and_expired_at_the_end"
+_SILENCE_KILLED = _C + "test_silences.py::test_a_killed_operator_resumes_the_same_silence_and_a_dead_one_lets_it_expire"
+_SILENCE_DOWN = _C + "test_silences.py::test_alertmanager_down_never_blocks_the_fix"
+_SILENCE_ALERT = _C + "test_silences.py::test_an_alert_started_fix_silences_that_alert_through_alertmanager"
+_SILENCE_TENANT = _U + "test_silences.py::test_a_namespaced_runbook_silences_only_its_own_namespace"
+_SILENCE_LEASE = _U + "test_silences.py::test_the_lease"
+_SILENCE_TENANT_C = _C + "test_silences.py::test_a_tenant_runbook_silences_only_alerts_of_its_own_namespace"
 
 # unit
 _CRASH_UNIT = _U + "test_triggers.py::test_crash_loop_threshold_and_workload_lifting"
@@ -154,13 +162,13 @@ _SELECTOR_ON_NODE = _C + "test_tenancy.py::test_the_selector_is_checked_on_the_n
 _STEP_TARGET_NS = _C + "test_tenancy.py::test_a_step_target_in_another_namespace_is_refused_before_the_step"
 _TARGET_NAMESPACES = _C + "test_tenancy.py::test_target_namespaces_must_admit_another_namespace_explicitly"
 _SHARED_BUDGET = _C + "test_tenancy.py::test_a_tenant_using_a_shared_cluster_runbook_spends_its_budget"
-_P0 = _C + "test_seed_examples.py::test_p0_restarts_router_and_frontend"
+_P0 = _C + "test_seed_examples.py::test_p0_production_down_alert_restarts_router_and_frontend_under_a_silence"
 _TENANT_JOB = (_C + "test_tenant_jobs.py::test_a_runbook_job_runs_as_the_namespace_default_without_a_token",)
 _CLUSTER_JOB = _C + "test_tenant_jobs.py::test_a_cluster_runbook_job_keeps_the_full_job_spec"
 _RDS = _C + "test_cloud.py::test_rds_reboot_after_a_snapshot"
 _AWS_ERRORS = _C + "test_cloud.py::test_aws_errors_fail_the_step_with_their_code"
 _EKS = _C + "test_cloud.py::test_node_group_scales_within_its_caps"
-_EC2 = _C + "test_cloud.py::test_not_ready_node_is_cordoned_drained_and_its_instance_terminated"
+_EC2 = _C + "test_cloud.py::test_replace_node_example_cordons_drains_and_terminates_the_instance"
 _EC2_UNDRAINED = _C + "test_cloud.py::test_terminating_an_undrained_node_is_refused"
 _ELASTICACHE = _C + "test_cloud.py::test_elasticache_replicas_are_planned_within_the_cap"
 _STORM_BUDGET = _C + "test_safety.py::test_storm_of_50_crashloops_with_a_budget_of_3_acts_exactly_3_times"
@@ -540,6 +548,22 @@ FIELDS: dict[str, Coverage] = {
     "ClusterRunbook spec.evidence[].aws.rdsInstance": (_EV_AWS,),
     "ClusterRunbook spec.evidence[].aws.elasticacheReplicationGroup": (_EV_AWS,),
     "*Runbook spec.steps[].collect": (_EV_CRASH, _EV_WHEN),
+    "*Runbook spec.silence": (_SILENCE_HELD, _SILENCE_KILLED, _SILENCE_DOWN),
+    "*Runbook spec.silence.fromTrigger": (
+        _SILENCE_ALERT,
+        _U + "test_silences.py::test_no_alert_and_no_matcher_silences_nothing",
+    ),
+    "*Runbook spec.silence.matchers": (_SILENCE_HELD, _SILENCE_TENANT, _SILENCE_TENANT_C),
+    "*Runbook spec.silence.matchers[].name": (_SILENCE_HELD,),
+    "*Runbook spec.silence.matchers[].value": (_SILENCE_HELD,),
+    "*Runbook spec.silence.matchers[].isRegex": (_SILENCE_HELD,),
+    "*Runbook spec.silence.matchers[].isEqual": (_SILENCE_HELD,),
+    "*Runbook spec.silence.ttl": (_SILENCE_HELD, _SILENCE_KILLED, _SILENCE_LEASE),
+    "*Runbook spec.silence.maxDuration": (
+        _SILENCE_LEASE,
+        _U + "test_silences.py::test_a_silence_never_outlives_its_cap",
+    ),
+    "*Runbook spec.silence.comment": (_SILENCE_HELD,),
     # -- Remediation ---------------------------------------------------------------------------------------
     "Remediation spec.runbookRef": (_MISSING_RUNBOOK, _IMMUTABLE),
     "Remediation spec.runbookRef.kind": (_ALLOWED_NS, _CORDON),

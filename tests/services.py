@@ -73,8 +73,8 @@ class Prometheus(Process):
 
 
 class Alertmanager(Process):
-    def __init__(self, workdir: Path, webhook: str, token: str) -> None:
-        self.port = free_port()
+    def __init__(self, workdir: Path, webhook: str, token: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = workdir / "alertmanager.yml"
         config.write_text(

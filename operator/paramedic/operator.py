@@ -28,6 +28,7 @@ from paramedic.engine import wiring as engine_wiring
 from paramedic.engine.engine import Engine
 from paramedic.escalation import wiring as escalation_wiring
 from paramedic.escalation.notifier import Notifier
+from paramedic.escalation.silences import Silencer
 from paramedic.evidence import gather as evidence
 from paramedic.kube import ApiException, Clients
 from paramedic.leader import Elector, identity, webhook_address
@@ -78,6 +79,8 @@ class Config:
     evidence_item_bytes: int = 64 * 1024
     evidence_total_bytes: int = 512 * 1024
     evidence_redact: tuple[str, ...] = ()
+    #: Alertmanager whose API v2 holds the silences runbooks ask for (spec.silence); None: none can be held.
+    alertmanager_url: str | None = None
 
     def lease_timings(self) -> tuple[float, float, float]:
         """(duration, renew deadline, retry period); ValueError when the permit could not fence."""
@@ -142,6 +145,7 @@ def build(
         warm.append(lambda: triggers.dispatcher.warm)
     remediations = engine_wiring.register(registry, engine, pool, config.workers, acting)
     escalation_wiring.register(registry, Notifier(clients, pool, egress, config.namespace, engine.guard), acting)
+    escalation_wiring.register_silences(registry, Silencer(clients, pool, egress, config.alertmanager_url), acting)
     # A Remediation the triggers create starts its driver from the create's response (engine.wiring).
     triggers.dispatcher.created = remediations.handoff
     if on_lead is not None:

@@ -74,6 +74,29 @@ def metrics_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def alertmanager_port() -> int:
+    """Where the operator's --alertmanager-url points; the ``alertmanager`` fixture listens there."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def alertmanager(tmp_path_factory: pytest.TempPathFactory, alertmanager_port: int, webhook_port: int) -> Iterator[Any]:
+    """The real Alertmanager on loopback, routing every alert to the operator's webhook; its silences are
+    the ones the operator holds (runbook spec.silence)."""
+    from tests.services import Alertmanager
+
+    server = Alertmanager(
+        tmp_path_factory.mktemp("alertmanager"),
+        f"http://127.0.0.1:{webhook_port}/alertmanager",
+        WEBHOOK_TOKEN,
+        port=alertmanager_port,
+    )
+    server.start_and_wait()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def operator(
     cluster: DevCluster,
     crds: None,
@@ -82,6 +105,7 @@ def operator(
     webhook_port: int,
     moto_server: str,
     metrics_port: int,
+    alertmanager_port: int,
 ) -> Iterator[OperatorProcess]:
     """The operator, as its own process, with the Alertmanager webhook on loopback.
     Tests that kill it leave it running again."""
@@ -115,6 +139,8 @@ def operator(
         moto_server,
         "--metrics-port",
         str(metrics_port),
+        "--alertmanager-url",
+        f"http://127.0.0.1:{alertmanager_port}",
         # The tests' receivers, Prometheus and Alertmanager listen on loopback: the admin's allow-list names
         # that host explicitly (the rule stays: other URLs in namespaced objects are refused).
         "--allowed-url-prefix",

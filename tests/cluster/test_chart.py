@@ -56,7 +56,8 @@ def test_helm_chart_lints_renders_and_passes_server_side_dry_run(
 
 
 def test_helm_values_render_the_outbound_allow_list(cluster: DevCluster) -> None:
-    """The admin's allow-list, cluster ranges and Prometheus CA reach the operator's flags, and parse."""
+    """The admin's allow-list, cluster ranges, Prometheus CA and Alertmanager reach the operator's flags, and
+    parse."""
     from paramedic.cli import parser
 
     values = [
@@ -65,6 +66,7 @@ def test_helm_values_render_the_outbound_allow_list(cluster: DevCluster) -> None
         "prometheus.caFile=/etc/paramedic/ca.crt",
         "evidence.itemBytes=4096",
         "evidence.redact={customer-[0-9]+}",
+        "alertmanager.url=http://alertmanager.monitoring.svc:9093",
     ]
     rendered = subprocess.run(
         [str(cluster.bin["helm"]), "template", "paramedic", str(CHART), "-n", OPERATOR_NAMESPACE]
@@ -83,6 +85,7 @@ def test_helm_values_render_the_outbound_allow_list(cluster: DevCluster) -> None
     assert (parsed.evidence_item_bytes, parsed.evidence_total_bytes) == (4096, 524288)
     assert parsed.evidence_redact == ["customer-[0-9]+"]
     assert parsed.outbound_timeout == 10.0
+    assert parsed.alertmanager_url == "http://alertmanager.monitoring.svc:9093"
 
 
 def helm(cluster: DevCluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

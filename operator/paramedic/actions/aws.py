@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from .base import ActionFailed
 
@@ -42,8 +43,11 @@ def call(fn: Callable[..., T], **kwargs: Any) -> T:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "ClientError"))
         raise ActionFailed(f"AWS {code}: {error.get('Message', exc)}", reason=code) from None
-    except BotoCoreError as exc:
-        raise ActionFailed(f"AWS call failed: {exc}", reason="AWSUnavailable") from None
+    except (BotoCoreError, ResponseParserError) as exc:
+        # ResponseParserError is not a BotoCoreError: an answer that is not AWS's (a proxy's HTML 5xx, an
+        # endpoint lacking the call) would otherwise escape and leave the step retrying until its timeout.
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        raise ActionFailed(f"AWS call failed: {first}", reason="AWSUnavailable") from None
 
 
 def dry_run_ok(fn: Callable[..., Any], **kwargs: Any) -> str:

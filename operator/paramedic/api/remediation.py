@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 from .common import Approvers, BoundedTime, Condition, Label, Model, Name, ObjectRef, Text, Time, Username
 from .evidence import MAX_RECORDS, EvidenceRecord
 from .fanout import MAX_TARGETS, TargetProgress
+from .silence import SilenceStatus
 
 Phase = Literal[
     "Pending",
@@ -298,4 +299,8 @@ class RemediationStatus(Model):
         default_factory=list,
         max_length=MAX_RECORDS,
         description="What the runbook's collectors found, one record per collector per gathering, newest last.",
+    )
+
+    silence: SilenceStatus | None = Field(
+        default=None, description="The Alertmanager silence held while it acts (runbook spec.silence)."
     )

@@ -43,6 +43,7 @@ from .params import (
     ScaleParams,
     TenantRunJobParams,
 )
+from .silence import SilenceSpec
 from .triggers import QUERY_MAX, Trigger
 
 #: Characters of a verify.promql query (as a trigger's query).
@@ -359,6 +360,13 @@ class RunbookSpec(Model):
         max_length=10,
         description="Named evidence collectors (logs, events, summary, http), all gathered before the first action "
         "and again after each step that lists them in collect. See docs/evidence.md.",
+    )
+
+    silence: SilenceSpec | None = Field(
+        default=None,
+        description="An Alertmanager silence held while the Remediation acts (needs the operator's "
+        "--alertmanager-url): short ttl re-extended each pass, expired at the end, never blocking the fix. "
+        "A namespaced Runbook's silence also matches namespace=<its namespace> only.",
     )
 
 

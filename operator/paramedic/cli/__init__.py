@@ -59,6 +59,7 @@ def _run(args: argparse.Namespace) -> int:
         evidence_item_bytes=args.evidence_item_bytes,
         evidence_total_bytes=args.evidence_total_bytes,
         evidence_redact=tuple(args.evidence_redact),
+        alertmanager_url=args.alertmanager_url,
     )
     if config.leader_elect:
         try:
@@ -147,6 +148,11 @@ def parser() -> argparse.ArgumentParser:
         "--prometheus-url",
         default=os.environ.get("PARAMEDIC_PROMETHEUS_URL"),
         help="Prometheus for prometheus triggers that name no url",
+    )
+    run.add_argument(
+        "--alertmanager-url",
+        default=os.environ.get("PARAMEDIC_ALERTMANAGER_URL"),
+        help="Alertmanager (API v2) that holds the silences runbooks ask for while they act (spec.silence)",
     )
     run.add_argument(
         "--prometheus-ca-file",

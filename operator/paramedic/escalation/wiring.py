@@ -1,5 +1,6 @@
 """The escalation side of the composition root: one Kopf daemon per Remediation whose escalation is
-active, notifying humans level by level (``notifier.Notifier``), on the replica that acts only."""
+active, notifying humans level by level (``notifier.Notifier``), and one per Remediation holding an
+Alertmanager silence while it acts (``silences.Silencer``), on the replica that acts only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import kopf
 
 from paramedic.api.common import GROUP, VERSION
 
+from . import silences
 from .notifier import Notifier
+from .silences import Silencer
 
 
 def _escalating(status: Any, **_: Any) -> bool:
@@ -29,3 +32,17 @@ def register(registry: kopf.OperatorRegistry, notifier: Notifier, acting: Callab
             if stopped:
                 return
         await notifier.drive(namespace, name, lambda: bool(stopped))
+
+
+def register_silences(registry: kopf.OperatorRegistry, silencer: Silencer, acting: Callable[[], bool]) -> None:
+    @kopf.daemon(
+        GROUP, VERSION, "remediations", registry=registry, id="silence", when=silences.wanted, cancellation_timeout=10.0
+    )
+    async def silence(name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        """Hold the runbook's Alertmanager silence while the Remediation acts; expire it at the end."""
+        assert namespace is not None
+        while not acting():  # a standby holds nothing; the leader's daemon extends the recorded silence
+            await stopped.wait(1.0)
+            if stopped:
+                return
+        await silencer.drive(namespace, name, lambda: bool(stopped))
