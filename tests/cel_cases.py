@@ -139,7 +139,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "RateLimitPolicy",
         {"freezeWindows": [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z", "timeZone": "UTC"}]},
         "spec.freezeWindows[0].timeZone",
-        "timeZone applies to weekly windows",
+        "timeZone applies to weekly",
     ),
     (
         "EscalationPolicy",
