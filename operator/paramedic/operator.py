@@ -24,6 +24,7 @@ from kubernetes.client import rest
 
 from paramedic import fencing, logs, outbound
 from paramedic.api.common import GROUP
+from paramedic.engine import policy_status
 from paramedic.engine import wiring as engine_wiring
 from paramedic.engine.engine import Engine
 from paramedic.escalation import wiring as escalation_wiring
@@ -119,6 +120,7 @@ def build(
     )
     triggers = trigger_wiring.register(registry, clients, config.namespace, egress, sources, pool, acting)
     remediations = engine_wiring.register(registry, engine, pool, config.workers, acting)
+    policy_status.register(registry, clients, engine.gate, pool, acting)  # RateLimitPolicy Frozen/StormActive
     escalation_wiring.register(registry, Notifier(clients, pool, egress, config.namespace, engine.guard), acting)
     # A Remediation the triggers create starts its driver from the create's response (engine.wiring).
     triggers.dispatcher.created = remediations.handoff
