@@ -241,7 +241,10 @@ class RateLimitPolicyStatus(Model):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy.",
+        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy. "
+        "Frozen: True while a freeze window is in effect (reason FreezeWindow, the window named). StormActive: "
+        "True while the storm breaker has refused a Remediation within its window (reason StormBreakerTripped, "
+        "the count named). Absent means False; each is written only when it changes.",
     )
 
 
