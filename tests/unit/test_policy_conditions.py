@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from paramedic.api.common import Condition
 from paramedic.api.policies import RateLimitPolicySpec
-from paramedic.policy.conditions import Trip, desired
+from paramedic.policy.conditions import MISSING, UNREADABLE, Trip, desired, escalation_ready
+from paramedic.records import invalid
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 FREEZE = {"name": "Black Friday", "start": "2026-11-27T00:00:00-05:00", "end": "2026-11-28T00:00:00-05:00"}
@@ -82,3 +83,24 @@ def test_once_conditions_say_what_holds_nothing_is_written_until_it_changes(minu
         if new is not None:
             conditions = new
         assert desired(policy, conditions, moment, trip, 1) is None
+
+
+def test_an_escalation_policy_is_ready_when_every_channel_can_be_sent_to() -> None:
+    assert escalation_ready({}) == (True, "Valid", "every channel's Secret key is there")
+    ok, reason, message = escalation_ready(
+        {"primary": (MISSING, "Secret pd not found"), "chat": (UNREADABLE, "the operator may not read Secret s")}
+    )
+    assert (ok, reason) == (False, "SecretUnreadable")  # an admin must bind the reader: that is said first
+    assert message == (
+        "2 channel(s) cannot be sent to: channel chat: the operator may not read Secret s; "
+        "channel primary: Secret pd not found"
+    )
+    assert escalation_ready({"primary": (MISSING, "Secret pd has no key url")})[1] == "SecretMissing"
+
+
+def test_ready_is_replaced_in_place_and_other_conditions_are_kept() -> None:
+    status = {"conditions": [{"type": "Ready", "status": "False"}, {"type": "Frozen", "status": "True"}]}
+    new = {"type": "Ready", "status": "True"}
+    assert invalid.with_ready(status, new) == [new, {"type": "Frozen", "status": "True"}]
+    assert invalid.with_ready({"conditions": [{"type": "Frozen"}]}, new) == [{"type": "Frozen"}, new]
+    assert invalid.with_ready(None, new) == [new]

@@ -334,10 +334,15 @@ class EscalationPolicySpec(Model):
 
 
 class EscalationPolicyStatus(Model):
-    """Where an escalation stands is recorded on each Remediation; the policy itself only says whether the
-    operator can read it."""
+    """Where an escalation stands is recorded on each Remediation; the policy itself says whether the operator
+    can read it and reach its channels."""
 
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy.",
+        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy; "
+        "False (reason SecretMissing or SecretUnreadable, the channels named) when a channel's Secret or key is "
+        "missing or the operator may not read it; True (reason Valid) when every channel's Secret key is there.",
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation the operator last checked the policy at."
     )

@@ -72,3 +72,19 @@ def desired(
         result = set_condition(result, type_, status, reason, message, generation, at=now)
         changed = True
     return result if changed else None
+
+
+# -- EscalationPolicy ----------------------------------------------------------------------------------
+
+#: What a channel's Secret reference can be found to be: there (None), or why not.
+MISSING, UNREADABLE = "SecretMissing", "SecretUnreadable"
+
+
+def escalation_ready(problems: dict[str, tuple[str, str]]) -> tuple[bool, str, str]:
+    """An EscalationPolicy's Ready condition from what checking its channels found: ``problems`` maps a
+    channel's name to (MISSING or UNREADABLE, what exactly). Unreadable wins the reason: it needs an admin."""
+    if not problems:
+        return True, "Valid", "every channel's Secret key is there"
+    reason = UNREADABLE if any(kind == UNREADABLE for kind, _ in problems.values()) else MISSING
+    named = "; ".join(f"channel {name}: {what}" for name, (_, what) in sorted(problems.items()))
+    return False, reason, f"{len(problems)} channel(s) cannot be sent to: {named}"

@@ -67,6 +67,17 @@ def ready_condition(
     }
 
 
+def with_ready(status: Mapping[str, Any] | None, condition: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The object's conditions with Ready replaced in place (or added): a merge patch replaces the whole list,
+    so the other conditions are written back as they were."""
+    conditions = [dict(c) for c in (status or {}).get("conditions") or [] if isinstance(c, Mapping)]
+    at = next((i for i, c in enumerate(conditions) if c.get("type") == "Ready"), None)
+    if at is None:
+        return [*conditions, dict(condition)]
+    conditions[at] = dict(condition)
+    return conditions
+
+
 def already_said(status: Mapping[str, Any] | None, generation: int | None, message: str) -> bool:
     """The object's Ready condition already says this, for this generation."""
     condition = ready(status)
@@ -83,7 +94,7 @@ def _mark(clients: Clients, plural: str, obj: Mapping[str, Any], ready: bool, re
     meta = obj["metadata"]
     generation = meta.get("generation")
     condition = ready_condition(obj.get("status"), ready, reason, message, generation)
-    body: dict[str, Any] = {"status": {"conditions": [condition]}}
+    body: dict[str, Any] = {"status": {"conditions": with_ready(obj.get("status"), condition)}}
     if not ready:
         body["status"]["observedGeneration"] = generation
     if plural in ("runbooks", "clusterrunbooks"):

@@ -332,9 +332,8 @@ class Dispatcher:
         if trigger != "prometheus":
             reason = "InvalidPattern" if problem else "Armed"
             said = problem or ARMED.get(trigger, f"the {trigger} trigger is watched")
-            status["conditions"] = [
-                invalid.ready_condition(body.get("status"), not problem, reason, said, meta.get("generation"))
-            ]
+            ready = invalid.ready_condition(body.get("status"), not problem, reason, said, meta.get("generation"))
+            status["conditions"] = invalid.with_ready(body.get("status"), ready)
         patch = {"status": status}
         try:
             runbook_kind(plural).patch_status(self.clients, meta["name"], meta.get("namespace"), patch)
