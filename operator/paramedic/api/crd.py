@@ -121,7 +121,12 @@ def _says_something(value: Any) -> bool:
 class WithFactoryDefaults(GenerateJsonSchema):
     """Pydantic publishes only literal defaults; this also publishes what a ``default_factory`` makes (the
     default RateLimitPolicy's windows, its storm breaker...), so that ``kubectl explain`` shows them and the API
-    server fills them in: what a user reads back is what the operator will use."""
+    server fills them in: what a user reads back is what the operator will use.
+
+    The API server defaults on every read and write, the old object too, before CEL rules run: a transition
+    rule such as ``self.dryRun == oldSelf.dryRun`` compares defaulted values on both sides, so a default
+    added later never makes an old object look changed. Status gets no factory defaults (``crd``), and
+    ``check_defaults`` refuses the two places where a default would build a wrong object."""
 
     def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
         factory = schema.get("default_factory")
