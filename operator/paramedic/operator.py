@@ -143,7 +143,7 @@ def build(
         settings.persistence.finalizer = FINALIZER
         settings.posting.level = logging.WARNING
         # One log line per decision: not one per runbook or Remediation event that decided nothing.
-        logs.quiet_handlers((*watches.QUIET_HANDLERS, "remediation"))
+        logs.quiet_handlers((*watches.QUIET_HANDLERS, "remediation", *policy_status.QUIET_HANDLERS))
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
 
