@@ -120,7 +120,7 @@ def build(
     )
     triggers = trigger_wiring.register(registry, clients, config.namespace, egress, sources, pool, acting)
     remediations = engine_wiring.register(registry, engine, pool, config.workers, acting)
-    policy_status.register(registry, clients, engine.gate, pool, acting)  # RateLimitPolicy Frozen/StormActive
+    policy_status.register(registry, clients, engine.gate, pool, acting)  # the policies' own status
     escalation_wiring.register(registry, Notifier(clients, pool, egress, config.namespace, engine.guard), acting)
     # A Remediation the triggers create starts its driver from the create's response (engine.wiring).
     triggers.dispatcher.created = remediations.handoff
