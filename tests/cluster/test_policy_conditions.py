@@ -10,6 +10,7 @@ from paramedic.api.common import GROUP, VERSION
 from paramedic_dev import simulate
 from tests.cluster.test_safety import all_finished, policy
 from tests.cluster.test_triggers import pods
+from tests.cluster.test_windows import cron_window
 from tests.kit import Kit
 from tests.waiting import wait_until
 
@@ -102,3 +103,12 @@ def test_storm_active_names_the_count_and_ends_after_its_window(paramedic: Kit) 
         "StormActive=False once nothing tripped for 20s",
     )
     assert over["reason"] == "StormOver"
+
+
+def test_a_recurring_window_in_effect_is_frozen_too(paramedic: Kit) -> None:
+    window = cron_window()  # started at the top of this hour in Sydney, for two hours
+    weekly = policy(paramedic, "recurring", {"freezeWindows": [window]})
+    said = wait_until(
+        lambda: (c := condition(paramedic, weekly, "Frozen")) and c["status"] == "True" and c, 60, "Frozen=True"
+    )
+    assert "freeze window 'cron' is in effect" in said["message"]
