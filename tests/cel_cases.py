@@ -145,9 +145,21 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     (
         "RateLimitPolicy",
+        {"freezeWindows": [{"cron": "0 22 * * 5"}]},
+        "spec.freezeWindows[0].duration",
+        "cron and duration go together",
+    ),
+    (
+        "RateLimitPolicy",
+        {"freezeWindows": [{"cron": "0 22 * * 5", "duration": "0s"}]},
+        "spec.freezeWindows[0].duration",
+        "must be longer than 0s",
+    ),
+    (
+        "RateLimitPolicy",
         {"freezeWindows": [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z", "timeZone": "UTC"}]},
         "spec.freezeWindows[0].timeZone",
-        "timeZone applies to weekly windows",
+        "timeZone applies to weekly",
     ),
     (
         "EscalationPolicy",

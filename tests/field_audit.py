@@ -624,7 +624,20 @@ FIELDS: dict[str, Coverage] = {
         _WINDOWS,
         _WINDOWS_U + "test_a_weekly_window_keeps_its_local_hours_across_dst",
         _WINDOWS_U + "test_lint_names_an_unknown_zone",
-        _C + "test_windows.py::test_a_zone_the_operator_does_not_know_fails_the_remediation_naming_the_field",
+        _C + "test_windows.py::test_a_window_the_operator_cannot_read_fails_the_remediation_naming_the_field",
+        _U + "test_cron_windows.py::test_a_start_in_the_hour_dst_skips_happens_when_the_clock_resumes",
+    ),
+    "RateLimitPolicy spec.freezeWindows[].cron": (
+        _WINDOWS,
+        _U + "test_cron_windows.py::test_a_weekend_freeze_from_friday_night",
+        _U + "test_cron_windows.py::test_inside_iff_some_start_is_at_or_before_now_and_ends_after_it",
+        _U + "test_cron_windows.py::test_lint_names_an_expression_the_schema_lets_through",
+        _C + "test_windows.py::test_a_window_the_operator_cannot_read_fails_the_remediation_naming_the_field",
+    ),
+    "RateLimitPolicy spec.freezeWindows[].duration": (
+        _WINDOWS,
+        _U + "test_cron_windows.py::test_a_weekend_freeze_from_friday_night",
+        _U + "test_cron_windows.py::test_the_schema_refuses_an_incomplete_recurrence",
     ),
     # -- EscalationPolicy ----------------------------------------------------------------------------------
     "EscalationPolicy spec.levels": (_LEVELS,),

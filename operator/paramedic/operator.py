@@ -24,6 +24,7 @@ from kubernetes.client import rest
 
 from paramedic import fencing, logs, outbound, readiness
 from paramedic.api.common import GROUP
+from paramedic.engine import policy_status
 from paramedic.engine import wiring as engine_wiring
 from paramedic.engine.engine import Engine
 from paramedic.escalation import wiring as escalation_wiring
@@ -144,6 +145,7 @@ def build(
     if warm is not None:
         warm.append(lambda: triggers.dispatcher.warm)
     remediations = engine_wiring.register(registry, engine, pool, config.workers, acting)
+    policy_status.register(registry, clients, engine.gate, pool, acting)  # the policies' own status
     escalation_wiring.register(registry, Notifier(clients, pool, egress, config.namespace, engine.guard), acting)
     escalation_wiring.register_silences(registry, Silencer(clients, pool, egress, config.alertmanager_url), acting)
     # A Remediation the triggers create starts its driver from the create's response (engine.wiring).
@@ -167,7 +169,7 @@ def build(
         settings.persistence.finalizer = FINALIZER
         settings.posting.level = logging.WARNING
         # One log line per decision: not one per runbook or Remediation event that decided nothing.
-        logs.quiet_handlers((*watches.QUIET_HANDLERS, "remediation"))
+        logs.quiet_handlers((*watches.QUIET_HANDLERS, "remediation", *policy_status.QUIET_HANDLERS))
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
 

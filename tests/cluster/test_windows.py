@@ -42,7 +42,13 @@ def zoned_window() -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("make", [offset_window, zoned_window], ids=["offsets", "time-zone"])
+def cron_window() -> dict[str, Any]:
+    """Started at the top of this hour on Sydney's wall clock, for two hours."""
+    local = datetime.datetime.now(ZoneInfo("Australia/Sydney"))
+    return {"name": "cron", "cron": f"0 {local.hour} * * *", "duration": "2h", "timeZone": "Australia/Sydney"}
+
+
+@pytest.mark.parametrize("make", [offset_window, zoned_window, cron_window], ids=["offsets", "time-zone", "cron"])
 def test_a_window_written_with_offsets_or_a_time_zone_freezes(paramedic: Kit, make: Any) -> None:
     """It used to make every automatic Remediation under the policy retry forever with an empty status."""
     window = make()
@@ -52,13 +58,28 @@ def test_a_window_written_with_offsets_or_a_time_zone_freezes(paramedic: Kit, ma
     assert paramedic.deployment("shop")["metadata"]["generation"] == 1
 
 
-def test_a_zone_the_operator_does_not_know_fails_the_remediation_naming_the_field(paramedic: Kit) -> None:
-    """The API server checks a zone's shape only; the operator's tz database decides the rest, and says so."""
-    window = {"days": DAYS, "from": "00:00", "to": "24:00", "timeZone": "Mars/Olympus"}
+@pytest.mark.parametrize(
+    ("window", "field", "message"),
+    [
+        (
+            {"days": DAYS, "from": "00:00", "to": "24:00", "timeZone": "Mars/Olympus"},
+            "timeZone",
+            "not an IANA time zone",
+        ),
+        # Five fields of cron's characters (the API server's check), but hour 25: automation is not unfrozen.
+        ({"cron": "0 25 * * *", "duration": "24h"}, "cron", "is not a cron expression"),
+    ],
+    ids=["zone", "cron"],
+)
+def test_a_window_the_operator_cannot_read_fails_the_remediation_naming_the_field(
+    paramedic: Kit, window: dict[str, Any], field: str, message: str
+) -> None:
+    """The API server checks a zone's or an expression's shape only; the operator decides the rest, says so,
+    and does not act."""
     rem = crash_under(paramedic, policy(paramedic, "martian", {"freezeWindows": [window]}))
     assert rem["status"]["phase"] == "Failed"
-    assert "spec.freezeWindows[0].timeZone" in rem["status"]["message"]
-    assert "not an IANA time zone" in rem["status"]["message"]
+    assert f"spec.freezeWindows[0].{field}" in rem["status"]["message"]
+    assert message in rem["status"]["message"]
     obj = paramedic.clients.custom.get_namespaced_custom_object(
         GROUP, VERSION, paramedic.namespace, "ratelimitpolicies", "martian"
     )
@@ -78,8 +99,10 @@ def crash_under(paramedic: Kit, rate_limit: str) -> dict[str, Any]:
     [
         ({"days": ["Mon"], "from": "01:00", "to": "02:00", "timeZone": "Europe/Berlin; drop"}, "timeZone"),
         ({"start": "2026-11-27", "end": "2026-11-28"}, "start"),
+        ({"cron": "0 22 * * 5 $(reboot)", "duration": "1h"}, "cron"),
+        ({"cron": "0 22 * * 5", "duration": "0s"}, "duration"),
     ],
-    ids=["zone", "not-a-date-time"],
+    ids=["zone", "not-a-date-time", "cron-shape", "empty-duration"],
 )
 def test_the_api_server_refuses_a_bad_window_naming_the_field(
     paramedic: Kit, window: dict[str, Any], field: str

@@ -10,9 +10,12 @@ keywords translated.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import yaml
+from pydantic.json_schema import GenerateJsonSchema, NoDefault
+from pydantic_core import core_schema
 
 from .common import GROUP, LIST_MAP_KEYS, VERSION, Model
 from .resources import RESOURCES, Resource
@@ -94,8 +97,48 @@ def _int_or_string(options: list[dict[str, Any]]) -> dict[str, Any]:
     return {"x-kubernetes-int-or-string": True, **rules}
 
 
-def model_schema(model: type[Model]) -> dict[str, Any]:
-    return structural(model.model_json_schema(by_alias=True, mode="validation"))
+def _dumped(value: Any) -> Any:
+    """A default as it goes on the wire: models by their wire form (no nulls: a null in a default is refused)."""
+    if isinstance(value, Model):
+        return value.dump()
+    if isinstance(value, list):
+        return [_dumped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dumped(v) for k, v in value.items()}
+    return value
+
+
+def _says_something(value: Any) -> bool:
+    """Whether a factory default is worth publishing: not an empty list or map (nor a map of empty lists, such
+    as ``{kinds: []}``), which would only add noise to every object. ``{manual: {}}`` says something."""
+    if isinstance(value, list | dict) and not value:
+        return False
+    if isinstance(value, dict):
+        return any(not (isinstance(v, list) and not v) for v in value.values())
+    return True
+
+
+class WithFactoryDefaults(GenerateJsonSchema):
+    """Pydantic publishes only literal defaults; this also publishes what a ``default_factory`` makes (the
+    default RateLimitPolicy's windows, its storm breaker...), so that ``kubectl explain`` shows them and the API
+    server fills them in: what a user reads back is what the operator will use.
+
+    The API server defaults on every read and write, the old object too, before CEL rules run: a transition
+    rule such as ``self.dryRun == oldSelf.dryRun`` compares defaulted values on both sides, so a default
+    added later never makes an old object look changed. Status gets no factory defaults (``crd``), and
+    ``check_defaults`` refuses the two places where a default would build a wrong object."""
+
+    def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
+        factory = schema.get("default_factory")
+        if factory is None or schema.get("default_factory_takes_data"):
+            return super().get_default_value(schema)
+        value = _dumped(factory())  # type: ignore[call-arg]
+        return value if _says_something(value) else NoDefault
+
+
+def model_schema(model: type[Model], *, factory_defaults: bool = True) -> dict[str, Any]:
+    generator = WithFactoryDefaults if factory_defaults else GenerateJsonSchema
+    return structural(model.model_json_schema(by_alias=True, mode="validation", schema_generator=generator))
 
 
 def check_descriptions(schema: dict[str, Any], path: str = "") -> list[str]:
@@ -111,13 +154,40 @@ def check_descriptions(schema: dict[str, Any], path: str = "") -> list[str]:
     return missing
 
 
+def check_defaults(node: dict[str, Any], path: str = "", *, free: bool = False) -> None:
+    """Refuse defaults the API server would turn into a wrong object.
+
+    A default on a member of an exactly-one choice (an ``OneOf``: an action of a step, a trigger kind, a
+    channel) would make every object set two members; a default beneath ``x-kubernetes-preserve-unknown-fields``
+    is not pruned the same way and lands in free-form data the operator passes on (a pod template)."""
+    if free and "default" in node:
+        raise ValueError(f"{path}: no default beneath x-kubernetes-preserve-unknown-fields")
+    free = free or bool(node.get("x-kubernetes-preserve-unknown-fields"))
+    properties = node.get("properties") or {}
+    for rule in node.get("x-kubernetes-validations") or []:
+        if "? 1 : 0)" not in rule["rule"]:
+            continue
+        for name in re.findall(r"has\(self\.(\w+)\)", rule["rule"]):
+            if "default" in properties.get(name, {}):
+                raise ValueError(f"{path}.{name}: a member of a one-of choice cannot have a default")
+    for name, prop in properties.items():
+        check_defaults(prop, f"{path}.{name}", free=free)
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            check_defaults(node[key], f"{path}[]", free=free)
+
+
 def crd(resource: Resource) -> dict[str, Any]:
     spec = model_schema(resource.spec)
     if resource.spec_rules:
         spec.setdefault("x-kubernetes-validations", []).extend(resource.spec_rules)
     spec["description"] = f"Desired state of the {resource.kind}."
-    status = model_schema(resource.status)
+    # The status is the operator's to write, in full: a factory default there would be the API server
+    # inventing an observation (the literal defaults it has are what the operator writes anyway).
+    status = model_schema(resource.status, factory_defaults=False)
     status["description"] = f"Observed state of the {resource.kind}, written by the operator."
+    check_defaults(spec, "spec")
+    check_defaults(status, "status")
     root = {
         "type": "object",
         "description": resource.description,

@@ -22,13 +22,18 @@ def _type(node: dict[str, Any]) -> str:
     return kind
 
 
+def _value(default: Any) -> str:
+    """A default as a user writes it: plain for a scalar, JSON (flow YAML) for a list or an object."""
+    return json.dumps(default) if isinstance(default, list | dict) else str(default)
+
+
 def _rows(node: dict[str, Any], path: str) -> list[str]:
     rows = []
     required = set(node.get("required") or [])
     for name, prop in (node.get("properties") or {}).items():
         here = f"{path}.{name}" if path else name
         description = " ".join(str(prop.get("description", "")).split()).replace("|", "\\|")
-        default = f" Default: `{prop['default']}`." if "default" in prop and prop["default"] not in ([], {}, "") else ""
+        default = f" Default: `{_value(prop['default'])}`." if prop.get("default") not in (None, [], {}, "") else ""
         mark = " (required)" if name in required else ""
         rows.append(f"| `{here}`{mark} | {_type(prop)} | {description}{default} |")
         child = prop.get("items") if prop.get("type") == "array" else prop

@@ -8,11 +8,13 @@ it, in which order, when automation is not enough.
 from __future__ import annotations
 
 import zoneinfo
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+from cronsim import CronSim, CronSimError
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
-from .common import BoundedTime, Condition, Duration, Label, Model, Name, OneOf, Text, Time
+from .common import BoundedTime, Condition, Duration, Label, Model, Name, OneOf, Text, Time, parse_duration
 
 Scope = Literal["Runbook", "Target", "Namespace", "Cluster"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -95,15 +97,52 @@ ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
 Zone = Annotated[str, StringConstraints(max_length=64, pattern=ZONE_PATTERN), AfterValidator(_zone)]
 
 
+def _cron(expression: str) -> str:
+    """A cron expression cronsim reads (five fields: minute hour day-of-month month day-of-week)."""
+    try:
+        CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC))
+    except CronSimError as exc:
+        raise ValueError(f"{expression!r} is not a cron expression ({exc}); e.g. '0 22 * * 5'") from exc
+    return expression
+
+
+#: Five space-separated fields of cron's characters (digits, names such as MON or JAN, * / , - L W #): the API
+#: server checks the shape and the length, the operator and ``paramedic lint`` read the expression. Five fields
+#: only: cron's handling of DST (below) applies to five-field expressions.
+CRON_FIELD = r"[0-9A-Za-z*/,#-]{1,40}"
+CRON_PATTERN = rf"^{CRON_FIELD}( {CRON_FIELD}){{4}}$"
+Cron = Annotated[str, StringConstraints(max_length=100, pattern=CRON_PATTERN), AfterValidator(_cron)]
+
+
+def _positive(text: str) -> str:
+    if parse_duration(text).total_seconds() <= 0:
+        raise ValueError("must be longer than 0s")
+    return text
+
+
 class FreezeWindow(Model):
-    """A period without automatic actions: absolute (start/end) or weekly (days, from/to, in timeZone)."""
+    """A period without automatic actions: absolute (start/end), weekly (days, from/to, in timeZone) or
+    recurring (cron, duration, in timeZone)."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "(has(self.start) && has(self.end)) != (has(self.days) && has(self.from) && has(self.to))",
-                    "message": "a freeze window is either start+end or days+from+to",
+                    "rule": "((has(self.start) && has(self.end)) ? 1 : 0)"
+                    " + ((has(self.days) && has(self.from) && has(self.to)) ? 1 : 0)"
+                    " + ((has(self.cron) && has(self.duration)) ? 1 : 0) == 1",
+                    "message": "a freeze window is either start+end or days+from+to or cron+duration",
+                },
+                {
+                    "rule": "has(self.cron) == has(self.duration)",
+                    "message": "cron and duration go together: each occurrence starts at a cron time and lasts "
+                    "duration",
+                    "fieldPath": ".duration",
+                },
+                {
+                    "rule": "!has(self.duration) || duration(self.duration) > duration('0s')",
+                    "message": "duration must be longer than 0s",
+                    "fieldPath": ".duration",
                 },
                 {
                     # timestamp(): the API server types a date-time field as a timestamp already (the identity
@@ -118,8 +157,9 @@ class FreezeWindow(Model):
                     "fieldPath": ".to",
                 },
                 {
-                    "rule": "!has(self.timeZone) || has(self.days)",
-                    "message": "timeZone applies to weekly windows (days+from+to); start and end carry their offset",
+                    "rule": "!has(self.timeZone) || has(self.days) || has(self.cron)",
+                    "message": "timeZone applies to weekly (days+from+to) and cron windows; start and end carry "
+                    "their offset",
                     "fieldPath": ".timeZone",
                 },
             ]
@@ -150,8 +190,19 @@ class FreezeWindow(Model):
     )
     time_zone: Zone | None = Field(
         default=None,
-        description="Weekly: the IANA time zone of days, from and to (e.g. Europe/Berlin; UTC when unset). Wall "
-        "clock: across a DST change the window keeps its local hours.",
+        description="Weekly and cron: the IANA time zone of days, from and to, or of the cron expression (e.g. "
+        "Europe/Berlin; UTC when unset). Wall clock: across a DST change the window keeps its local hours.",
+    )
+    cron: Cron | None = Field(
+        default=None,
+        description="Recurring: when each occurrence starts, a five-field cron expression in timeZone (e.g. "
+        "'0 22 * * 5', Fridays at 22:00). A start in the hour skipped by DST happens at the first minute after "
+        "it; a start in the repeated hour happens once (as Debian cron does).",
+    )
+    duration: Annotated[Duration, AfterValidator(_positive)] | None = Field(
+        default=None,
+        description="Recurring: how long each occurrence lasts from its start (elapsed time, e.g. 60h). The window "
+        "holds when some start is at or before now and now is before that start plus duration.",
     )
 
 
@@ -190,7 +241,10 @@ class RateLimitPolicyStatus(Model):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy.",
+        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy. "
+        "Frozen: True while a freeze window is in effect (reason FreezeWindow, the window named). StormActive: "
+        "True while the storm breaker has refused a Remediation within its window (reason StormBreakerTripped, "
+        "the count named). Absent means False; each is written only when it changes.",
     )
 
 
@@ -281,10 +335,15 @@ class EscalationPolicySpec(Model):
 
 
 class EscalationPolicyStatus(Model):
-    """Where an escalation stands is recorded on each Remediation; the policy itself only says whether the
-    operator can read it."""
+    """Where an escalation stands is recorded on each Remediation; the policy itself says whether the operator
+    can read it and reach its channels."""
 
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy.",
+        description="Ready: False (reason Invalid, the fields named) when the operator cannot read the policy; "
+        "False (reason SecretMissing or SecretUnreadable, the channels named) when a channel's Secret or key is "
+        "missing or the operator may not read it; True (reason Valid) when every channel's Secret key is there.",
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation the operator last checked the policy at."
     )

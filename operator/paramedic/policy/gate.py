@@ -39,6 +39,7 @@ from paramedic.kube.conflicts import Conflict, is_conflict, retry_on_conflict
 from paramedic.records import invalid
 
 from .access import LoadedRunbook, Refused
+from .conditions import Trip
 from .ratelimit import Candidate, Decision, decide_batch, prune
 from .views import Remediations, TargetCounts, runbook_key
 
@@ -84,6 +85,8 @@ class Gate:
         self._cluster_turn = threading.Lock()
         #: Each policy's unfinished ledger entries as its last pass left them.
         self._unfinished: dict[tuple[str, str], list[LedgerEntry]] = {}
+        #: When each policy's storm breaker last refused, for its StormActive condition (policy_status).
+        self.trips: dict[tuple[str, str], Trip] = {}
 
     def policy_location(self, runbook: LoadedRunbook, namespace: str) -> tuple[str, str]:
         ref = runbook.spec.rate_limit_policy_ref
@@ -136,6 +139,9 @@ class Gate:
             raise
         for waiting in batch:
             waiting.decision = decisions[waiting.candidate.remediation]
+        tripped = [d for d in decisions.values() if d.reason == "StormBreaker"]
+        if tripped:
+            self.trips[where] = Trip(self.clock(), tripped[-1].message)
         outcome = Counter("Admitted" if d.admitted else d.reason for d in decisions.values())
         log.info(
             "admission on RateLimitPolicy %s/%s: %d candidates decided in one pass (%s); ledger %s",

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from paramedic.api.common import parse_duration, rfc3339
 from paramedic.api.policies import FreezeWindow, LedgerEntry, RateLimitPolicySpec
 
+from .recurrence import recurring
+
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -57,7 +59,7 @@ def frozen(windows: Sequence[FreezeWindow], now: datetime) -> FreezeWindow | Non
         if window.start and window.end:
             if window.start <= now < window.end:
                 return window
-        elif window.days and window.from_ and window.to and weekly(window, now):
+        elif weekly(window, now) or recurring(window, now):  # each is False for a window of another form
             return window
     return None
 

@@ -49,6 +49,35 @@ def ready(status: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     return next((c for c in (status or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
 
 
+def ready_condition(
+    status: Mapping[str, Any] | None, ok: bool, reason: str, message: str, generation: int | None
+) -> dict[str, Any]:
+    """An object's Ready condition as one writer words it (this module for Invalid/Valid, the dispatcher for a
+    runbook's armed trigger): it keeps its lastTransitionTime while its status stays the same."""
+    flag = "True" if ok else "False"
+    old = ready(status)
+    since = old.get("lastTransitionTime") if old is not None and old.get("status") == flag else None
+    return {
+        "type": "Ready",
+        "status": flag,
+        "reason": reason,
+        "message": message[:1024],
+        "lastTransitionTime": since or now(),
+        "observedGeneration": generation,
+    }
+
+
+def with_ready(status: Mapping[str, Any] | None, condition: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The object's conditions with Ready replaced in place (or added): a merge patch replaces the whole list,
+    so the other conditions are written back as they were."""
+    conditions = [dict(c) for c in (status or {}).get("conditions") or [] if isinstance(c, Mapping)]
+    at = next((i for i, c in enumerate(conditions) if c.get("type") == "Ready"), None)
+    if at is None:
+        return [*conditions, dict(condition)]
+    conditions[at] = dict(condition)
+    return conditions
+
+
 def already_said(status: Mapping[str, Any] | None, generation: int | None, message: str) -> bool:
     """The object's Ready condition already says this, for this generation."""
     condition = ready(status)
@@ -64,15 +93,8 @@ def _mark(clients: Clients, plural: str, obj: Mapping[str, Any], ready: bool, re
     """Write the object's Ready condition (and a runbook's lastError); False when the write failed."""
     meta = obj["metadata"]
     generation = meta.get("generation")
-    condition = {
-        "type": "Ready",
-        "status": "True" if ready else "False",
-        "reason": reason,
-        "message": message[:1024],
-        "lastTransitionTime": now(),
-        "observedGeneration": generation,
-    }
-    body: dict[str, Any] = {"status": {"conditions": [condition]}}
+    condition = ready_condition(obj.get("status"), ready, reason, message, generation)
+    body: dict[str, Any] = {"status": {"conditions": with_ready(obj.get("status"), condition)}}
     if not ready:
         body["status"]["observedGeneration"] = generation
     if plural in ("runbooks", "clusterrunbooks"):

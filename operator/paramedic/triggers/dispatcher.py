@@ -29,7 +29,7 @@ from paramedic.kube import ApiException, Clients, now
 from paramedic.kube.blocking import run_blocking
 from paramedic.kube.conflicts import retry_on_conflict
 from paramedic.kube.kinds import KINDS, runbook_kind
-from paramedic.records import metrics
+from paramedic.records import invalid, metrics
 
 from .counters import FireCounters, Write
 from .matching import TIMED, Entry, Fire, evaluate
@@ -322,24 +322,20 @@ class Dispatcher:
             self.write_count(write)
 
     def mark_armed(self, plural: str, body: Mapping[str, Any], trigger: str, problem: str = "") -> None:
-        """Record on the runbook which trigger the operator now watches for it. An Alertmanager runbook
-        also gets its Ready condition: False, with the problem (an invalid pattern), when it is skipped."""
+        """Record on the runbook which trigger the operator now watches for it, and its Ready condition: True
+        (Armed), or False with the problem (an Alertmanager runbook's invalid pattern) when it is skipped. A
+        PromQL runbook's Ready is the poller's to say (whether its query evaluates: triggers/prometheus.py)."""
         if not self.acting():  # fencing: a standby writes no status (the leader marks it)
             return
         meta = body["metadata"]
         status: dict[str, Any] = {"triggerKind": trigger, "observedGeneration": meta.get("generation")}
         if trigger == "alertmanager":
             status["lastError"] = problem
-            status["conditions"] = [
-                {
-                    "type": "Ready",
-                    "status": "False" if problem else "True",
-                    "reason": "InvalidPattern" if problem else "Armed",
-                    "message": problem or "alerts from the webhook are matched",
-                    "lastTransitionTime": now(),
-                    "observedGeneration": meta.get("generation"),
-                }
-            ]
+        if trigger != "prometheus":
+            reason = "InvalidPattern" if problem else "Armed"
+            said = problem or ARMED.get(trigger, f"the {trigger} trigger is watched")
+            ready = invalid.ready_condition(body.get("status"), not problem, reason, said, meta.get("generation"))
+            status["conditions"] = invalid.with_ready(body.get("status"), ready)
         patch = {"status": status}
         try:
             runbook_kind(plural).patch_status(self.clients, meta["name"], meta.get("namespace"), patch)
@@ -348,6 +344,13 @@ class Dispatcher:
 
     def seed_fire_count(self, key: str, count: int) -> None:
         self.counters.seed(key, count)
+
+
+#: What a runbook's Ready condition says once its trigger is armed (others: "the <kind> trigger is watched").
+ARMED = {
+    "manual": "no trigger: Remediations of this runbook are created by people",
+    "alertmanager": "alerts from the webhook are matched",
+}
 
 
 def fingerprint(evidence: Mapping[str, str]) -> str:

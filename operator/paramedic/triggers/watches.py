@@ -170,6 +170,7 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams
             (status or {}).get("triggerKind") != trigger
             or (status or {}).get("observedGeneration") != generation
             or (trigger == "alertmanager" and (status or {}).get("lastError", "") != problem)
+            or (trigger != "prometheus" and (invalid.ready(status) or {}).get("observedGeneration") != generation)
         ):
             # Say the trigger is armed (or why not): our own resource, written only when it changed.
             await dispatcher.run_blocking(dispatcher.mark_armed, resource.plural, body, trigger, problem)
