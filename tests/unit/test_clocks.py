@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paramedic.api.runbook import PendingSeries, RunbookStatus
+from paramedic.api.runbook_status import PendingSeries, RunbookStatus
 from paramedic.triggers.clocks import Clocks, series_key
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,7 +9,8 @@ from typing import Any
 from .common import Model
 from .policies import EscalationPolicySpec, EscalationPolicyStatus, RateLimitPolicySpec, RateLimitPolicyStatus
 from .remediation import RemediationSpec, RemediationStatus
-from .runbook import ACTION_FIELDS, CLUSTER_ONLY, NODE_ACTIONS, ClusterRunbookSpec, RunbookSpec, RunbookStatus
+from .runbook import ACTION_FIELDS, CLUSTER_ONLY, NODE_ACTIONS, ClusterRunbookSpec, RunbookSpec
+from .runbook_status import RunbookStatus
 
 CLUSTER_ONLY_STEPS = tuple(f for f in ACTION_FIELDS if f in CLUSTER_ONLY)
 NODE_STEPS = tuple(f for f in ACTION_FIELDS if f in NODE_ACTIONS)

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from paramedic.api.runbook import PENDING_SERIES_MAX
+from paramedic.api.runbook_status import PENDING_SERIES_MAX
 
 #: Series names longer than this are recorded by their digest (a status entry has a bounded size).
 SERIES_TEXT_MAX = 256
