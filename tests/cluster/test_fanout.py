@@ -16,8 +16,10 @@ import yaml
 from paramedic.actions.rollout_restart import RESTARTED_BY
 from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.kube import Clients
+from paramedic_dev.cluster import DevCluster
 from paramedic_dev.install import ensure_namespace
 from tests.cluster.conftest import OPERATOR_NAMESPACE
+from tests.cluster.test_cli import cli
 from tests.kit import Kit, deployment
 from tests.waiting import wait_until
 
@@ -97,9 +99,11 @@ def test_the_example_restarts_every_labelled_deployment_of_its_namespace_two_at_
         clients.core.delete_namespace(elsewhere)
 
 
-def test_max_errors_stops_starting_targets_and_fails_the_step(paramedic: Kit, clients: Clients) -> None:
+def test_max_errors_stops_starting_targets_and_fails_the_step(
+    paramedic: Kit, clients: Clients, cluster: DevCluster
+) -> None:
     """rollback fails on a Deployment without an earlier revision: with maxErrors 1, the second failure stops
-    the step; the targets after it are never started."""
+    the step; the targets after it are never started. ``paramedic history NAME`` shows each target's outcome."""
     for name in ("f1", "f2", "f3", "f4"):
         deploy(paramedic, name, {"batch": "x"})
     body = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.invalid/app:2"}]}}}}
@@ -107,7 +111,8 @@ def test_max_errors_stops_starting_targets_and_fails_the_step(paramedic: Kit, cl
     paramedic.wait_rolled_out("f2", 1)
     fan = {"kinds": ["Deployment"], "selector": {"matchLabels": {"batch": "x"}}, "maxConcurrency": 1, "maxErrors": 1}
     runbook = paramedic.runbook({"steps": [{"rollback": {}, "fanOut": fan, "verify": {"check": "None"}}]})
-    status = paramedic.wait_phase(paramedic.remediation(runbook, {**DEPLOYMENT, "name": "f1"}), "Failed", timeout=90)
+    rem = paramedic.remediation(runbook, {**DEPLOYMENT, "name": "f1"})
+    status = paramedic.wait_phase(rem, "Failed", timeout=90)
     targets = _targets(status)
     assert [(t["target"]["name"], t["phase"]) for t in targets] == [
         ("f1", "Failed"),
@@ -118,6 +123,14 @@ def test_max_errors_stops_starting_targets_and_fails_the_step(paramedic: Kit, cl
     assert status["steps"][0]["reason"] == "MaxErrorsExceeded"
     assert "maxErrors 1" in status["message"]
     assert revisions(clients, paramedic.namespace, "f4") == {"1"}
+    shown = cli(cluster, "history", rem, "-n", paramedic.namespace).stdout.splitlines()
+    lines = {
+        name: next(line for line in shown if f"Deployment {paramedic.namespace}/{name}:" in line)
+        for name in ("f1", "f2", "f4")
+    }
+    assert "Failed" in lines["f1"], shown
+    assert "Succeeded" in lines["f2"], shown
+    assert "Skipped" in lines["f4"], shown
 
 
 def test_a_killed_operator_does_not_restart_a_finished_target_twice(paramedic: Kit, clients: Clients) -> None:

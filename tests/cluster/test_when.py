@@ -108,6 +108,8 @@ def test_the_step_taken_follows_the_logs(paramedic: Kit, matches: int, taken: st
     skip_events = [e for e in paramedic.events("Remediation", rem) if e.startswith("StepSkipped")]
     assert len(skip_events) == 1
     assert f"evidence.appLogs.matches={matches}" in skip_events[0]
+    said = paramedic.operator.log.read_text(errors="replace")  # one log line for the decision, too
+    assert f"remediation {paramedic.namespace}/{rem}: step {steps[skipped]['index'] + 1} skipped: when" in said
     # What kubectl describe shows beside the outcome: the key figures of what was found.
     summary = wait_until(
         lambda: [e for e in paramedic.events("Remediation", rem) if e.startswith("Evidence: ")], 30, "the summary"

@@ -202,7 +202,11 @@ def _one(clients: Any, args: argparse.Namespace) -> int:
         "phase": status.get("phase", "Pending"),
         "message": status.get("message", ""),
         "steps": [
-            {k: s.get(k) for k in ("index", "name", "action", "phase", "reason", "message") if s.get(k) is not None}
+            {
+                k: s.get(k)
+                for k in ("index", "name", "action", "phase", "reason", "message", "targets")
+                if s.get(k) not in (None, [])
+            }
             for s in status.get("steps") or []
         ],
         "evidence": [evidence.compact(r) for r in status.get("evidence") or [] if isinstance(r, dict)],
@@ -216,7 +220,12 @@ def _one(clients: Any, args: argparse.Namespace) -> int:
     print(f"  runbook {record['runbook']}, target {record['target']}, trigger {record['trigger']}")
     print("Steps:")
     for step in record["steps"]:
-        print(f"  {step['index'] + 1}. {step['name']}: {step['phase']}: {step.get('message', '')}")
+        print(f"  {step['index'] + 1}. {step.get('name', '')}: {step['phase']}: {step.get('message', '')}")
+        for one in step.get("targets") or []:  # a fanned-out step: each object of its set
+            ref = one.get("target") or {}
+            where = f"{ref.get('namespace')}/" if ref.get("namespace") else ""
+            said = f"{one.get('phase', '')} {one.get('message', '')}"
+            print(f"     {ref.get('kind', '')} {where}{ref.get('name', '')}: {said}")
     print("Evidence:" if record["evidence"] else "Evidence: none recorded")
     for line in evidence.lines(record["evidence"]):
         print(f"  {line}")

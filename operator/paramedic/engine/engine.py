@@ -319,6 +319,15 @@ class Engine:
                     status.phase,
                     status.message[:300],
                 )
+            if len(status.steps) > len(base.steps) and status.steps[-1].phase == "Skipped":  # a when: decision
+                step, meta = status.steps[-1], rem["metadata"]
+                log.info(
+                    "remediation %s/%s: step %d skipped: %s",
+                    meta["namespace"],
+                    meta["name"],
+                    step.index + 1,
+                    step.message[:300],
+                )
         for emit in said:
             self._event(rem, emit, target if emit.on_target else None)
         self._observe(rem, transition, spec)
