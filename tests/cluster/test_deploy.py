@@ -76,7 +76,15 @@ def test_kustomize_base_passes_server_side_dry_run(cluster: DevCluster, crds: No
         ("list", "endpointslices.discovery.k8s.io", "default", True),
         ("create", "configmaps", "default", True),
         ("delete", "configmaps", "default", False),
-        ("patch", "services", "default", False),
+        ("delete", "services", "default", False),
+        # applyManifest (docs/concepts.md): server-side apply of the kinds a Runbook may apply, never a delete
+        ("patch", "services", "default", True),
+        ("patch", "ingresses.networking.k8s.io", "default", True),
+        ("delete", "ingresses.networking.k8s.io", "default", False),
+        ("create", "roles.rbac.authorization.k8s.io", "default", False),
+        # isolate / release: only NetworkPolicies
+        ("create", "networkpolicies.networking.k8s.io", "default", True),
+        ("patch", "networkpolicies.networking.k8s.io", "default", False),
     ],
 )
 def test_rbac_grants_exactly_what_the_actions_need(
