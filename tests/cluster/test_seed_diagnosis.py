@@ -215,14 +215,13 @@ def test_oom_records_the_memory_series_then_raises_the_limit(
     spec = at_prometheus(
         example("paintbox/admin/clusterrunbook-oom-memory-series.yaml", "oom-raise-memory-series"), prometheus, ns
     )
-    spec["target"]["namespaces"] = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
+    spec["target"]["namespaces"] = spec["allowedNamespaces"] = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
     runbook = paramedic.cluster_runbook(spec)
-    ops = paramedic.at(OPERATOR_NAMESPACE)
     try:
         armed(paramedic, runbook, cluster=True)
         simulate.make_oomkilled(paramedic.clients.core, ns, pod)
-        rem = fired(ops, runbook)
-        status = ops.wait_phase(rem, "Succeeded", timeout=90)
+        rem = fired(paramedic, runbook)  # in the target's namespace, which allowedNamespaces admits
+        status = paramedic.wait_phase(rem, "Succeeded", timeout=90)
     finally:
         paramedic.clients.custom.delete_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", runbook)
 
@@ -235,7 +234,7 @@ def test_oom_records_the_memory_series_then_raises_the_limit(
     assert before["memory"]["values"]["samples"] >= 1
     state = before["state"]["values"]
     assert (state["oomKilled"], state["lastExitCode"], state["lastReason"]) == (True, 137, "OOMKilled")
-    detail = paramedic.clients.core.read_namespaced_config_map(f"{rem}-evidence", OPERATOR_NAMESPACE).data
+    detail = paramedic.clients.core.read_namespaced_config_map(f"{rem}-evidence", ns).data
     assert pod in detail["before.memory"]
     assert "256Mi" in detail["before.state"]  # the limit the pod was killed at
     assert "384Mi" in detail["after-0.state"]  # and the one its replacement runs with
