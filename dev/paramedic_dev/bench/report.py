@@ -98,6 +98,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("storm: operator CPU until all decided", _fmt(s("operator_cpu_s"), " s"), "", ""),
         ("RSS peak", _fmt(_get(r, "rss", "peak_mb"), " MB"), "", "<= 250 MB"),
         (f"evidence: {_fmt(e('pods'))} acted with evidence", _fmt(e("acted")), "", "all"),
+        ("evidence: every collector Collected (none timed out)", _fmt(e("collected_all")), "", ""),
         ("evidence: all decided", _fmt(e("all_decided_s"), " s"), "", ""),
         (
             "evidence: RSS before / peak",
