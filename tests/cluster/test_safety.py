@@ -91,7 +91,10 @@ def test_storm_breaker_stops_acting_when_most_of_the_fleet_fails(paramedic: Kit)
     refused = [r for r in found if r["status"]["phase"] != "Succeeded"]
     reasons = Counter(ready_reason(r) for r in refused)
     assert set(reasons) <= {"RateLimitWindow", "StormBreaker"}
-    assert reasons["StormBreaker"] >= 40  # once a fifth of the fleet fails, nothing more is done
+    # Once a fifth of the fleet fails, nothing more is done: the k-th Remediation to ask counts at least k
+    # failing (itself and those that asked before it, whether the index shows them yet or not), so at most
+    # 10 of the 50 pass the breaker (3 admitted, the rest refused by the window) and at least 40 trip it.
+    assert reasons["StormBreaker"] >= 40
     skipped = next(r for r in refused if ready_reason(r) == "StormBreaker")
     assert skipped["status"]["phase"] == "Skipped"
     assert "storm breaker" in skipped["status"]["message"]

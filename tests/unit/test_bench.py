@@ -107,3 +107,34 @@ def test_the_full_preset_is_the_issues() -> None:
     assert (full.pods, full.nodes, full.runbooks, full.storm, full.budget) == (10000, 1000, 200, 1000, 10)
     assert full.victims >= 50
     assert full.total_pods < full.nodes * 250  # what the fake nodes can hold
+
+
+def test_evidence_is_judged_by_a_collected_record_of_each_collector_before_the_first_step() -> None:
+    from types import SimpleNamespace
+
+    from paramedic_dev.bench import evidence
+
+    remediations = RemediationEvents()
+
+    def seen(name: str, phase: str, *records: tuple[str, str, int | None]) -> None:
+        found = [{"name": n, "outcome": o, **({"after": a} if a is not None else {})} for n, o, a in records]
+        status = {"phase": phase, "evidence": found}
+        remediations("MODIFIED", {"metadata": {"namespace": "ns", "name": name}, "status": status}, 1.0)
+
+    seen("whole", "Succeeded", ("logs", "Collected", None), ("state", "Collected", None))
+    seen("failed-one", "Succeeded", ("logs", "Failed", None), ("state", "Collected", None))
+    seen("only-after", "Succeeded", ("logs", "Collected", 0), ("state", "Collected", 0))
+    seen("refused", "RateLimited")
+    bench = SimpleNamespace(remediations=remediations)
+    # a Failed (or TimedOut) record is evidence gathered; only records after a step are not
+    assert evidence.missing(bench, "ns", ["logs", "state"]) == ["only-after"]  # type: ignore[arg-type]
+    assert remediations.evidence_of("ns", "whole")[0] > 0
+    assert remediations.evidence_of("ns", "refused") == (0, [])
+    storm = {"actions": 5, "budget": 5, "acted_remediations": 5, "evidence_missing": 0}
+    results: dict[str, Any] = {"storm": storm, "evidence": {"pods": 50, "acted": 50}}
+    results["evidence"]["missing"] = 1
+    check = report.invariants(results)["evidence_gathered_for_every_acted"]
+    assert not check["ok"]
+    assert check["measured"].startswith("54 of 55")
+    results["evidence"]["missing"] = 0
+    assert report.invariants(results)["evidence_gathered_for_every_acted"]["ok"]

@@ -198,3 +198,42 @@ def test_the_default_policy_in_the_docs_is_the_one_the_operator_creates() -> Non
     shown = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))  # type: ignore[union-attr]
     assert RateLimitPolicySpec.model_validate(shown).dump() == RateLimitPolicySpec().dump()
     assert RateLimitPolicySpec().dump()["maxInFlight"] == {"max": 5, "scope": "Cluster"}
+
+
+def test_the_breaker_counts_a_storm_s_latest_remediations_before_the_index_shows_them() -> None:
+    """The index is fed by a watch, and a driver starts from its create's response, so the latest
+    Remediations of a storm ask before the index holds them (the flaky storm-breaker test saw 39 trips
+    for 40: the 11th of 50 was counted as the 10th). Each one that asked counts, itself included, once."""
+    from types import SimpleNamespace
+
+    from paramedic.api.common import ObjectRef
+    from paramedic.policy.access import LoadedRunbook
+    from paramedic.policy.gate import Gate, _Waiting
+    from tests.unit.test_views import indexed, remediation
+
+    at = "2026-11-23T11:59:00Z"
+    gate = Gate(SimpleNamespace(), "paramedic-system", clock=lambda: NOW)  # type: ignore[arg-type]
+    gate.targets = SimpleNamespace(count=lambda target, selector: 50)  # type: ignore[assignment]
+    gate.remediations = indexed(*(remediation(f"rem-{i}", at) for i in range(1, 10)))  # the index shows 9
+    breaker = spec(stormBreaker={"enabled": True, "maxFailingPercent": 20})
+    book = RunbookSpec.model_validate({"trigger": {"podCrashLoop": {}}, "steps": [{"deletePod": {}}]})
+    loaded = LoadedRunbook("Runbook", "rb", 1, book)
+
+    def asking(name: str) -> _Waiting:
+        candidate = Candidate(f"ns/{name}", "Runbook/ns/rb", f"Pod/ns/{name}", "ns")
+        return _Waiting(candidate, loaded, ObjectRef(kind="Pod", namespace="ns", name=name), at, True)
+
+    def counted(batch: list[_Waiting]) -> list[Candidate]:
+        gate._note_asked(batch, breaker, NOW)
+        failing: dict[str, int] = {}
+        return [gate._storm(w, breaker, NOW, failing) for w in batch]
+
+    assert [c.failing for c in counted([asking("rem-10")])] == [10]  # itself, not yet in the index
+    eleventh = counted([asking("rem-11"), asking("rem-9")])  # rem-9 is in the index too: once
+    assert [c.failing for c in eleventh] == [11, 11]
+    _, decisions = decide_batch(breaker, [], eleventh[:1], NOW, [])
+    assert decisions["ns/rem-11"].reason == "StormBreaker"  # 11 of 50 is more than 20 %
+    forgotten = spec(stormBreaker={"enabled": True, "maxFailingPercent": 20, "window": "30s"})
+    assert [c.failing for c in counted([asking("rem-12")])] == [12]
+    gate._note_asked([], forgotten, NOW)
+    assert gate._storm(asking("rem-13"), forgotten, NOW, {}).failing == 1  # older than the window: not counted

@@ -1,6 +1,7 @@
 """``python -m paramedic_dev.bench [--preset smoke|medium|full]``: run, print the table, write JSON.
 
-Exits 1 when an invariant fails (actions == budget, 0 idle writes); times are reported, never judged.
+Exits 1 when an invariant fails (actions == budget, 0 idle writes, evidence for every acted Remediation);
+times are reported, never judged.
 """
 
 from __future__ import annotations

@@ -20,15 +20,19 @@ class Preset:
     failover_budget: int
     idle_seconds: float
     lease_seconds: float
+    #: Remediations that all act and gather evidence (logs, events, summary) in the evidence phase.
+    evidence: int = 50
     per_deployment: int = 10
     #: Client rate of kube-controller-manager and kube-scheduler (pods must come up in reasonable time).
     component_qps: int = 500
     #: How long a storm may take to be decided before the run gives up.
     storm_timeout: float = 300.0
+    #: How long the evidence phase's Remediations may take to be decided (each acts and gathers).
+    evidence_timeout: float = 600.0
 
     @property
     def total_pods(self) -> int:
-        return self.pods + self.victims + 1 + self.storm + self.failover_storm + self.victims
+        return self.pods + self.victims + 1 + self.storm + self.failover_storm + self.victims + self.evidence
 
 
 PRESETS = {
@@ -45,6 +49,8 @@ PRESETS = {
         idle_seconds=15,
         lease_seconds=4,
         storm_timeout=120,
+        evidence=50,
+        evidence_timeout=180,
     ),
     "medium": Preset(
         name="medium",
@@ -58,6 +64,7 @@ PRESETS = {
         failover_budget=10,
         idle_seconds=60,
         lease_seconds=15,
+        evidence=1000,
     ),
     "full": Preset(
         name="full",
@@ -72,5 +79,6 @@ PRESETS = {
         idle_seconds=60,
         lease_seconds=15,
         storm_timeout=600,
+        evidence=1000,
     ),
 }

@@ -55,6 +55,9 @@ class RssSampler(threading.Thread):
     def peak(self) -> int:
         return max((v for _, v, _ in self.samples), default=0)
 
+    def peak_between(self, start: float, end: float) -> int:
+        return max((v for t, v, _ in self.samples if start <= t <= end), default=0)
+
     def median(self, start: float, end: float) -> int:
         values = [v for t, v, _ in self.samples if start <= t <= end]
         return int(statistics.median(values)) if values else 0

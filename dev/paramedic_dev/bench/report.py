@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import evidence
+
 Row = tuple[str, str, str, str]
 
 
@@ -28,6 +30,9 @@ def invariants(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "measured": failover["actions"],
             "expected": failover["budget"],
         }
+    gathered = evidence.invariant(results)
+    if gathered:
+        checks["evidence_gathered_for_every_acted"] = gathered
     idle = results.get("idle")
     if idle:
         checks["idle_writes_zero"] = {"ok": idle["writes"] == 0, "measured": idle["writes"], "expected": 0}
@@ -71,6 +76,9 @@ def rows(results: dict[str, Any]) -> list[Row]:
     def f(key: str) -> Any:
         return _get(r, "failover", key)
 
+    def e(key: str) -> Any:
+        return _get(r, "evidence", key)
+
     def st(key: str) -> Any:
         return _get(r, "startup", key)
 
@@ -89,6 +97,24 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("storm: requests naming a refused one", _fmt(s("requests_naming_each_refused")), "", "(lower bound)"),
         ("storm: operator CPU until all decided", _fmt(s("operator_cpu_s"), " s"), "", ""),
         ("RSS peak", _fmt(_get(r, "rss", "peak_mb"), " MB"), "", "<= 250 MB"),
+        (f"evidence: {_fmt(e('pods'))} acted with evidence", _fmt(e("acted")), "", "all"),
+        ("evidence: every collector Collected (none timed out)", _fmt(e("collected_all")), "", ""),
+        ("evidence: all decided", _fmt(e("all_decided_s"), " s"), "", ""),
+        (
+            "evidence: RSS before / peak",
+            f"{_fmt(e('rss_before_mb'))} / {_fmt(e('rss_peak_mb'), ' MB')}",
+            "",
+            "<= 250 MB",
+        ),
+        ("evidence: API requests / Remediation", _fmt(e("requests_per_remediation")), "", ""),
+        ("evidence: writes / Remediation", _fmt(e("writes_per_remediation")), "", ""),
+        (
+            "evidence: status.evidence bytes (mean / max)",
+            f"{_fmt(e('status_evidence_bytes_mean'))} / {_fmt(e('status_evidence_bytes_max'))}",
+            "",
+            "",
+        ),
+        ("evidence: operator CPU until all decided", _fmt(e("operator_cpu_s"), " s"), "", ""),
         ("RSS steady (idle median)", _fmt(_get(r, "idle", "rss_steady_mb"), " MB"), "", ""),
         ("start-up: runbooks armed", _fmt(st("armed_s"), " s"), "", "<= 10 s"),
         ("start-up: pre-existing crash loop acted", _fmt(st("action_after_armed_s"), " s after armed"), "", "<= 1 s"),

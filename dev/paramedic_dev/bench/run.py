@@ -26,7 +26,7 @@ from paramedic.kube import Clients
 from .. import build
 from ..cluster import DevCluster
 from ..install import apply_crds, ensure_namespace
-from . import audit, quiet, report, storms, workload
+from . import audit, evidence, quiet, report, storms, workload
 from .context import OPERATOR_NAMESPACE, OPERATOR_USER, REPLICA_USERS, Bench
 from .presets import Preset
 
@@ -47,7 +47,7 @@ def run(
         "preset": preset.name,
         "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "workload": f"{preset.total_pods} pods / {preset.nodes} nodes / {max(3, preset.runbooks)} runbooks",
+        "workload": f"{preset.total_pods} pods / {preset.nodes} nodes / {max(4, preset.runbooks)} runbooks",
     }
     began = time.monotonic()
     cluster = DevCluster(
@@ -80,6 +80,7 @@ def _phases(cluster: DevCluster, preset: Preset, results: dict[str, Any], say: C
     bench = Bench(preset, cluster, clients, cluster.workdir / "logs", results=results)
     apply_crds(clients)
     ensure_namespace(clients, OPERATOR_NAMESPACE)
+    evidence.logs_node(cluster, clients, preset.evidence)
     step = time.monotonic()
     workload.create(clients, preset)
     bench.workload = workload.wait_running(clients, preset, timeout=120 + preset.total_pods / 10)
@@ -100,6 +101,8 @@ def _phases(cluster: DevCluster, preset: Preset, results: dict[str, Any], say: C
             say(f"bench: detect->act done (p50 {results['detect']['p50_ms']} ms)")
             storms.storm(bench, rss)
             say(f"bench: storm done ({results['storm']['actions']} actions)")
+            evidence.phase(bench, rss)
+            say(f"bench: evidence done ({results['evidence']['acted']} acted with evidence)")
         finally:
             operator.stop()
             rss.stop()

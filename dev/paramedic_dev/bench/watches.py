@@ -157,12 +157,14 @@ class RunbookEvents(Recorder):
 
 
 class RemediationEvents(Recorder):
-    """``created`` and ``decided`` (a terminal phase) per Remediation, and the last phase seen."""
+    """``created`` and ``decided`` (a terminal phase) per Remediation, the last phase seen, and its
+    ``status.evidence`` as last seen: its size as JSON and (collector, outcome, after) per record."""
 
     def __init__(self) -> None:
         super().__init__()
         self.phases: dict[tuple[str, str], str] = {}
         self.reasons: dict[tuple[str, str], str] = {}
+        self.evidence: dict[tuple[str, str], tuple[int, list[tuple[str, str, int | None]]]] = {}
 
     def __call__(self, kind: str, obj: Mapping[str, Any], when: float) -> None:
         namespace, name, _ = _meta(obj)
@@ -172,6 +174,11 @@ class RemediationEvents(Recorder):
             self.phases[(namespace, name)] = phase
             ready: Mapping[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
             self.reasons[(namespace, name)] = str(ready.get("reason") or "")
+            records = status.get("evidence") or []
+            if records:
+                size = len(json.dumps(records, separators=(",", ":")).encode())
+                found = [(str(r.get("name")), str(r.get("outcome")), r.get("after")) for r in records]
+                self.evidence[(namespace, name)] = (size, found)
         self.note("created", namespace, name, when)
         if phase in TERMINAL_PHASES:
             self.note("decided", namespace, name, when)
@@ -188,6 +195,16 @@ class RemediationEvents(Recorder):
         """Names of the decided Remediations of ``namespace`` that did not act."""
         with self._lock:
             return {n for (ns, n), phase in self.phases.items() if ns == namespace and phase != "Succeeded"}
+
+    def acted(self, namespace: str) -> list[str]:
+        """Names of the Remediations of ``namespace`` that succeeded."""
+        with self._lock:
+            return sorted(n for (ns, n), phase in self.phases.items() if ns == namespace and phase == "Succeeded")
+
+    def evidence_of(self, namespace: str, name: str) -> tuple[int, list[tuple[str, str, int | None]]]:
+        """(bytes of ``status.evidence`` as JSON, its records) as last seen; (0, []) when it has none."""
+        with self._lock:
+            return self.evidence.get((namespace, name), (0, []))
 
     def refusal_reasons(self, namespace: str) -> dict[str, int]:
         with self._lock:

@@ -8,7 +8,13 @@ Namespaces:
   operator starts), under a runbook whose budget never runs out;
 - ``bench-storm`` and ``bench-failover``: one Deployment each that crashes at once,
   under a runbook with a budget of B actions;
+- ``bench-evidence``: one Deployment on the node whose logs KWOK serves, that
+  crashes at once under a runbook whose budget never runs out and which
+  gathers logs, Events and a summary before it acts (``bench/evidence.py``);
 - ``bench-floor``: the floor's victims; no runbook.
+
+The storm's runbook gathers Events and a summary too (its pods' nodes serve no
+logs), so that the storm's figures include what evidence costs the few it admits.
 """
 
 from __future__ import annotations
@@ -27,11 +33,23 @@ from .presets import Preset
 
 APP = "bench.paramedic.dev/app"
 DETECT, STORM, FAILOVER, FLOOR = "bench-detect", "bench-storm", "bench-failover", "bench-floor"
+EVIDENCE = "bench-evidence"
+#: The node whose kubelet endpoint is KWOK's own server: the API server reads its pods' logs from there.
+LOGS_NODE = "bench-logs"
+#: Collectors of the storm's runbook (and of the evidence phase's, with ``LOGS``).
+EVENTS_AND_SUMMARY: list[dict[str, Any]] = [{"name": "podEvents", "events": {}}, {"name": "state", "summary": {}}]
+LOGS: dict[str, Any] = {"name": "crashLog", "logs": {"previous": True, "tailLines": 200, "filter": "(?i)error"}}
 BACKGROUND_PER_NAMESPACE = 500
 
 
-def deployment(name: str, replicas: int) -> dict[str, Any]:
-    return objects.deployment(name, replicas, {APP: name}, "registry.invalid/bench:1")
+def deployment(name: str, replicas: int, node: str | None = None) -> dict[str, Any]:
+    """Pods that KWOK runs; pinned to ``node`` (tolerating its taints) when given."""
+    body = objects.deployment(name, replicas, {APP: name}, "registry.invalid/bench:1")
+    if node is not None:
+        pod = body["spec"]["template"]["spec"]
+        pod["nodeSelector"] = {"kubernetes.io/hostname": node}
+        pod["tolerations"] = [{"operator": "Exists"}]
+    return body
 
 
 def policy(name: str, budget: int) -> dict[str, Any]:
@@ -45,12 +63,16 @@ def policy(name: str, budget: int) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": "RateLimitPolicy", "metadata": {"name": name}, "spec": spec}
 
 
-def runbook(name: str, app: str, policy_name: str | None, min_restarts: int = 1) -> dict[str, Any]:
+def runbook(
+    name: str, app: str, policy_name: str | None, min_restarts: int = 1, evidence: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "trigger": {"podCrashLoop": {"minRestarts": min_restarts}},
         "target": {"selector": {"matchLabels": {APP: app}}},
         "steps": [{"deletePod": {}}],
     }
+    if evidence:
+        spec["evidence"] = evidence
     if policy_name:
         spec["rateLimitPolicyRef"] = {"name": policy_name}
     return {"apiVersion": API_VERSION, "kind": "Runbook", "metadata": {"name": name}, "spec": spec}
@@ -83,16 +105,19 @@ def create(clients: Clients, preset: Preset) -> None:
         STORM: ("storm", preset.storm, preset.budget),
         FAILOVER: ("failover", preset.failover_storm, preset.failover_budget),
         FLOOR: ("floor", preset.victims, None),
+        EVIDENCE: ("evidence", preset.evidence, 1_000_000),
     }
+    collectors = {STORM: EVENTS_AND_SUMMARY, EVIDENCE: [LOGS, *EVENTS_AND_SUMMARY]}
     for namespace in sorted({ns for ns, _ in fleet} | set(measured)):
         _namespace(clients, namespace)
     _wait_service_accounts(clients, sorted({ns for ns, _ in fleet} | set(measured)))
     for namespace, (app, replicas, budget) in measured.items():
-        clients.apps.create_namespaced_deployment(namespace, deployment(app, replicas))
+        node = LOGS_NODE if namespace == EVIDENCE else None
+        clients.apps.create_namespaced_deployment(namespace, deployment(app, replicas, node))
         if budget is not None:
             _create(clients, namespace, "ratelimitpolicies", policy("bench", budget))
-            _create(clients, namespace, "runbooks", runbook(app, app, "bench"))
-    fillers = max(0, preset.runbooks - 3)
+            _create(clients, namespace, "runbooks", runbook(app, app, "bench", evidence=collectors.get(namespace)))
+    fillers = max(0, preset.runbooks - 4)  # the four measured runbooks count too
 
     def one(index: int) -> None:
         namespace, app = fleet[index]

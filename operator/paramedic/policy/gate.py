@@ -41,7 +41,7 @@ from paramedic.records import invalid
 from .access import LoadedRunbook, Refused
 from .conditions import Trip
 from .ratelimit import Candidate, Decision, decide_batch, prune
-from .views import Remediations, TargetCounts, runbook_key
+from .views import Remediations, TargetCounts, runbook_key, stamp
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class _Waiting:
     candidate: Candidate
     runbook: LoadedRunbook
     target: ObjectRef
+    #: Its creationTimestamp, and whether a trigger created it: what the storm breaker counts.
+    created: str = ""
+    automatic: bool = False
     decision: Decision | None = None
     error: BaseException | None = None
 
@@ -87,6 +90,10 @@ class Gate:
         self._unfinished: dict[tuple[str, str], list[LedgerEntry]] = {}
         #: When each policy's storm breaker last refused, for its StormActive condition (policy_status).
         self.trips: dict[tuple[str, str], Trip] = {}
+        #: Automatic Remediations that asked for admission, per runbook: name -> creationTimestamp. The index
+        #: is fed by a watch, and a driver starts from its create's response, so a storm's latest Remediations
+        #: ask before the index holds them; the breaker counts them from here too (passes are serial).
+        self._asked: dict[str, dict[str, str]] = {}
 
     def policy_location(self, runbook: LoadedRunbook, namespace: str) -> tuple[str, str]:
         ref = runbook.spec.rate_limit_policy_ref
@@ -114,7 +121,13 @@ class Gate:
         where = self.policy_location(runbook, meta["namespace"])
         with self._lock:
             queue = self._queues.setdefault(where, _Queue())
-        me = _Waiting(candidate, runbook, target)
+        me = _Waiting(
+            candidate,
+            runbook,
+            target,
+            meta.get("creationTimestamp") or "",
+            bool((remediation.get("spec") or {}).get("trigger")),
+        )
         with queue.lock:
             queue.waiting.append(me)
         with queue.turn:
@@ -169,6 +182,7 @@ class Gate:
             moment = self.clock()
             ledger = prune(spec, self._settle(recorded), moment)
             failing: dict[str, int] = {}  # per runbook, counted once per pass
+            self._note_asked(batch, spec, moment)
             counted = [self._storm(w, spec, moment, failing) for w in batch]
             elsewhere = self._elsewhere(where) if spec.max_in_flight is not None else []
             written, decisions = decide_batch(spec, ledger, counted, moment, elsewhere)
@@ -290,6 +304,14 @@ class Gate:
             return entry.model_copy(update={"finished_at": _time(status.get("finishedAt"))})
         return entry
 
+    def _note_asked(self, batch: list[_Waiting], spec: RateLimitPolicySpec, moment: datetime) -> None:
+        """Remember the automatic Remediations of this pass for the storm breaker's count (``_asked``)."""
+        if spec.storm_breaker.enabled:
+            for waiting in batch:
+                if waiting.automatic:
+                    asked = self._asked.setdefault(waiting.candidate.runbook, {})
+                    asked[waiting.candidate.remediation] = waiting.created or stamp(moment)
+
     def _storm(
         self, waiting: _Waiting, spec: RateLimitPolicySpec, moment: datetime, failing: dict[str, int]
     ) -> Candidate:
@@ -301,17 +323,21 @@ class Gate:
         runbook = waiting.runbook
         key = waiting.candidate.runbook
         if key not in failing:
-            failing[key] = (
-                self.remediations.failing(key, since)
+            known = (
+                self.remediations.failing_names(key, since)
                 if self.remediations.bound
                 else self._failing_by_listing(waiting, since)
             )
+            floor = stamp(since)
+            asked = {name: at for name, at in self._asked.get(key, {}).items() if at >= floor}
+            self._asked[key] = asked  # older ones no longer count: forget them
+            failing[key] = len(known | set(asked))
         selector = runbook.spec.target.selector.dump() if runbook.spec.target.selector else None
         return dataclasses.replace(
             waiting.candidate, failing=max(failing[key], 1), targets=self.targets.count(waiting.target, selector)
         )
 
-    def _failing_by_listing(self, waiting: _Waiting, since: datetime) -> int:
+    def _failing_by_listing(self, waiting: _Waiting, since: datetime) -> set[str]:
         """Without the operator's index (a Gate used on its own): the same count from a LIST."""
         runbook = waiting.runbook
         namespace, _, _ = waiting.candidate.remediation.partition("/")
@@ -323,13 +349,13 @@ class Gate:
             items = custom.list_namespaced_custom_object(
                 GROUP, VERSION, namespace, "remediations", label_selector=selector
             )["items"]
-        return sum(
-            1
+        return {
+            f"{r['metadata']['namespace']}/{r['metadata']['name']}"
             for r in items
             if (r.get("spec") or {}).get("trigger")
             and (r["spec"].get("runbookRef") or {}).get("name") == runbook.name
             and datetime.strptime(r["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) >= since
-        )
+        }
 
     def _write(self, policy: dict[str, Any], ledger: list[LedgerEntry]) -> dict[str, Any]:
         meta = policy["metadata"]

@@ -109,10 +109,18 @@ class Remediations:
 
     def failing(self, runbook: str, since: datetime) -> int:
         """Automatic Remediations of ``runbook`` created since ``since``."""
+        return len(self.failing_names(runbook, since))
+
+    def failing_names(self, runbook: str, since: datetime) -> set[str]:
+        """The same, by name (namespace/name): the gate adds those its index has not seen yet."""
         assert self.index is not None
-        # creationTimestamps are RFC 3339 in UTC to the second: as strings, they sort as times do.
-        floor = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return sum(1 for s in self.index(runbook) if s.automatic and s.created >= floor)
+        floor = stamp(since)
+        return {s.remediation for s in self.index(runbook) if s.automatic and s.created >= floor}
+
+
+def stamp(moment: datetime) -> str:
+    """A creationTimestamp's form: RFC 3339 in UTC to the second, so that as strings they sort as times do."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class TargetCounts:
