@@ -201,6 +201,29 @@ def admission(cluster: DevCluster, clients: Clients, crds: None, tenant_roles: N
     wait_until(enforced, 30, "the admission policy paramedic-remediations to be enforced", every=0.5)
 
 
+def _granted(clients: Clients, namespace: str, user: str, group: str, resource: str) -> None:
+    """Wait until the API server's authorizer has seen the bindings just made (its RBAC cache follows a watch,
+    so under load the first request as the user can still be forbidden)."""
+    from kubernetes import client
+
+    review = {
+        "spec": {
+            "user": user,
+            "groups": [group, "system:authenticated"],
+            "resourceAttributes": {
+                "namespace": namespace,
+                "verb": "create",
+                "group": "paramedic.dev",
+                "resource": resource,
+            },
+        }
+    }
+    api = client.AuthorizationV1Api(clients.api_client)
+    wait_until(
+        lambda: api.create_subject_access_review(review).status.allowed, 30, f"{user} to be bound in {namespace}"
+    )
+
+
 def _bind(clients: Clients, namespace: str, user: str, role: str) -> None:
     from kubernetes import client
 
@@ -226,6 +249,7 @@ def tenant(paramedic: kit.Kit, cluster: DevCluster, clients: Clients, tenant_rol
     user = f"alice@{paramedic.namespace}"
     for role in ("edit", "paramedic-edit"):
         _bind(clients, paramedic.namespace, user, role)
+    _granted(clients, paramedic.namespace, user, TENANT_GROUP, "runbooks")
     as_tenant = kit.impersonating(str(cluster.kubeconfig), user, TENANT_GROUP)
     return kit.Kit(as_tenant, paramedic.namespace, paramedic.operator, user=user)
 
@@ -235,6 +259,7 @@ def approver(paramedic: kit.Kit, cluster: DevCluster, clients: Clients, tenant_r
     """Another person with ``paramedic-edit`` in the test's namespace, in the group APPROVER_GROUP."""
     user = f"bob@{paramedic.namespace}"
     _bind(clients, paramedic.namespace, user, "paramedic-edit")
+    _granted(clients, paramedic.namespace, user, APPROVER_GROUP, "remediations")
     as_approver = kit.impersonating(str(cluster.kubeconfig), user, APPROVER_GROUP)
     return kit.Kit(as_approver, paramedic.namespace, paramedic.operator, user=user)
 

@@ -123,11 +123,12 @@ def operator_deployment(cluster: DevCluster, operator_image: str) -> dict[str, A
         "--metrics-port=8080": f"--metrics-port={free_port()}",
         "--liveness=http://0.0.0.0:8081/healthz": f"--liveness=http://127.0.0.1:{free_port()}/healthz",
         "--webhook-port=9095": f"--webhook-port={free_port()}",
+        "--readiness=http://0.0.0.0:8082/readyz": f"--readiness=http://127.0.0.1:{free_port()}/readyz",
     }
     assert set(ports) <= set(container["args"])
     container["args"] = [ports.get(arg, arg) for arg in container["args"]]
-    # The probe would go to the pod's IP, and a pod on the host's network of a node without an address has none.
-    del container["livenessProbe"], container["ports"]
+    # The probes would go to the pod's IP, and a pod on the host's network of a node without an address has none.
+    del container["livenessProbe"], container["readinessProbe"], container["ports"]
     # No kube-proxy here, so the kubernetes Service's ClusterIP leads nowhere: the API server's own address.
     container["env"] += [
         {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
@@ -170,8 +171,9 @@ def test_the_operator_runs_as_its_deployment_from_its_image(
         wait_until(lambda: "Initial authentication has finished" in log(), 120, "the operator pod to log in")
         (pod,) = operator_pods()
         assert pod.spec.node_name == node.NAME
-        status = pod.status.container_statuses[0]
-        assert status.ready
+        status = wait_until(
+            lambda: (found := operator_pods()[0].status.container_statuses[0]).ready and found, 60, "it to be ready"
+        )
         assert status.image_id  # the image as the runtime knows it
         paramedic.deploy("api", replicas=1)
         runbook = paramedic.runbook({"steps": [{"scale": {"by": 1}}]})
