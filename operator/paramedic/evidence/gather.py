@@ -197,9 +197,31 @@ class Gatherer:
         return records
 
     def _store(self, request: Request, found: list[tuple[Collector, kube.Found | None]]) -> dict[str, str]:
-        """Write the texts to the Remediation's ConfigMap (one write); their configmap/key by collector name."""
+        """Write the texts to the Remediation's ConfigMap (one write); their configmap/key by collector name.
+
+        The first gathering creates the ConfigMap without reading it first (it cannot exist yet unless a pass
+        was killed after writing it: then the create's 409 falls back to reading and patching), which saves
+        a request per Remediation in a storm."""
         meta = request.rem["metadata"]
         name, namespace = configmap_name(meta["name"]), meta["namespace"]
+        texts = [
+            (key_of(request.after, c.name), "tail" if c.kind in ("logs", "events") else "head", r.text)
+            for c, r in found
+            if r is not None and r.text
+        ]
+        if not texts:
+            return {}
+        if request.after is None:
+            data = allot({}, texts, self.settings.item_bytes, self.settings.total_bytes)
+            if not data:
+                return {}
+            try:
+                self._create(name, namespace, meta, data)
+                return {key.split(".", 1)[1]: f"{name}/{key}" for key in data}
+            except ApiException as exc:
+                if exc.status != 409:
+                    log.warning("evidence ConfigMap %s/%s not written: %s %s", namespace, name, exc.status, exc.reason)
+                    return {}
         core = self.clients.core
         existing: dict[str, str] | None
         try:
@@ -216,36 +238,12 @@ class Gatherer:
                 log.warning("ConfigMap %s/%s is not this Remediation's: evidence text not stored", namespace, name)
                 return {}
             existing = dict(current.get("data") or {})
-        texts = [
-            (key_of(request.after, c.name), "tail" if c.kind in ("logs", "events") else "head", r.text)
-            for c, r in found
-            if r is not None and r.text
-        ]
         data = allot(existing or {}, texts, self.settings.item_bytes, self.settings.total_bytes)
         if not data:
             return {}
         try:
             if existing is None:
-                owner = {
-                    "apiVersion": API_VERSION,
-                    "kind": "Remediation",
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                }
-                body = {
-                    "metadata": {
-                        "name": name,
-                        "namespace": namespace,
-                        "labels": {
-                            "app.kubernetes.io/managed-by": "paramedic",
-                            "paramedic.dev/remediation": meta["name"][:63],
-                        },
-                        "ownerReferences": [owner],
-                    },
-                    "data": data,
-                }
-                core.create_namespaced_config_map(namespace, body)
+                self._create(name, namespace, meta, data)
             else:
                 core.patch_namespaced_config_map(name, namespace, {"data": data})
         except ApiException as exc:
@@ -253,3 +251,18 @@ class Gatherer:
             return {}
         by_name = {key.split(".", 1)[1]: f"{name}/{key}" for key in data}
         return by_name
+
+    def _create(self, name: str, namespace: str, meta: dict[str, Any], data: dict[str, str]) -> None:
+        """The Remediation's ConfigMap, owned by it (garbage-collected with it)."""
+        owner = {"apiVersion": API_VERSION, "kind": "Remediation", "name": meta["name"], "uid": meta["uid"]}
+        labels = {"app.kubernetes.io/managed-by": "paramedic", "paramedic.dev/remediation": meta["name"][:63]}
+        body = {
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": labels,
+                "ownerReferences": [{**owner, "controller": True}],
+            },
+            "data": data,
+        }
+        self.clients.core.create_namespaced_config_map(namespace, body)

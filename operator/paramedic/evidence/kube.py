@@ -190,11 +190,15 @@ def events(scope: Scope) -> Found:
         selector = f"involvedObject.kind={kind},involvedObject.name={name}"
         if scope.namespace is None:
             result = core.list_event_for_all_namespaces(
-                field_selector=selector, _preload_content=False, _request_timeout=scope.timeout()
+                field_selector=selector, resource_version="0", _preload_content=False, _request_timeout=scope.timeout()
             )
         else:
-            result = core.list_namespaced_event(
-                scope.namespace, field_selector=selector, _preload_content=False, _request_timeout=scope.timeout()
+            result = core.list_namespaced_event(  # resourceVersion 0: from the API server's cache, not etcd
+                scope.namespace,
+                field_selector=selector,
+                resource_version="0",
+                _preload_content=False,
+                _request_timeout=scope.timeout(),
             )
         found += _json(result).get("items") or []
     found.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
