@@ -31,6 +31,23 @@ def deployment(
     return body
 
 
+def statefulset(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A one-replica StatefulSet whose pods select ``app=<name>`` (no pod is ever ready: its image resolves
+    nowhere), carrying ``labels`` of its own."""
+    return {
+        "metadata": {"name": name, **({"labels": labels} if labels else {})},
+        "spec": {
+            "serviceName": name,
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": f"registry.invalid/{name}:16"}]},
+            },
+        },
+    }
+
+
 def gated_job(gate: str) -> dict[str, Any]:
     """A runJob step whose pod can only run once a node carries the label ``gate=open``:
     the step waits there until the test opens it."""

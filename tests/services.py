@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -25,6 +27,16 @@ class LoopbackServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def reply_json(handler: BaseHTTPRequestHandler, answer: Any, status: int = 200, reason: str | None = None) -> None:
+    """Send ``answer`` as a JSON response with its length, as the Prometheus API does (a stand-in's reply)."""
+    body = json.dumps(answer).encode()
+    handler.send_response(status, reason)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def _ready(url: str) -> bool:

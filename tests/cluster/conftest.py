@@ -255,6 +255,16 @@ def tenant(paramedic: kit.Kit, cluster: DevCluster, clients: Clients, tenant_rol
 
 
 @pytest.fixture
+def victim(clients: Clients) -> Iterator[str]:
+    """Another team's namespace, where a tenant of the test's namespace has no rights (a test module adds
+    the workloads its tests aim at by overriding this fixture)."""
+    name = f"victim-{uuid.uuid4().hex[:6]}"
+    clients.core.create_namespace({"metadata": {"name": name}})
+    yield name
+    clients.core.delete_namespace(name)
+
+
+@pytest.fixture
 def approver(paramedic: kit.Kit, cluster: DevCluster, clients: Clients, tenant_roles: None) -> kit.Kit:
     """Another person with ``paramedic-edit`` in the test's namespace, in the group APPROVER_GROUP."""
     user = f"bob@{paramedic.namespace}"

@@ -5,7 +5,6 @@ refused with the reason, as the cluster admin and as an impersonated tenant."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,14 +98,6 @@ def test_a_forbidden_kind_is_refused_with_the_reason(paramedic: Kit) -> None:
     with pytest.raises(ApiException) as caught:
         paramedic.clients.core.read_namespaced_service("fine", paramedic.namespace)
     assert caught.value.status == 404
-
-
-@pytest.fixture
-def victim(paramedic: Kit) -> Iterator[str]:
-    name = f"victim-{uuid.uuid4().hex[:6]}"
-    paramedic.clients.core.create_namespace({"metadata": {"name": name}})
-    yield name
-    paramedic.clients.core.delete_namespace(name)
 
 
 def test_a_tenant_cannot_apply_into_another_namespace_or_a_forbidden_kind(

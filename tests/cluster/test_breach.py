@@ -5,7 +5,6 @@ restore. The Runbooks are the example file's own (examples/candlefish/runbook-br
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -242,13 +241,10 @@ def test_release_deletes_nothing_but_the_policy_its_isolate_step_made(paramedic:
 
 
 @pytest.fixture
-def victim(paramedic: Kit) -> Iterator[str]:
-    """Another team's namespace with a Deployment that uses its own Secret db."""
-    name = f"victim-{uuid.uuid4().hex[:6]}"
-    paramedic.clients.core.create_namespace({"metadata": {"name": name}})
-    deploy_with(paramedic.at(name), "coredns", container={"envFrom": [{"secretRef": {"name": "db"}}]})
-    yield name
-    paramedic.clients.core.delete_namespace(name)
+def victim(victim: str, paramedic: Kit) -> str:
+    """Another team's namespace (conftest's) with a Deployment that uses its own Secret db."""
+    deploy_with(paramedic.at(victim), "coredns", container={"envFrom": [{"secretRef": {"name": "db"}}]})
+    return victim
 
 
 def test_a_tenant_cannot_isolate_or_restart_consumers_in_another_namespace(

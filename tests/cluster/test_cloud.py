@@ -55,6 +55,19 @@ def rds_instance(rds: Any, name: str | None = None, **extra: Any) -> str:
     return db
 
 
+def replication_group(cache: Any, clusters: int) -> str:
+    """A Redis replication group of ``clusters`` cache clusters in moto; its identifier."""
+    group = f"sessions-{uuid.uuid4().hex[:6]}"
+    cache.create_replication_group(
+        ReplicationGroupId=group,
+        ReplicationGroupDescription="sessions",
+        Engine="redis",
+        CacheNodeType="cache.t3.micro",
+        NumCacheClusters=clusters,
+    )
+    return group
+
+
 def aurora_cluster(rds: Any, name: str | None = None) -> str:
     """An Aurora PostgreSQL cluster in moto with two instances, ``<name>-a`` and ``<name>-b``; its identifier."""
     name = name or f"orders-{uuid.uuid4().hex[:6]}"
@@ -340,14 +353,7 @@ def test_cloud_steps_are_refused_in_a_namespaced_runbook(paramedic: Kit, step: d
 def test_elasticache_replicas_are_planned_within_the_cap(paramedic: Kit, moto_server: str) -> None:
     """moto does not implement IncreaseReplicaCount, so this checks the plan against moto's describe (dry run)."""
     cache = aws("elasticache", moto_server)
-    group = f"sessions-{uuid.uuid4().hex[:6]}"
-    cache.create_replication_group(
-        ReplicationGroupId=group,
-        ReplicationGroupDescription="sessions",
-        Engine="redis",
-        CacheNodeType="cache.t3.micro",
-        NumCacheClusters=1,
-    )
+    group = replication_group(cache, 1)
     paramedic.deploy("api", replicas=1)
     runbook = paramedic.cluster_runbook(
         {
@@ -368,14 +374,7 @@ def test_elasticache_resize_run_against_moto_fails_cleanly_where_moto_stops(para
     """Run for real (not a dry run): the plan is read from moto, then IncreaseReplicaCount, which moto's server
     does not implement (HTTP 500), fails the step with the AWS reason and changes nothing (docs/cloud.md)."""
     cache = aws("elasticache", moto_server)
-    group = f"sessions-{uuid.uuid4().hex[:6]}"
-    cache.create_replication_group(
-        ReplicationGroupId=group,
-        ReplicationGroupDescription="sessions",
-        Engine="redis",
-        CacheNodeType="cache.t3.micro",
-        NumCacheClusters=1,
-    )
+    group = replication_group(cache, 1)
     paramedic.deploy("api", replicas=1)
     runbook = paramedic.cluster_runbook(
         {

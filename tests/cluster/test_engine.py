@@ -13,7 +13,7 @@ from paramedic.api.common import GROUP, VERSION
 from paramedic_dev import simulate
 from paramedic_dev.cluster import DevCluster
 from tests.cluster.conftest import APPROVER_GROUP
-from tests.kit import Kit, gated_job
+from tests.kit import Kit, gated_job, statefulset
 from tests.waiting import wait_until
 
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment"}
@@ -42,21 +42,7 @@ def test_missing_target_is_skipped(paramedic: Kit) -> None:
 
 
 def test_action_not_applicable_to_the_target_kind(paramedic: Kit) -> None:
-    paramedic.clients.apps.create_namespaced_stateful_set(
-        paramedic.namespace,
-        {
-            "metadata": {"name": "pg"},
-            "spec": {
-                "serviceName": "pg",
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "pg"}},
-                "template": {
-                    "metadata": {"labels": {"app": "pg"}},
-                    "spec": {"containers": [{"name": "pg", "image": "registry.invalid/pg:16"}]},
-                },
-            },
-        },
-    )
+    paramedic.clients.apps.create_namespaced_stateful_set(paramedic.namespace, statefulset("pg"))
     runbook = paramedic.runbook({"steps": [{"rollback": {}}]})
     status = paramedic.wait_phase(
         paramedic.remediation(runbook, {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "pg"}), "Failed"

@@ -28,7 +28,7 @@ from paramedic_dev import simulate
 from paramedic_dev.cluster import DevCluster
 from paramedic_dev.objects import fake_node
 from tests.cluster.conftest import OPERATOR_NAMESPACE
-from tests.cluster.test_cloud import allowed, aws, rds_instance
+from tests.cluster.test_cloud import allowed, aws, rds_instance, replication_group
 from tests.cluster.test_metric_triggers import error_rate, prometheus  # noqa: F401 (fixtures)
 from tests.kit import Kit
 from tests.services import Prometheus
@@ -344,15 +344,8 @@ def test_promql_evidence_from_the_real_prometheus(
 
 def test_aws_evidence_describes_an_rds_instance_and_a_replication_group(paramedic: Kit, moto_server: str) -> None:
     db = rds_instance(aws("rds", moto_server), MultiAZ=True)
-    group = f"sessions-{uuid.uuid4().hex[:6]}"
     cache = aws("elasticache", moto_server)
-    cache.create_replication_group(
-        ReplicationGroupId=group,
-        ReplicationGroupDescription="sessions",
-        Engine="redis",
-        CacheNodeType="cache.t3.micro",
-        NumCacheClusters=2,
-    )
+    group = replication_group(cache, 2)
     paramedic.deploy("orders-db-api", replicas=1)
     ns = paramedic.namespace
     ops = paramedic.at(OPERATOR_NAMESPACE)

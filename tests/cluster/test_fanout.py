@@ -20,7 +20,7 @@ from paramedic_dev.cluster import DevCluster
 from paramedic_dev.install import ensure_namespace
 from tests.cluster.conftest import OPERATOR_NAMESPACE
 from tests.cluster.test_cli import cli
-from tests.kit import Kit, deployment
+from tests.kit import Kit, deployment, statefulset
 from tests.waiting import wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "paintbox" / "runbook-restart-subgraphs.yaml"
@@ -267,21 +267,7 @@ def test_a_cluster_runbook_fans_out_over_the_namespaces_its_scope_admits(paramed
     clients.core.patch_namespace(admitted, {"metadata": {"labels": {mark: "yes"}}})
     for kit in (paramedic, paramedic.at(admitted), paramedic.at(left_out)):
         deploy(kit, "cache", {"role": "cache"})
-    clients.apps.create_namespaced_stateful_set(
-        paramedic.namespace,
-        {
-            "metadata": {"name": "pg", "labels": {"role": "cache"}},
-            "spec": {
-                "serviceName": "pg",
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "pg"}},
-                "template": {
-                    "metadata": {"labels": {"app": "pg"}},
-                    "spec": {"containers": [{"name": "pg", "image": "registry.invalid/pg:16"}]},
-                },
-            },
-        },
-    )
+    clients.apps.create_namespaced_stateful_set(paramedic.namespace, statefulset("pg", {"role": "cache"}))
     fan = {"kinds": ["Deployment", "StatefulSet"], "selector": {"matchLabels": {"role": "cache"}}, "maxConcurrency": 3}
     crb = paramedic.cluster_runbook(
         {

@@ -16,7 +16,7 @@ import yaml
 from paramedic_dev import image
 from paramedic_dev.cluster import DevCluster, free_port
 from paramedic_dev.processes import Process, wait_for
-from tests.cluster.conftest import OPERATOR_NAMESPACE
+from tests.cluster.conftest import OPERATOR_NAMESPACE, kubectl
 from tests.cluster.realnode import operator_image
 from tests.kit import Kit
 
@@ -106,13 +106,7 @@ def operator_in_container(
 ) -> Iterator[ContainerOperator]:
     """The operator from its image in place of the suite's own process, as the Deployment runs it: uid 10001, a
     read-only root with /tmp in memory, no capabilities, in-cluster configuration from the mounted files."""
-    applied = subprocess.run(
-        [str(cluster.bin["kubectl"]), "apply", "-n", OPERATOR_NAMESPACE, "-f", str(DEPLOY / "rbac.yaml")],
-        env=cluster.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    applied = kubectl(cluster, "apply", "-n", OPERATOR_NAMESPACE, "-f", str(DEPLOY / "rbac.yaml"))
     assert applied.returncode == 0, applied.stderr
     mount = service_account_mount(paramedic, cluster, tmp_path / "serviceaccount")
     name = f"paramedic-test-{uuid.uuid4().hex[:6]}"

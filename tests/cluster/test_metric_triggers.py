@@ -142,9 +142,20 @@ def test_bad_promql_is_reported(paramedic: Kit, prometheus: Prometheus) -> None:
     assert remediations(paramedic, runbook) == []
 
 
-def error_rate_runbook(paramedic: Kit, prometheus: Prometheus, deployment: str, hold: datetime.timedelta) -> str:
-    """A runbook that scales ``deployment`` up once its error rate has been over 10 % for ``hold``."""
+def error_rate_runbook(
+    paramedic: Kit,
+    prometheus: Prometheus,
+    deployment: str,
+    hold: datetime.timedelta,
+    verify: dict[str, Any] | None = None,
+    **extra: Any,
+) -> str:
+    """A runbook that scales ``deployment`` up once its error rate has been over 10 % for ``hold``; with
+    ``verify``, the scale step verifies that way (no built-in check), and ``extra`` adds to the spec."""
     ns = paramedic.namespace
+    step: dict[str, Any] = {"scale": {"by": 1, "max": 3}}
+    if verify is not None:
+        step["verify"] = {"check": "None", **verify}
     return paramedic.runbook(
         {
             "trigger": {
@@ -155,7 +166,8 @@ def error_rate_runbook(paramedic: Kit, prometheus: Prometheus, deployment: str, 
                     "query": f'paramedic_test_error_rate{{namespace="{ns}",deployment="{deployment}"}} > 0.1',
                 }
             },
-            "steps": [{"scale": {"by": 1, "max": 3}}],
+            "steps": [step],
+            **extra,
         },
         name=f"{deployment}-errors",
     )

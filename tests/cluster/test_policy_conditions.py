@@ -27,6 +27,16 @@ def condition(paramedic: Kit, name: str, type_: str) -> dict[str, Any] | None:
     return next((c for c in conditions if c["type"] == type_), None)
 
 
+def said(paramedic: Kit, name: str, type_: str, status: str, timeout: float = 60) -> dict[str, Any]:
+    """The policy's ``type_`` condition once it says ``status``, waited for."""
+    found: dict[str, Any] = wait_until(
+        lambda: (c := condition(paramedic, name, type_)) and c["status"] == status and c,
+        timeout,
+        f"{type_}={status} on RateLimitPolicy {name}",
+    )
+    return found
+
+
 def freeze(minutes: int) -> dict[str, Any]:
     now = datetime.datetime.now(datetime.UTC)
     return {
@@ -41,13 +51,9 @@ def test_frozen_is_said_once_while_a_window_is_in_effect_and_healthy_policies_ar
 ) -> None:
     healthy = policy(paramedic, "healthy", {})
     frozen = policy(paramedic, "frozen", {"freezeWindows": [freeze(60)]})
-    said = wait_until(
-        lambda: (c := condition(paramedic, frozen, "Frozen")) and c["status"] == "True" and c,
-        60,
-        "Frozen=True on the frozen policy",
-    )
-    assert said["reason"] == "FreezeWindow"
-    assert "freeze window 'release' is in effect" in said["message"]
+    frozen_said = said(paramedic, frozen, "Frozen", "True")
+    assert frozen_said["reason"] == "FreezeWindow"
+    assert "freeze window 'release' is in effect" in frozen_said["message"]
     versions = {name: read(paramedic, name)["metadata"]["resourceVersion"] for name in (healthy, frozen)}
     # A policy created after that write is said later: the looks in between saw the others and wrote nothing.
     later = policy(paramedic, "later", {"freezeWindows": [freeze(60)]})
@@ -58,14 +64,12 @@ def test_frozen_is_said_once_while_a_window_is_in_effect_and_healthy_policies_ar
 
 def test_frozen_ends_when_no_window_is_in_effect(paramedic: Kit) -> None:
     brief = policy(paramedic, "brief", {"freezeWindows": [freeze(60)]})
-    wait_until(lambda: (c := condition(paramedic, brief, "Frozen")) and c["status"] == "True", 60, "Frozen=True")
+    said(paramedic, brief, "Frozen", "True")
     patch = {"spec": {"freezeWindows": []}}
     paramedic.clients.custom.patch_namespaced_custom_object(
         GROUP, VERSION, paramedic.namespace, "ratelimitpolicies", brief, patch
     )
-    ended = wait_until(
-        lambda: (c := condition(paramedic, brief, "Frozen")) and c["status"] == "False" and c, 60, "Frozen=False"
-    )
+    ended = said(paramedic, brief, "Frozen", "False")
     assert ended["reason"] == "NoFreezeWindow"
 
 
@@ -88,27 +92,17 @@ def test_storm_active_names_the_count_and_ends_after_its_window(paramedic: Kit) 
     for pod in pods(paramedic, "fleet"):
         simulate.make_crashloop(paramedic.clients.core, paramedic.namespace, pod.metadata.name, restarts=4)
     all_finished(paramedic, runbook, 4)
-    active = wait_until(
-        lambda: (c := condition(paramedic, stormy, "StormActive")) and c["status"] == "True" and c,
-        60,
-        "StormActive=True",
-    )
+    active = said(paramedic, stormy, "StormActive", "True")
     assert active["reason"] == "StormBreakerTripped"
     assert "storm breaker:" in active["message"]
     assert "failing at once" in active["message"]
     assert "window 20s" in active["message"]
-    over = wait_until(
-        lambda: (c := condition(paramedic, stormy, "StormActive")) and c["status"] == "False" and c,
-        90,
-        "StormActive=False once nothing tripped for 20s",
-    )
+    over = said(paramedic, stormy, "StormActive", "False", timeout=90)  # once nothing tripped for 20s
     assert over["reason"] == "StormOver"
 
 
 def test_a_recurring_window_in_effect_is_frozen_too(paramedic: Kit) -> None:
     window = cron_window()  # started at the top of this hour in Sydney, for two hours
     weekly = policy(paramedic, "recurring", {"freezeWindows": [window]})
-    said = wait_until(
-        lambda: (c := condition(paramedic, weekly, "Frozen")) and c["status"] == "True" and c, 60, "Frozen=True"
-    )
-    assert "freeze window 'cron' is in effect" in said["message"]
+    frozen_said = said(paramedic, weekly, "Frozen", "True")
+    assert "freeze window 'cron' is in effect" in frozen_said["message"]

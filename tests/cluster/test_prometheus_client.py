@@ -19,7 +19,7 @@ from paramedic.triggers.prometheus import PER_ENDPOINT, TOKEN_LABEL
 from tests.cluster.test_metric_triggers import error_rate, prometheus, runbook_status  # noqa: F401 (fixtures)
 from tests.cluster.test_triggers import one_remediation, remediations
 from tests.kit import Kit
-from tests.services import LoopbackServer, Prometheus
+from tests.services import LoopbackServer, Prometheus, reply_json
 from tests.waiting import wait_until
 
 
@@ -119,12 +119,7 @@ class Guarded(LoopbackServer):
                     "status": "success",
                     "data": {"resultType": "vector", "result": [{"metric": metric, "value": [0, "1"]}]},
                 }
-                body = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply_json(self, answer)
 
             def log_message(self, *args: Any) -> None:
                 pass

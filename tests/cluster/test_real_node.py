@@ -5,7 +5,6 @@ operator itself runs there as deploy/base's Deployment, from its image."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import yaml
 
 from paramedic_dev import node, objects
 from paramedic_dev.cluster import DevCluster, free_port
-from tests.cluster.conftest import OPERATOR_NAMESPACE
+from tests.cluster.conftest import OPERATOR_NAMESPACE, kubectl
 from tests.cluster.realnode import MISSING, SKIP_REASON, Real, operator_image, real
 from tests.cluster.test_triggers import one_remediation
 from tests.kit import Kit
@@ -143,13 +142,7 @@ def test_the_operator_runs_as_its_deployment_from_its_image(
     """The kubelet runs the operator's image with the Deployment's security context (uid 10001, read-only root,
     no capabilities, RuntimeDefault seccomp), its ServiceAccount's projected token and the cluster's CA
     (kube-root-ca.crt): the operator logs in from inside the pod and remediates."""
-    applied = subprocess.run(
-        [str(cluster.bin["kubectl"]), "apply", "-n", OPERATOR_NAMESPACE, "-f", str(DEPLOY / "rbac.yaml")],
-        env=cluster.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    applied = kubectl(cluster, "apply", "-n", OPERATOR_NAMESPACE, "-f", str(DEPLOY / "rbac.yaml"))
     assert applied.returncode == 0, applied.stderr
     real.node.load(operator_image)
     apps = paramedic.clients.apps

@@ -6,7 +6,6 @@ changes."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,13 +23,10 @@ def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def victim(paramedic: Kit) -> Iterator[str]:
-    """Another team's namespace with a Deployment the tenant has no rights on."""
-    name = f"victim-{uuid.uuid4().hex[:6]}"
-    paramedic.clients.core.create_namespace({"metadata": {"name": name}})
-    paramedic.at(name).deploy("coredns", replicas=1)
-    yield name
-    paramedic.clients.core.delete_namespace(name)
+def victim(victim: str, paramedic: Kit) -> str:
+    """Another team's namespace (conftest's) with a Deployment the tenant has no rights on."""
+    paramedic.at(victim).deploy("coredns", replicas=1)
+    return victim
 
 
 def _generation(paramedic: Kit, namespace: str, name: str) -> int:

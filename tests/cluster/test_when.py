@@ -8,6 +8,7 @@ the records are there before the first step is reached.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from paramedic_dev.cluster import DevCluster
 from tests.cluster.conftest import APPROVER_GROUP
 from tests.cluster.test_cli import cli
 from tests.cluster.test_escalation import Receiver, secret
-from tests.cluster.test_metric_triggers import error_rate, prometheus  # noqa: F401 (fixtures)
+from tests.cluster.test_metric_triggers import error_rate, error_rate_runbook, prometheus  # noqa: F401 (fixtures)
 from tests.cluster.test_triggers import one_remediation
 from tests.kit import Kit
 from tests.services import Prometheus
@@ -163,25 +164,6 @@ def test_the_api_server_bounds_a_tenants_condition_and_query(tenant: Kit) -> Non
 # -- PromQL verification -----------------------------------------------------------------------
 
 
-def promql_runbook(paramedic: Kit, server: Prometheus, verify: dict[str, Any], **extra: Any) -> str:
-    """A runbook fired by the error rate of the test's "web" Deployment, whose step scales it and verifies."""
-    ns = paramedic.namespace
-    return paramedic.runbook(
-        {
-            "trigger": {
-                "prometheus": {
-                    "url": server.url,
-                    "interval": "1s",
-                    "for": "0s",
-                    "query": f'paramedic_test_error_rate{{namespace="{ns}",deployment="web"}} > 0.1',
-                }
-            },
-            "steps": [{"scale": {"by": 1, "max": 3}, "verify": {"check": "None", **verify}}],
-            **extra,
-        }
-    )
-
-
 def test_a_promql_verification_waits_until_the_condition_holds(
     paramedic: Kit,
     prometheus: Prometheus,  # noqa: F811 (fixture)
@@ -191,7 +173,8 @@ def test_a_promql_verification_waits_until_the_condition_holds(
     paramedic.deploy("web", replicas=1)
     error_rate.labels(ns, "web").set(0.35)
     healthy = f'paramedic_test_error_rate{{namespace="{ns}",deployment="web"}} < 0.05'
-    runbook = promql_runbook(paramedic, prometheus, {"promql": healthy, "stableFor": "2s", "timeout": "90s"})
+    verify = {"promql": healthy, "stableFor": "2s", "timeout": "90s"}
+    runbook = error_rate_runbook(paramedic, prometheus, "web", datetime.timedelta(0), verify)
     rem = one_remediation(paramedic, runbook)["metadata"]["name"]
 
     def waiting() -> bool:
@@ -255,9 +238,11 @@ def test_a_promql_verification_that_never_holds_times_out_and_pages_with_the_evi
     paramedic.deploy("web", replicas=1)
     error_rate.labels(ns, "web").set(0.35)
     never = f'paramedic_test_error_rate{{namespace="{ns}",deployment="web"}} < 0'
-    runbook = promql_runbook(
+    runbook = error_rate_runbook(
         paramedic,
         prometheus,
+        "web",
+        datetime.timedelta(0),
         {"promql": never, "timeout": "5s"},
         escalationPolicyRef={"name": oncall(paramedic, receivers)},
         **GATED,

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
-import json
 import ssl
 import threading
 import time
@@ -27,6 +26,7 @@ from paramedic.escalation import channels
 from paramedic.outbound import Egress, Permit, Refused
 from paramedic.triggers import prometheus
 from paramedic_dev import pki
+from tests.services import reply_json
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -153,17 +153,13 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def do_GET(self) -> None:
-        answer = {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {"a": "b"}}]}}
         if "oops" in self.path:
-            self.send_response(400, "Bad Request")
             answer = {"status": "error", "errorType": "bad_data", "error": "parse error: secret-ish detail"}
+            reply_json(self, answer, 400, "Bad Request")
         else:
-            self.send_response(200)
-        body = json.dumps(answer).encode()
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            reply_json(
+                self, {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {"a": "b"}}]}}
+            )
 
     def log_message(self, *args: Any) -> None:
         pass

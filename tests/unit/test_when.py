@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -29,7 +28,7 @@ from paramedic.lint import lint_document
 from paramedic.outbound import Egress
 from paramedic.policy.access import LoadedRunbook
 from paramedic.triggers import prometheus
-from tests.services import LoopbackServer
+from tests.services import LoopbackServer, reply_json
 from tests.waiting import wait_until
 
 T0 = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
@@ -381,12 +380,7 @@ class Vector(LoopbackServer):
                     "status": "success",
                     "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, value]}]},
                 }
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply_json(self, body)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -240,6 +240,11 @@ class Step(OneOf):
         return self.chosen()[0]
 
     @property
+    def record_name(self) -> str:
+        """The name its StepRecord carries (and status, Events and history show): its own, else its action's."""
+        return self.name or self.action
+
+    @property
     def params(self) -> Model:
         value = self.by_alias(self.action)
         assert isinstance(value, Model)

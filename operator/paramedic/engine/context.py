@@ -10,7 +10,7 @@ from typing import Any
 
 from paramedic import fencing
 from paramedic.actions import REGISTRY
-from paramedic.actions.base import Context
+from paramedic.actions.base import Context, Target
 from paramedic.api.common import ObjectRef
 from paramedic.api.remediation import RemediationSpec, RemediationStatus, StepRecord
 from paramedic.api.runbook import Step
@@ -49,6 +49,24 @@ def step_target(
     return ref
 
 
+def resolve(
+    clients: Clients,
+    ref: ObjectRef,
+    step: Step,
+    runbook: access.LoadedRunbook,
+    namespace: str,
+    operator_namespace: str,
+) -> Target:
+    """``ref`` resolved to what the step's action works on (a Pod to its Deployment, Node or HPA), held to the
+    runbook's rules on the object acted on (its labels included): one step's target, or one of a fanned-out
+    set (``fanning``)."""
+    target = targets.resolve(clients, ref, REGISTRY[step.action].kinds, step.action)
+    acted_on = ObjectRef(api_version=target.api_version, kind=target.kind, name=target.name, namespace=target.namespace)
+    labels = dict(target.obj.get("metadata", {}).get("labels") or {})
+    access.authorize_acted_on(clients, runbook, acted_on, labels, namespace, operator_namespace)
+    return target
+
+
 def build(
     clients: Clients,
     rem: dict[str, Any],
@@ -68,16 +86,25 @@ def build(
         ref = access.target_ref(spec, meta["namespace"])
         if step.target is not None:
             ref = step_target(clients, rem, spec, status, step, ref, operator_namespace)
-        target = targets.resolve(clients, ref, REGISTRY[step.action].kinds, step.action)
-        acted_on = ObjectRef(
-            api_version=target.api_version, kind=target.kind, name=target.name, namespace=target.namespace
-        )
-        labels = dict(target.obj.get("metadata", {}).get("labels") or {})
-        access.authorize_acted_on(
-            clients, loaded(spec, status), acted_on, labels, meta["namespace"], operator_namespace
-        )
-    history = tuple(s.dump() for s in status.steps[:index])
+        target = resolve(clients, ref, step, loaded(spec, status), meta["namespace"], operator_namespace)
     dry_run = spec.dry_run or bool((status.runbook_spec or {}).get("dryRun"))
+    inherited = record is not None and record.leadership != fencing.current().epoch  # fencing hook
+    return acting_on(clients, rem, spec, status, index, target, dry_run, inherited)
+
+
+def acting_on(
+    clients: Clients,
+    rem: dict[str, Any],
+    spec: RemediationSpec,
+    status: RemediationStatus,
+    index: int,
+    target: Target,
+    dry_run: bool,
+    inherited: bool,
+) -> Context:
+    """The Context of step ``index`` on a resolved ``target``: one step's, or one fanned-out target's
+    (``fanning``), with the steps before it as its history."""
+    meta = rem["metadata"]
     return Context(
         clients,
         target,
@@ -85,8 +112,8 @@ def build(
         meta["namespace"],
         meta["uid"],
         index,
-        history,
+        tuple(s.dump() for s in status.steps[:index]),
         dry_run=dry_run,
         runbook_kind=spec.runbook_ref.kind,
-        inherited=record is not None and record.leadership != fencing.current().epoch,  # fencing hook
+        inherited=inherited,
     )

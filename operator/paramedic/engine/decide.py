@@ -288,7 +288,7 @@ def planned(
     step, index = move.step, move.index
     record = StepRecord(
         index=index,
-        name=step.name or step.action,
+        name=step.record_name,
         action=step.action,
         phase="Applying",
         started_at=now,

@@ -91,31 +91,6 @@ def members(
     return found
 
 
-def _context(
-    clients: Clients,
-    rem: dict[str, Any],
-    spec: RemediationSpec,
-    status: RemediationStatus,
-    index: int,
-    target: Target,
-    t: TargetProgress,
-    dry_run: bool,
-) -> Context:
-    meta = rem["metadata"]
-    return Context(
-        clients,
-        target,
-        meta["name"],
-        meta["namespace"],
-        meta["uid"],
-        index,
-        tuple(s.dump() for s in status.steps[:index]),
-        dry_run=dry_run,
-        runbook_kind=spec.runbook_ref.kind,
-        inherited=t.leadership is not None and t.leadership != fencing.current().epoch,  # fencing hook
-    )
-
-
 def _reread(clients: Clients, t: TargetProgress) -> Target:
     ref = t.target
     return targets.reread(
@@ -147,23 +122,20 @@ class _Run:
         self.loaded = context.loaded(spec, status)
         self.events: list[str] = []
 
+    def _context(self, target: Target, t: TargetProgress, dry_run: bool) -> Context:
+        """The action's Context on one target; inherited when its intent was recorded under another leadership."""
+        inherited = t.leadership is not None and t.leadership != fencing.current().epoch  # fencing hook
+        return context.acting_on(self.clients, self.rem, self.spec, self.status, self.index, target, dry_run, inherited)
+
     def plan(self, t: TargetProgress, dry_run: bool) -> TargetProgress:
         ref = t.target
         obj_ref = ObjectRef(api_version=ref.api_version, kind=ref.kind, name=ref.name, namespace=ref.namespace)
         meta = self.rem["metadata"]
         try:
-            target = targets.resolve(self.clients, obj_ref, self.action.kinds, self.step.action)
-            acted_on = ObjectRef(
-                api_version=target.api_version,
-                kind=target.kind,
-                name=target.name,
-                namespace=target.namespace,
+            target = context.resolve(
+                self.clients, obj_ref, self.step, self.loaded, meta["namespace"], self.operator_namespace
             )
-            labels = dict(target.obj.get("metadata", {}).get("labels") or {})
-            access.authorize_acted_on(
-                self.clients, self.loaded, acted_on, labels, meta["namespace"], self.operator_namespace
-            )
-            ctx = _context(self.clients, self.rem, self.spec, self.status, self.index, target, t, dry_run)
+            ctx = self._context(target, t, dry_run)
             plan = self.action.plan(ctx, self.step.params)
         except (ActionFailed, access.Refused) as exc:
             return fanout.plan_failed(t, exc.reason, str(exc), self.now)
@@ -178,7 +150,7 @@ class _Run:
         check = decide.check_of(self.step, self.action.default_check)
         verify_timeout = None if check is None else parse_duration(decide.verify_timeout(self.step))
         target = _reread(self.clients, t)
-        ctx = _context(self.clients, self.rem, self.spec, self.status, self.index, target, t, False)
+        ctx = self._context(target, t, False)
         try:
             fencing.current().check(f"{self.step.action} of {target.describe()}")  # fencing hook
             outcome = self.action.apply(ctx, self.step.params, Plan(t.plan, t.changes))
@@ -196,7 +168,7 @@ class _Run:
     def verify(self, t: TargetProgress) -> TargetProgress:
         check = decide.check_of(self.step, self.action.default_check) or "None"
         target = _reread(self.clients, t)
-        ctx = _context(self.clients, self.rem, self.spec, self.status, self.index, target, t, False)
+        ctx = self._context(target, t, False)
         try:
             ok, detail = self.action.verify(ctx, self.step.params, Plan(t.plan, t.changes), check)
         except ApiException as exc:
@@ -239,9 +211,7 @@ def drive(
     run: _Run
     if isinstance(move, decide.PlanStep):
         index = move.index
-        record = StepRecord(
-            index=index, name=step.name or step.action, action=step.action, phase="Applying", started_at=now
-        )
+        record = StepRecord(index=index, name=step.record_name, action=step.action, phase="Applying", started_at=now)
         run = _Run(clients, operator_namespace, rem, spec, status, step, index, now)
         try:
             found = members(clients, run.loaded, fan, rem["metadata"]["namespace"], operator_namespace)

@@ -173,6 +173,24 @@ class PolicyStatus:
                 log.exception("could not look at the RateLimitPolicies' conditions")
 
 
+def _seen(namespace: str | None, name: str, body: Any, kept: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """A policy as its index keeps it: a deep copy (Kopf's body is a live view) of its identity, its spec and
+    the ``kept`` keys of its status, the only parts a look reads."""
+    meta, status = body["metadata"], dict(body.get("status") or {})
+    return {
+        f"{namespace}/{name}": {
+            "metadata": {
+                "namespace": namespace,
+                "name": name,
+                "generation": meta.get("generation"),
+                "resourceVersion": meta["resourceVersion"],
+            },
+            "spec": copy.deepcopy(dict(body.get("spec") or {})),
+            "status": copy.deepcopy({k: status[k] for k in kept if status.get(k) is not None}),
+        }
+    }
+
+
 def register(
     registry: kopf.OperatorRegistry, clients: Clients, gate: Gate, pool: Executor, acting: Callable[[], bool]
 ) -> PolicyStatus:
@@ -183,38 +201,14 @@ def register(
         namespace: str | None, name: str, body: Any, **_: Any
     ) -> dict[str, dict[str, Any]]:
         """What a look needs of each policy: its spec, its conditions and the resourceVersion to write with."""
-        meta = body["metadata"]
-        return {
-            f"{namespace}/{name}": {
-                "metadata": {
-                    "namespace": namespace,
-                    "name": name,
-                    "generation": meta.get("generation"),
-                    "resourceVersion": meta["resourceVersion"],
-                },
-                "spec": copy.deepcopy(dict(body.get("spec") or {})),
-                "status": {"conditions": copy.deepcopy(list((body.get("status") or {}).get("conditions") or []))},
-            }
-        }
+        return _seen(namespace, name, body, ("conditions",))
 
     @kopf.index(GROUP, VERSION, ESCALATION_PLURAL, registry=registry, id="escalationpolicy_bodies")
     async def escalationpolicy_bodies(
         namespace: str | None, name: str, body: Any, **_: Any
     ) -> dict[str, dict[str, Any]]:
         """The same for EscalationPolicies, with the observedGeneration their status carries."""
-        meta, status = body["metadata"], dict(body.get("status") or {})
-        return {
-            f"{namespace}/{name}": {
-                "metadata": {
-                    "namespace": namespace,
-                    "name": name,
-                    "generation": meta.get("generation"),
-                    "resourceVersion": meta["resourceVersion"],
-                },
-                "spec": copy.deepcopy(dict(body.get("spec") or {})),
-                "status": copy.deepcopy({k: status[k] for k in ("conditions", "observedGeneration") if k in status}),
-            }
-        }
+        return _seen(namespace, name, body, ("conditions", "observedGeneration"))
 
     @kopf.on.startup(registry=registry)
     async def start_policy_status(**kwargs: Any) -> None:

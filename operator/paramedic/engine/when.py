@@ -141,7 +141,7 @@ def skip(
     p = Pass.of(status, rem)
     record = StepRecord(
         index=index,
-        name=step.name or step.action,
+        name=step.record_name,
         action=step.action,
         phase="Skipped",
         started_at=now,

@@ -37,7 +37,7 @@ from paramedic.policy.admission import AdmissionGuard
 from paramedic.records import events, invalid, metrics
 from paramedic.records import status as remediation_status
 
-from . import channels, render
+from . import channels, passes, render
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +70,16 @@ class Notifier:
 
     async def drive(self, namespace: str, name: str, stopped: Callable[[], bool]) -> None:
         async with outbound.session(self.egress) as session:
-            while not stopped():
-                try:
-                    rem = await self._run(remediation_status.read, self.clients, namespace, name)
-                    delay = await self.step(session, rem)
-                except remediation_status.Conflict:
-                    delay = 0.0
-                except ApiException as exc:
-                    if exc.status == 404:
-                        return
-                    log.warning("escalation of %s/%s: API error %s", namespace, name, exc.status)
-                    delay = 5.0
-                if delay is None:
-                    return
-                await asyncio.sleep(delay)
+            await passes.follow(
+                self.clients,
+                self.executor,
+                namespace,
+                name,
+                stopped,
+                lambda rem: self.step(session, rem),
+                "escalation",
+                log,
+            )
 
     async def step(self, session: aiohttp.ClientSession, rem: dict[str, Any]) -> float | None:
         status = RemediationStatus.model_validate(rem.get("status") or {})

@@ -22,7 +22,6 @@ another namespace silences nothing).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -38,10 +37,12 @@ from paramedic import outbound
 from paramedic.api.common import API_VERSION, parse_duration, rfc3339, utcnow
 from paramedic.api.remediation import TERMINAL_PHASES, RemediationStatus
 from paramedic.api.silence import MAX_MATCHERS, SilenceMatcher, SilenceSpec, SilenceStatus
-from paramedic.kube import ApiException, Clients
+from paramedic.kube import Clients
 from paramedic.kube.blocking import run_blocking
 from paramedic.records import events
 from paramedic.records import status as remediation_status
+
+from . import passes
 
 log = logging.getLogger(__name__)
 
@@ -184,20 +185,9 @@ class Silencer:
     async def drive(self, namespace: str, name: str, stopped: Callable[[], bool]) -> None:
         async with outbound.session(self.egress) as session:
             am = Alertmanager(self.url or "", self.egress, session)
-            while not stopped():
-                try:
-                    rem = await run_blocking(self.executor, remediation_status.read, self.clients, namespace, name)
-                    delay = await self.step(am, rem)
-                    if delay is None:
-                        return
-                except remediation_status.Conflict:
-                    delay = 0.0
-                except ApiException as exc:
-                    if exc.status == 404:
-                        return
-                    log.warning("silence of %s/%s: API error %s", namespace, name, exc.status)
-                    delay = 5.0
-                await asyncio.sleep(delay)
+            await passes.follow(
+                self.clients, self.executor, namespace, name, stopped, lambda rem: self.step(am, rem), "silence", log
+            )
 
     async def step(self, am: Alertmanager, rem: dict[str, Any]) -> float | None:
         """One pass; the seconds to the next, None when there is nothing more to do."""
