@@ -177,3 +177,16 @@ class Kit:
         )
         # An aggregated Event (records/events.py) stands for ``count`` identical ones.
         return [f"{e.reason}: {e.message}" for e in found.items for _ in range(e.count or 1)]
+
+
+def fleet_crash(kit: Kit, policy: str) -> str:
+    """The storm tests' runbook: delete any crash-looping pod of the Deployment ``fleet``, under ``policy``."""
+    return kit.runbook(
+        {
+            "trigger": {"podCrashLoop": {"minRestarts": 1}},
+            "target": {"selector": {"matchLabels": {"app": "fleet"}}},
+            "rateLimitPolicyRef": {"name": policy},
+            "steps": [{"deletePod": {}}],
+        },
+        name="fleet-crash",
+    )

@@ -11,7 +11,7 @@ from paramedic_dev import simulate
 from tests.cluster.test_safety import all_finished, policy
 from tests.cluster.test_triggers import pods
 from tests.cluster.test_windows import cron_window
-from tests.kit import Kit
+from tests.kit import Kit, fleet_crash
 from tests.waiting import wait_until
 
 
@@ -80,15 +80,7 @@ def test_storm_active_names_the_count_and_ends_after_its_window(paramedic: Kit) 
         "stormy",
         {"windows": [{"max": 10, "per": "1h"}], "cooldown": "0s", "stormBreaker": {"maxFailing": 1, "window": "20s"}},
     )
-    runbook = paramedic.runbook(
-        {
-            "trigger": {"podCrashLoop": {"minRestarts": 1}},
-            "target": {"selector": {"matchLabels": {"app": "fleet"}}},
-            "rateLimitPolicyRef": {"name": stormy},
-            "steps": [{"deletePod": {}}],
-        },
-        name="fleet-crash",
-    )
+    runbook = fleet_crash(paramedic, stormy)
     for pod in pods(paramedic, "fleet"):
         simulate.make_crashloop(paramedic.clients.core, paramedic.namespace, pod.metadata.name, restarts=4)
     all_finished(paramedic, runbook, 4)

@@ -10,7 +10,7 @@ from paramedic.api.common import API_VERSION, GROUP, VERSION
 from paramedic.api.remediation import TERMINAL_PHASES
 from paramedic_dev import simulate
 from tests.cluster.test_triggers import pods, remediations
-from tests.kit import Kit
+from tests.kit import Kit, fleet_crash
 from tests.waiting import wait_until
 
 
@@ -45,15 +45,7 @@ def storm(paramedic: Kit, breaker: dict[str, Any]) -> tuple[list[dict[str, Any]]
             "stormBreaker": breaker,
         },
     )
-    runbook = paramedic.runbook(
-        {
-            "trigger": {"podCrashLoop": {"minRestarts": 1}},
-            "target": {"selector": {"matchLabels": {"app": "fleet"}}},
-            "rateLimitPolicyRef": {"name": tight},
-            "steps": [{"deletePod": {}}],
-        },
-        name="fleet-crash",
-    )
+    runbook = fleet_crash(paramedic, tight)
     original = {p.metadata.name for p in pods(paramedic, "fleet")}
     for name in sorted(original):
         simulate.make_crashloop(core, ns, name, restarts=4)

@@ -25,7 +25,7 @@ from tests.cluster.test_leader import holder, leader_replicas
 from tests.cluster.test_metrics import samples
 from tests.cluster.test_safety import policy
 from tests.cluster.test_triggers import pods, remediations
-from tests.kit import Kit
+from tests.kit import Kit, fleet_crash
 from tests.waiting import wait_until
 
 SIZE, BUDGET = 100, 5
@@ -61,15 +61,7 @@ def prepare(paramedic: Kit) -> tuple[str, str, set[str]]:
             "stormBreaker": {"maxFailingPercent": 100, "maxFailing": 1000},
         },
     )
-    runbook = paramedic.runbook(
-        {
-            "trigger": {"podCrashLoop": {"minRestarts": 1}},
-            "target": {"selector": {"matchLabels": {"app": "fleet"}}},
-            "rateLimitPolicyRef": {"name": budget},
-            "steps": [{"deletePod": {}}],
-        },
-        name="fleet-crash",
-    )
+    runbook = fleet_crash(paramedic, budget)
     return runbook, budget, {p.metadata.name for p in pods(paramedic, "fleet")}
 
 
