@@ -1,0 +1,340 @@
+"""The Paintbox seed procedures P0, P1 and P2 as written in examples/, with their investigation: each is driven
+by its own trigger, and each test asserts the evidence recorded before acting and the branch taken.
+
+Split from test_seed_examples.py (which keeps the shared fixtures) so that neither grows past 400 lines."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from paramedic.api.common import GROUP, VERSION
+from paramedic_dev import simulate
+from paramedic_dev.cluster import DevCluster
+from paramedic_dev.install import OperatorProcess
+from tests.cluster.test_cloud import aws, rds_instance
+from tests.cluster.test_evidence import cri, logs_node, records  # noqa: F401  (logs_node: a fixture)
+from tests.cluster.test_seed_examples import EXAMPLES, _no_freeze, fired, phase, replace_live, seeds  # noqa: F401
+from tests.kit import deployment
+from tests.waiting import wait_until
+
+ENDED = ("Succeeded", "Failed", "Skipped", "RateLimited")
+
+
+def on_node(name: str, replicas: int, node: str) -> dict[str, Any]:
+    """A Deployment whose pods run on ``node`` (the KWOK node that serves logs), tolerating its taints."""
+    body = deployment(name, replicas, image="registry.invalid/sg:1", node_selector={"kubernetes.io/hostname": node})
+    body["spec"]["template"]["spec"]["tolerations"] = [{"operator": "Exists"}]
+    return body
+
+
+def running(clients: Any, app: str, count: int) -> list[str]:
+    def found() -> list[str] | None:
+        pods = clients.core.list_namespaced_pod("paintbox", label_selector=f"app={app}").items
+        names = [p.metadata.name for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+        return names if len(names) >= count else None
+
+    return wait_until(found, 60, f"{count} running {app} pods")
+
+
+def steps(status: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(s["name"], s["phase"]) for s in status["steps"]]
+
+
+@pytest.mark.usefixtures("seeds")
+def test_p0_failing_pods_are_recorded_then_router_and_frontend_restarted_under_a_silence(
+    clients: Any, operator: OperatorProcess, alertmanager: Any
+) -> None:
+    """The P0 example through its own trigger: the real Alertmanager fires ProductionDown to the operator's
+    webhook for the frontend, one of whose pods is restarting; its pods, Events and error lines are recorded,
+    the pods are failing so both Deployments are restarted and verified, the frontend's pods recorded again,
+    and the alert is silenced while that runs."""
+    from tests.cluster.test_silences import am
+
+    running(clients, "apollo-router", 3)
+    frontend = running(clients, "frontend", 2)
+    wait_until(
+        lambda: (
+            (
+                clients.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, "paintbox", "runbooks", "p0-production-down"
+                ).get("status")
+                or {}
+            ).get("triggerKind")
+            == "alertmanager"
+        ),
+        30,
+        "the P0 trigger to be armed",
+    )
+    # Below the crash-loop runbook's threshold (3), and not the router's: only P0 is about it.
+    simulate.make_crashloop(clients.core, "paintbox", frontend[0], restarts=2)
+    generations = {
+        d: clients.apps.read_namespaced_deployment(d, "paintbox").metadata.generation
+        for d in ("apollo-router", "frontend")
+    }
+    labels = {"alertname": "ProductionDown", "severity": "critical", "namespace": "paintbox", "deployment": "frontend"}
+    ends = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
+    am(alertmanager, "POST", "/api/v2/alerts", [{"labels": labels, "endsAt": ends.isoformat()}])
+    try:
+        found = wait_until(lambda: fired(clients, "p0-production-down"), 60, "Alertmanager to fire ProductionDown")
+        assert len(found) == 1
+        assert found[0]["spec"]["trigger"]["kind"] == "alertmanager"
+        name = found[0]["metadata"]["name"]
+        status = phase(clients, "paintbox", name, *ENDED)
+        assert status["phase"] == "Succeeded", status["message"]
+        assert [(s["action"], s["target"]["name"], s["phase"]) for s in status["steps"]] == [
+            ("rolloutRestart", "apollo-router", "Succeeded"),
+            ("rolloutRestart", "frontend", "Succeeded"),
+        ]
+        for workload, before in generations.items():
+            assert clients.apps.read_namespaced_deployment(workload, "paintbox").metadata.generation == before + 1
+        # What was seen before acting: the failing frontend pod, its Events, its log lines (or why not).
+        before = records(status)
+        assert set(before) == {"pods", "podEvents", "errors"}
+        assert before["pods"]["outcome"] == "Collected"
+        assert before["pods"]["values"]["restarts"] >= 2
+        assert frontend[0] in before["pods"]["excerpt"]
+        assert before["podEvents"]["outcome"] == "Collected"
+        assert before["errors"]["kind"] == "logs"
+        # ...and after the frontend's restart (step index 1): new pods, none restarting.
+        after = records(status, after=1)
+        assert set(after) == {"pods"}
+        assert after["pods"]["values"]["restarts"] == 0
+        assert frontend[0] not in after["pods"]["excerpt"]
+        silence = wait_until(
+            lambda: (
+                (s := phase(clients, "paintbox", name, "Succeeded").get("silence") or {}).get("state") == "Expired"
+                and s
+            ),
+            30,
+            "the P0 silence to be expired",
+        )
+        assert sorted(silence["matchers"]) == sorted(f"{k}={v}" for k, v in labels.items())
+        assert am(alertmanager, "GET", f"/api/v2/silence/{silence['id']}")["status"]["state"] == "expired"
+    finally:
+        ended = datetime.datetime.now(datetime.UTC).isoformat()
+        am(alertmanager, "POST", "/api/v2/alerts", [{"labels": labels, "endsAt": ended}])
+
+
+@pytest.fixture(scope="module")
+def paintbox_traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    """A real Prometheus scraping an exporter of paintbox request counters; yields (url, counter)."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+    from tests.services import Prometheus
+
+    registry = CollectorRegistry()
+    requests = Counter("http_requests", "Requests served.", ["namespace", "deployment", "code"], registry=registry)
+    latency = Histogram(
+        "http_request_duration_seconds",
+        "Request latency.",
+        ["namespace", "deployment"],
+        buckets=(0.25, 0.5, 1, 2, 5, 10),
+        registry=registry,
+    )
+    requests.latency = latency  # type: ignore[attr-defined]  # one exporter, both series
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    prometheus = Prometheus(tmp_path_factory.mktemp("paintbox-prometheus"), [f"127.0.0.1:{server.server_port}"])
+    prometheus.start_and_wait()
+    yield prometheus.url, requests
+    prometheus.stop()
+    server.shutdown()
+    thread.join(5)
+
+
+@contextlib.contextmanager
+def failing(requests: Any, subgraph: str) -> Iterator[None]:
+    """30 % of ``subgraph``'s requests fail while inside; the router is fine."""
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.wait(0.2):
+            requests.labels("paintbox", subgraph, "500").inc(3)
+            requests.labels("paintbox", subgraph, "200").inc(7)
+            requests.labels("paintbox", "apollo-router", "200").inc(10)
+
+    threading.Thread(target=traffic, daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
+        requests.labels("paintbox", subgraph, "200").inc(10**6)  # the ratio falls back under 10 %
+
+
+def arm_p1(clients: Any, url: str, moto_server: str) -> None:
+    """Both P1 examples as written, pointed at the test's Prometheus with a short "for" (they say 2m), and the
+    RDS instance p1-database acts on, in moto."""
+    team = yaml.safe_load((EXAMPLES / "paintbox" / "runbook-p1-high-error-rate.yaml").read_text())
+    team["spec"]["trigger"]["prometheus"].update({"url": url, "for": "2s", "interval": "1s"})
+    replace_live(clients, "runbooks", team)
+    admins = yaml.safe_load((EXAMPLES / "paintbox" / "clusterrunbook-p1-database.yaml").read_text())
+    admins["spec"]["trigger"]["prometheus"].update({"url": url, "for": "2s", "interval": "1s"})
+    next(e for e in admins["spec"]["evidence"] if e["name"] == "errorRate")["promql"]["url"] = url
+    live = clients.custom.get_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", "p1-database")
+    admins["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+    clients.custom.replace_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", "p1-database", admins)
+    rds = aws("rds", moto_server)
+    with contextlib.suppress(rds.exceptions.DBInstanceAlreadyExistsFault):
+        rds_instance(rds, name="paintbox-db", MultiAZ=True)
+
+
+def both_p1(clients: Any, subgraph: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ended Remediations of the team's P1 runbook and of p1-database for ``subgraph``."""
+
+    def of(runbook: str) -> list[dict[str, Any]]:
+        found = clients.custom.list_cluster_custom_object(
+            GROUP, VERSION, "remediations", label_selector=f"paramedic.dev/runbook={runbook}"
+        )["items"]
+        return [r for r in found if r["spec"]["target"]["name"] == subgraph]
+
+    team = wait_until(lambda: of("p1-high-error-rate"), 90, "the P1 runbook to fire")
+    admins = wait_until(lambda: of("p1-database"), 90, "p1-database to fire")
+    assert len(team) == len(admins) == 1
+    return tuple(  # type: ignore[return-value]
+        phase(clients, r["metadata"]["namespace"], r["metadata"]["name"], *ENDED) for r in (team[0], admins[0])
+    )
+
+
+@pytest.mark.usefixtures("seeds")
+def test_p1_without_database_errors_restarts_the_subgraph_then_scales_the_router(
+    clients: Any,
+    cluster: DevCluster,
+    logs_node: str,  # noqa: F811
+    operator: OperatorProcess,
+    moto_server: str,
+    paintbox_traffic: tuple[str, Any],
+) -> None:
+    """Error lines, none about the database: the team's runbook restarts the subgraph and scales the router;
+    p1-database records what it saw and skips both of its steps."""
+    _no_freeze(clients)
+    url, requests = paintbox_traffic
+    clients.apps.create_namespaced_deployment("paintbox", on_node("paintings-subgraph", 1, logs_node))
+    running(clients, "paintings-subgraph", 1)
+    lines = [f"GET /graphql {i} 200" if i % 10 else "ERROR resolver paintings.title: null value" for i in range(100)]
+    (cluster.pod_logs_dir / "current.log").write_text(cri(lines))
+    arm_p1(clients, url, moto_server)
+    with failing(requests, "paintings-subgraph"):
+        team, admins = both_p1(clients, "paintings-subgraph")
+    assert team["phase"] == "Succeeded", team["message"]
+    assert [(s["action"], s["target"]["name"], s["phase"]) for s in team["steps"]] == [
+        ("rolloutRestart", "paintings-subgraph", "Succeeded"),
+        ("scale", "apollo-router", "Succeeded"),
+    ]
+    seen = records(team)
+    assert set(seen) == {
+        "subgraphLogs",
+        "dbErrors",
+        "subgraphEvents",
+        "subgraphPods",
+        "paintingsHealth",
+        "searchHealth",
+    }
+    assert seen["subgraphLogs"]["values"]["matches"] == 10
+    assert "ERROR resolver paintings.title: null value" in seen["subgraphLogs"]["excerpt"]
+    assert (seen["dbErrors"]["outcome"], seen["dbErrors"]["values"]["matches"]) == ("Collected", 0)
+    assert seen["subgraphPods"]["values"]["ready"] is True
+    for health in ("paintingsHealth", "searchHealth"):  # no reachable endpoint on the control plane: recorded
+        assert seen[health]["kind"] == "http"
+    assert clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.replicas == 5
+    # The admins' database branch saw the same logs and did nothing.
+    assert admins["phase"] == "Succeeded", admins["message"]
+    assert steps(admins) == [("snapshot", "Skipped"), ("reboot database", "Skipped")]
+    assert all(s["reason"] == "WhenNotMet" for s in admins["steps"])
+    assert "evidence.dbErrors.matches=0" in admins["steps"][0]["message"]
+    assert records(admins)["errorRate"]["values"]["value"] == pytest.approx(0.3, abs=0.1)
+
+
+@pytest.mark.usefixtures("seeds")
+def test_p1_database_errors_in_the_logs_snapshot_and_reboot_the_rds_instance(
+    clients: Any,
+    cluster: DevCluster,
+    logs_node: str,  # noqa: F811
+    operator: OperatorProcess,
+    moto_server: str,
+    paintbox_traffic: tuple[str, Any],
+) -> None:
+    """A crash-looping subgraph whose logs say the database refuses connections: the team's runbook skips its
+    restart and scale; p1-database records the RDS instance, snapshots it and reboots it (moto's server)."""
+    _no_freeze(clients)
+    url, requests = paintbox_traffic
+    clients.apps.create_namespaced_deployment("paintbox", on_node("search-subgraph", 1, logs_node))
+    (pod,) = running(clients, "search-subgraph", 1)
+    simulate.make_crashloop(clients.core, "paintbox", pod, restarts=2)
+    secret = "hunter2-p1-db"
+    lines = ["starting search-subgraph"] + [
+        f"ERROR database connection refused: postgres://search:{secret}@paintbox-db:5432/search" for _ in range(5)
+    ]
+    (cluster.pod_logs_dir / "current.log").write_text(cri(lines))
+    arm_p1(clients, url, moto_server)
+    rds = aws("rds", moto_server)
+    snapshots_before = len(rds.describe_db_snapshots(DBInstanceIdentifier="paintbox-db")["DBSnapshots"])
+    replicas = clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.replicas
+    with failing(requests, "search-subgraph"):
+        team, admins = both_p1(clients, "search-subgraph")
+    # The team's branch not taken: nothing restarted, the router left as it was.
+    assert team["phase"] == "Succeeded", team["message"]
+    assert steps(team) == [("restart subgraph", "Skipped"), ("scale router to 5", "Skipped")]
+    assert "evidence.dbErrors.matches=5" in team["steps"][0]["message"]
+    assert clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.replicas == replicas
+    # The database branch: evidence first, then snapshot and reboot.
+    assert admins["phase"] == "Succeeded", admins["message"]
+    assert steps(admins) == [("snapshot", "Succeeded"), ("reboot database", "Succeeded")]
+    seen = records(admins)
+    assert seen["dbErrors"]["values"]["matches"] == 5
+    assert "ERROR database connection refused" in seen["dbErrors"]["excerpt"]
+    assert secret not in seen["dbErrors"]["excerpt"]
+    assert seen["paintboxDb"]["values"]["status"] == "available"
+    assert seen["paintboxDb"]["values"]["multiAZ"] is True
+    assert seen["errorRate"]["values"]["value"] == pytest.approx(0.3, abs=0.1)
+    assert records(admins, after=1)["paintboxDb"]["outcome"] == "Collected"
+    snapshot = admins["steps"][0]["changes"]["snapshot"]
+    snapshots = rds.describe_db_snapshots(DBInstanceIdentifier="paintbox-db")["DBSnapshots"]
+    assert len(snapshots) == snapshots_before + 1
+    assert snapshot in [s["DBSnapshotIdentifier"] for s in snapshots]
+    assert admins["steps"][1]["changes"]["requested"] is True
+
+
+@pytest.mark.usefixtures("seeds")
+def test_p2_latency_records_latency_and_resources_then_scales_out(
+    clients: Any, operator: OperatorProcess, paintbox_traffic: tuple[str, Any]
+) -> None:
+    """The p95 that fired (the trigger's evidence) and the pods' resources are recorded, then it scales out."""
+    _no_freeze(clients)
+    url, requests = paintbox_traffic
+    clients.apps.create_namespaced_deployment(
+        "paintbox", deployment("gallery-subgraph", 2, memory="256Mi", image="registry.invalid/sg:1")
+    )
+    example = yaml.safe_load((EXAMPLES / "paintbox" / "runbook-p2-latency.yaml").read_text())
+    example["spec"]["trigger"]["prometheus"].update({"url": url, "for": "2s", "interval": "1s"})
+    replace_live(clients, "runbooks", example)
+    stop = threading.Event()
+
+    def traffic() -> None:  # the gallery subgraph answers in 3-4 s
+        while not stop.wait(0.2):
+            for seconds in (3.0, 3.5, 4.0):
+                requests.latency.labels("paintbox", "gallery-subgraph").observe(seconds)
+
+    threading.Thread(target=traffic, daemon=True).start()
+    try:
+        found = wait_until(lambda: fired(clients, "p2-latency"), 90, "the P2 runbook to fire")
+        assert found[0]["spec"]["target"]["name"] == "gallery-subgraph"
+        status = phase(clients, "paintbox", found[0]["metadata"]["name"], *ENDED)
+    finally:
+        stop.set()
+    assert status["phase"] == "Succeeded", status["message"]
+    assert steps(status) == [("scale out", "Succeeded")]
+    assert status["steps"][0]["changes"] == {"from": 2, "to": 4}
+    assert clients.apps.read_namespaced_deployment("gallery-subgraph", "paintbox").spec.replicas == 4
+    assert 2 < float(found[0]["spec"]["trigger"]["evidence"]["value"]) <= 5  # the p95 latency, in seconds
+    before = records(status)
+    assert before["resources"]["values"]["restarts"] == 0
+    assert before["resources"]["values"]["oomKilled"] is False
+    assert "limits {'memory': '256Mi'}" in before["resources"]["excerpt"]
+    assert before["podEvents"]["outcome"] == "Collected"
+    assert records(status, after=0)["resources"]["excerpt"].count("Pod gallery-subgraph") == 4
