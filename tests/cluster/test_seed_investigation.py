@@ -27,11 +27,37 @@ from tests.waiting import wait_until
 ENDED = ("Succeeded", "Failed", "Skipped", "RateLimited")
 
 
-def on_node(name: str, replicas: int, node: str) -> dict[str, Any]:
-    """A Deployment whose pods run on ``node`` (the KWOK node that serves logs), tolerating its taints."""
-    body = deployment(name, replicas, image="registry.invalid/sg:1", node_selector={"kubernetes.io/hostname": node})
+@contextlib.contextmanager
+def subgraph(clients: Any, name: str, node: str) -> Iterator[None]:
+    """A subgraph Deployment whose pod runs on ``node`` (the KWOK node that serves logs), tolerating its taints.
+    Removed afterwards with the P1 Remediations of it: the storm breaker counts a runbook's recent Remediations
+    over its targets, and the next test's subgraph would otherwise be the second of three failing at once."""
+    body = deployment(name, 1, image="registry.invalid/sg:1", node_selector={"kubernetes.io/hostname": node})
     body["spec"]["template"]["spec"]["tolerations"] = [{"operator": "Exists"}]
-    return body
+    clients.apps.create_namespaced_deployment("paintbox", body)
+    try:
+        yield
+    finally:
+        for rem in of_p1(clients, name, "p1-high-error-rate") + of_p1(clients, name, "p1-database"):
+            meta = rem["metadata"]
+            with contextlib.suppress(Exception):
+                clients.custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, meta["namespace"], "remediations", meta["name"]
+                )
+        wait_until(
+            lambda: not of_p1(clients, name, "p1-high-error-rate") + of_p1(clients, name, "p1-database"),
+            60,
+            f"the P1 Remediations of {name} to be gone",
+        )
+        clients.apps.delete_namespaced_deployment(name, "paintbox")
+
+
+def of_p1(clients: Any, subgraph: str, runbook: str) -> list[dict[str, Any]]:
+    """The Remediations ``runbook`` (P1's Runbook or ClusterRunbook) made for ``subgraph``."""
+    found = clients.custom.list_cluster_custom_object(
+        GROUP, VERSION, "remediations", label_selector=f"paramedic.dev/runbook={runbook}"
+    )["items"]
+    return [r for r in found if r["spec"]["target"]["name"] == subgraph]
 
 
 def running(clients: Any, app: str, count: int) -> list[str]:
@@ -122,9 +148,11 @@ def test_p0_failing_pods_are_recorded_then_router_and_frontend_restarted_under_a
         am(alertmanager, "POST", "/api/v2/alerts", [{"labels": labels, "endsAt": ended}])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def paintbox_traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    """A real Prometheus scraping an exporter of paintbox request counters; yields (url, counter)."""
+    """A real Prometheus scraping an exporter of paintbox request counters; yields (url, counter). One per
+    test: a series that fired in an earlier test stays above its threshold for the 5m of its rate(), and the
+    storm breaker would count it with the next test's."""
     from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
     from tests.services import Prometheus
@@ -186,14 +214,8 @@ def arm_p1(clients: Any, url: str, moto_server: str) -> None:
 def both_p1(clients: Any, subgraph: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ended Remediations of the team's P1 runbook and of p1-database for ``subgraph``."""
 
-    def of(runbook: str) -> list[dict[str, Any]]:
-        found = clients.custom.list_cluster_custom_object(
-            GROUP, VERSION, "remediations", label_selector=f"paramedic.dev/runbook={runbook}"
-        )["items"]
-        return [r for r in found if r["spec"]["target"]["name"] == subgraph]
-
-    team = wait_until(lambda: of("p1-high-error-rate"), 90, "the P1 runbook to fire")
-    admins = wait_until(lambda: of("p1-database"), 90, "p1-database to fire")
+    team = wait_until(lambda: of_p1(clients, subgraph, "p1-high-error-rate"), 90, "the P1 runbook to fire")
+    admins = wait_until(lambda: of_p1(clients, subgraph, "p1-database"), 90, "p1-database to fire")
     assert len(team) == len(admins) == 1
     return ended(clients, team[0]), ended(clients, admins[0])
 
@@ -230,42 +252,44 @@ def test_p1_without_database_errors_restarts_the_subgraph_then_scales_the_router
     p1-database records what it saw and skips both of its steps."""
     _no_freeze(clients)
     url, requests = paintbox_traffic
-    clients.apps.create_namespaced_deployment("paintbox", on_node("paintings-subgraph", 1, logs_node))
-    running(clients, "paintings-subgraph", 1)
-    lines = [f"GET /graphql {i} 200" if i % 10 else "ERROR resolver paintings.title: null value" for i in range(100)]
-    (cluster.pod_logs_dir / "current.log").write_text(cri(lines))
-    arm_p1(clients, url, moto_server)
-    with failing(requests, "paintings-subgraph"):
-        team, admins = both_p1(clients, "paintings-subgraph")
-    assert team["phase"] == "Succeeded", team["message"]
-    assert [(s["action"], s["target"]["name"], s["phase"]) for s in team["steps"]] == [
-        ("rolloutRestart", "paintings-subgraph", "Succeeded"),
-        ("scale", "apollo-router", "Succeeded"),
-    ]
-    seen = records(team)
-    assert set(seen) == {
-        "subgraphLogs",
-        "dbErrors",
-        "subgraphEvents",
-        "subgraphPods",
-        "paintingsHealth",
-        "searchHealth",
-    }
-    assert seen["subgraphLogs"]["values"]["matches"] == 10
-    assert "ERROR resolver paintings.title: null value" in seen["subgraphLogs"]["excerpt"]
-    assert (seen["dbErrors"]["outcome"], seen["dbErrors"]["values"]["matches"]) == ("Collected", 0)
-    assert seen["subgraphPods"]["values"]["ready"] is True
-    for health in ("paintingsHealth", "searchHealth"):  # no reachable endpoint on the control plane: recorded
-        assert seen[health]["kind"] == "http"
-    assert clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.replicas == 5
-    # The admins' database branch saw the same logs and did nothing.
-    assert admins["phase"] == "Succeeded", admins["message"]
-    assert steps(admins) == [("snapshot", "Skipped"), ("reboot database", "Skipped")]
-    assert all(s["reason"] == "WhenNotMet" for s in admins["steps"])
-    assert "evidence.dbErrors.matches=0" in admins["steps"][0]["message"]
-    assert records(admins)["errorRate"]["values"]["value"] == pytest.approx(
-        0.15, abs=0.05
-    )  # 3 in 20: the subgraph 30 %, the router none
+    with subgraph(clients, "paintings-subgraph", logs_node):
+        running(clients, "paintings-subgraph", 1)
+        lines = [
+            f"GET /graphql {i} 200" if i % 10 else "ERROR resolver paintings.title: null value" for i in range(100)
+        ]
+        (cluster.pod_logs_dir / "current.log").write_text(cri(lines))
+        arm_p1(clients, url, moto_server)
+        with failing(requests, "paintings-subgraph"):
+            team, admins = both_p1(clients, "paintings-subgraph")
+        assert team["phase"] == "Succeeded", team["message"]
+        assert [(s["action"], s["target"]["name"], s["phase"]) for s in team["steps"]] == [
+            ("rolloutRestart", "paintings-subgraph", "Succeeded"),
+            ("scale", "apollo-router", "Succeeded"),
+        ]
+        seen = records(team)
+        assert set(seen) == {
+            "subgraphLogs",
+            "dbErrors",
+            "subgraphEvents",
+            "subgraphPods",
+            "paintingsHealth",
+            "searchHealth",
+        }
+        assert seen["subgraphLogs"]["values"]["matches"] == 10
+        assert "ERROR resolver paintings.title: null value" in seen["subgraphLogs"]["excerpt"]
+        assert (seen["dbErrors"]["outcome"], seen["dbErrors"]["values"]["matches"]) == ("Collected", 0)
+        assert seen["subgraphPods"]["values"]["ready"] is True
+        for health in ("paintingsHealth", "searchHealth"):  # no reachable endpoint on the control plane: recorded
+            assert seen[health]["kind"] == "http"
+        assert clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.replicas == 5
+        # The admins' database branch saw the same logs and did nothing.
+        assert admins["phase"] == "Succeeded", admins["message"]
+        assert steps(admins) == [("snapshot", "Skipped"), ("reboot database", "Skipped")]
+        assert all(s["reason"] == "WhenNotMet" for s in admins["steps"])
+        assert "evidence.dbErrors.matches=0" in admins["steps"][0]["message"]
+        assert records(admins)["errorRate"]["values"]["value"] == pytest.approx(
+            0.15, abs=0.05
+        )  # 3 in 20: the subgraph 30 %, the router none
 
 
 @pytest.mark.usefixtures("seeds")
@@ -281,43 +305,43 @@ def test_p1_database_errors_in_the_logs_snapshot_and_reboot_the_rds_instance(
     restart and scale; p1-database records the RDS instance, snapshots it and reboots it (moto's server)."""
     _no_freeze(clients)
     url, requests = paintbox_traffic
-    clients.apps.create_namespaced_deployment("paintbox", on_node("search-subgraph", 1, logs_node))
-    (pod,) = running(clients, "search-subgraph", 1)
-    simulate.make_crashloop(clients.core, "paintbox", pod, restarts=2)
-    secret = "hunter2-p1-db"
-    lines = ["starting search-subgraph"] + [
-        f"ERROR database connection refused: postgres://search:{secret}@paintbox-db:5432/search" for _ in range(5)
-    ]
-    (cluster.pod_logs_dir / "current.log").write_text(cri(lines))
-    arm_p1(clients, url, moto_server)
-    rds = aws("rds", moto_server)
-    snapshots_before = len(rds.describe_db_snapshots(DBInstanceIdentifier="paintbox-db")["DBSnapshots"])
-    replicas = clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.replicas
-    with failing(requests, "search-subgraph"):
-        team, admins = both_p1(clients, "search-subgraph")
-    # The team's branch not taken: nothing restarted, the router left as it was.
-    assert team["phase"] == "Succeeded", team["message"]
-    assert steps(team) == [("restart subgraph", "Skipped"), ("scale router to 5", "Skipped")]
-    assert "evidence.dbErrors.matches=5" in team["steps"][0]["message"]
-    assert clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.replicas == replicas
-    # The database branch: evidence first, then snapshot and reboot.
-    assert admins["phase"] == "Succeeded", admins["message"]
-    assert steps(admins) == [("snapshot", "Succeeded"), ("reboot database", "Succeeded")]
-    seen = records(admins)
-    assert seen["dbErrors"]["values"]["matches"] == 5
-    assert "ERROR database connection refused" in seen["dbErrors"]["excerpt"]
-    assert secret not in seen["dbErrors"]["excerpt"]
-    assert seen["paintboxDb"]["values"]["status"] == "available"
-    assert seen["paintboxDb"]["values"]["multiAZ"] is True
-    assert seen["errorRate"]["values"]["value"] == pytest.approx(
-        0.15, abs=0.05
-    )  # 3 in 20: the subgraph 30 %, the router none
-    assert records(admins, after=1)["paintboxDb"]["outcome"] == "Collected"
-    snapshot = admins["steps"][0]["changes"]["snapshot"]
-    snapshots = rds.describe_db_snapshots(DBInstanceIdentifier="paintbox-db")["DBSnapshots"]
-    assert len(snapshots) == snapshots_before + 1
-    assert snapshot in [s["DBSnapshotIdentifier"] for s in snapshots]
-    assert admins["steps"][1]["changes"]["requested"] is True
+    with subgraph(clients, "search-subgraph", logs_node):
+        (pod,) = running(clients, "search-subgraph", 1)
+        simulate.make_crashloop(clients.core, "paintbox", pod, restarts=2)
+        secret = "hunter2-p1-db"
+        lines = ["starting search-subgraph"] + [
+            f"ERROR database connection refused: postgres://search:{secret}@paintbox-db:5432/search" for _ in range(5)
+        ]
+        (cluster.pod_logs_dir / "current.log").write_text(cri(lines))
+        arm_p1(clients, url, moto_server)
+        rds = aws("rds", moto_server)
+        snapshots_before = len(rds.describe_db_snapshots(DBInstanceIdentifier="paintbox-db")["DBSnapshots"])
+        replicas = clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.replicas
+        with failing(requests, "search-subgraph"):
+            team, admins = both_p1(clients, "search-subgraph")
+        # The team's branch not taken: nothing restarted, the router left as it was.
+        assert team["phase"] == "Succeeded", team["message"]
+        assert steps(team) == [("restart subgraph", "Skipped"), ("scale router to 5", "Skipped")]
+        assert "evidence.dbErrors.matches=5" in team["steps"][0]["message"]
+        assert clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.replicas == replicas
+        # The database branch: evidence first, then snapshot and reboot.
+        assert admins["phase"] == "Succeeded", admins["message"]
+        assert steps(admins) == [("snapshot", "Succeeded"), ("reboot database", "Succeeded")]
+        seen = records(admins)
+        assert seen["dbErrors"]["values"]["matches"] == 5
+        assert "ERROR database connection refused" in seen["dbErrors"]["excerpt"]
+        assert secret not in seen["dbErrors"]["excerpt"]
+        assert seen["paintboxDb"]["values"]["status"] == "available"
+        assert seen["paintboxDb"]["values"]["multiAZ"] is True
+        assert seen["errorRate"]["values"]["value"] == pytest.approx(
+            0.15, abs=0.05
+        )  # 3 in 20: the subgraph 30 %, the router none
+        assert records(admins, after=1)["paintboxDb"]["outcome"] == "Collected"
+        snapshot = admins["steps"][0]["changes"]["snapshot"]
+        snapshots = rds.describe_db_snapshots(DBInstanceIdentifier="paintbox-db")["DBSnapshots"]
+        assert len(snapshots) == snapshots_before + 1
+        assert snapshot in [s["DBSnapshotIdentifier"] for s in snapshots]
+        assert admins["steps"][1]["changes"]["requested"] is True
 
 
 @pytest.mark.usefixtures("seeds")
