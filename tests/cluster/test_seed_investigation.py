@@ -20,11 +20,29 @@ from paramedic_dev.cluster import DevCluster
 from paramedic_dev.install import OperatorProcess
 from tests.cluster.test_cloud import aws, rds_instance
 from tests.cluster.test_evidence import cri, logs_node, records  # noqa: F401  (logs_node: a fixture)
-from tests.cluster.test_seed_examples import EXAMPLES, _no_freeze, fired, phase, replace_live, seeds  # noqa: F401
+from tests.cluster.test_seed_examples import APPLIED, EXAMPLES, _no_freeze, fired, kubectl, phase, replace_live
 from tests.kit import deployment
 from tests.waiting import wait_until
 
 ENDED = ("Succeeded", "Failed", "Skipped", "RateLimited")
+
+
+@pytest.fixture(scope="module")
+def paintbox(cluster: DevCluster, crds: None, clients: Any) -> Iterator[None]:
+    """The examples applied, as test_seed_examples' ``seeds`` does, once the paintbox namespace that module
+    deleted on its way out (without waiting) is gone: a terminating namespace takes no new objects."""
+
+    def usable() -> bool:
+        found = [n for n in clients.core.list_namespace().items if n.metadata.name == "paintbox"]
+        return not found or found[0].status.phase == "Active"
+
+    wait_until(usable, 120, "the paintbox namespace of an earlier module to be gone")
+    for path in APPLIED:
+        result = kubectl(cluster, "apply", "-f", str(path))
+        assert result.returncode == 0, result.stderr
+    yield
+    for path in reversed(APPLIED):
+        kubectl(cluster, "delete", "--wait=false", "--ignore-not-found", "-f", str(path))
 
 
 @contextlib.contextmanager
@@ -73,7 +91,7 @@ def steps(status: dict[str, Any]) -> list[tuple[str, str]]:
     return [(s["name"], s["phase"]) for s in status["steps"]]
 
 
-@pytest.mark.usefixtures("seeds")
+@pytest.mark.usefixtures("paintbox")
 def test_p0_failing_pods_are_recorded_then_router_and_frontend_restarted_under_a_silence(
     clients: Any, operator: OperatorProcess, alertmanager: Any
 ) -> None:
@@ -239,7 +257,7 @@ def ended(clients: Any, rem: dict[str, Any]) -> dict[str, Any]:
         raise AssertionError(f"{timed_out}; status: {last}") from None
 
 
-@pytest.mark.usefixtures("seeds")
+@pytest.mark.usefixtures("paintbox")
 def test_p1_without_database_errors_restarts_the_subgraph_then_scales_the_router(
     clients: Any,
     cluster: DevCluster,
@@ -292,7 +310,7 @@ def test_p1_without_database_errors_restarts_the_subgraph_then_scales_the_router
         )  # 3 in 20: the subgraph 30 %, the router none
 
 
-@pytest.mark.usefixtures("seeds")
+@pytest.mark.usefixtures("paintbox")
 def test_p1_database_errors_in_the_logs_snapshot_and_reboot_the_rds_instance(
     clients: Any,
     cluster: DevCluster,
@@ -344,7 +362,7 @@ def test_p1_database_errors_in_the_logs_snapshot_and_reboot_the_rds_instance(
         assert admins["steps"][1]["changes"]["requested"] is True
 
 
-@pytest.mark.usefixtures("seeds")
+@pytest.mark.usefixtures("paintbox")
 def test_p2_latency_records_latency_and_resources_then_scales_out(
     clients: Any, operator: OperatorProcess, paintbox_traffic: tuple[str, Any]
 ) -> None:
@@ -382,3 +400,89 @@ def test_p2_latency_records_latency_and_resources_then_scales_out(
     assert "limits {'memory': '256Mi'}" in before["resources"]["excerpt"]
     assert before["podEvents"]["outcome"] == "Collected"
     assert records(status, after=0)["resources"]["excerpt"].count("Pod gallery-subgraph") == 4
+
+
+@pytest.mark.usefixtures("paintbox")
+def test_p0_restarts_that_do_not_help_page_the_on_call_with_what_was_seen(
+    clients: Any, operator: OperatorProcess
+) -> None:
+    """P0 as written but for its page (a webhook to a local receiver) and the frontend's verify timeout (5s, it
+    says 3m), run by hand on a failing storefront: the router restarts fine, the frontend's new pods keep
+    crashing, the step fails and the page carries the storefront's pods, Events and log lines as recorded."""
+    from tests.cluster.test_escalation import Receiver
+
+    receiver = Receiver()
+    stop = threading.Event()
+    try:
+        clients.core.create_namespaced_secret(
+            "paintbox", {"metadata": {"name": "p0-hook"}, "stringData": {"url": receiver.url + "/hooks/p0"}}
+        )
+        policy = {
+            "levels": [
+                {"name": "on-call", "channels": [{"name": "hook", "webhook": {"name": "p0-hook", "key": "url"}}]}
+            ]
+        }
+        clients.custom.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            "paintbox",
+            "escalationpolicies",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "EscalationPolicy",
+                "metadata": {"name": "p0-page"},
+                "spec": policy,
+            },
+        )
+        example = yaml.safe_load((EXAMPLES / "paintbox" / "runbook-p0-production-down.yaml").read_text())
+        example["spec"]["escalationPolicyRef"] = {"name": "p0-page"}
+        example["spec"]["steps"][1]["verify"]["timeout"] = "5s"
+        replace_live(clients, "runbooks", example)
+        clients.apps.create_namespaced_deployment(
+            "paintbox", deployment("storefront", 1, image="registry.invalid/sf:1")
+        )
+        (pod,) = running(clients, "storefront", 1)
+        simulate.make_crashloop(clients.core, "paintbox", pod, restarts=2)
+        old = set(running(clients, "frontend", 2))
+
+        def crash_new_frontends() -> None:  # the restarted frontend crashes as the old one did
+            while not stop.wait(0.3):
+                for p in clients.core.list_namespaced_pod("paintbox", label_selector="app=frontend").items:
+                    statuses = p.status.container_statuses or []
+                    if (
+                        p.metadata.name not in old
+                        and p.status.phase == "Running"
+                        and all(s.restart_count == 0 for s in statuses)
+                    ):
+                        with contextlib.suppress(Exception):
+                            simulate.make_crashloop(clients.core, "paintbox", p.metadata.name, restarts=1)
+
+        threading.Thread(target=crash_new_frontends, daemon=True).start()
+        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "storefront"}
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Remediation",
+            "metadata": {"name": "p0-storefront"},
+            "spec": {"runbookRef": {"name": "p0-production-down"}, "target": target, "reason": "storefront down"},
+        }
+        clients.custom.create_namespaced_custom_object(GROUP, VERSION, "paintbox", "remediations", body)
+        status = phase(clients, "paintbox", "p0-storefront", *ENDED)
+        assert status["phase"] == "Failed", status["message"]
+        assert steps(status) == [("restart router", "Succeeded"), ("restart frontend", "Failed")]
+        ((_, path, page),) = wait_until(lambda: receiver.received, 60, "the page")
+        assert path == "/hooks/p0"
+        # What P0 saw before acting: the storefront's failing pod.
+        before = records(status)
+        assert before["pods"]["values"]["restarts"] == 2
+        assert f"Pod {pod}" in before["pods"]["excerpt"]
+        # The page: the latest record of each collector, the frontend's pods as the failed step left them.
+        sent = {r["name"]: r for r in page["evidence"]}
+        assert set(sent) == {"pods", "podEvents", "errors"}
+        assert (sent["pods"]["after"], sent["pods"]["values"]["ready"]) == (1, False)
+        assert "Pod frontend-" in sent["pods"]["excerpt"]
+        assert sent["podEvents"] == {k: v for k, v in before["podEvents"].items() if k in sent["podEvents"]}
+        assert "pods (summary, Collected, after step 2): restarts=" in page["text"]
+        assert "podEvents (events, Collected): count=" in page["text"]
+    finally:
+        stop.set()
+        receiver.close()
