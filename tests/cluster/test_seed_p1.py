@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from paramedic_dev import simulate
 from paramedic_dev.cluster import DevCluster
 from paramedic_dev.install import OperatorProcess
 from tests.cluster.test_cloud import aws, rds_instance
-from tests.cluster.test_evidence import cri, logs_node, records  # noqa: F401  (logs_node: a fixture)
+from tests.cluster.test_evidence import cri, health, logs_node, records  # noqa: F401  (fixtures)
 from tests.cluster.test_seed_examples import EXAMPLES, _no_freeze, replace_live
 from tests.cluster.test_seed_investigation import ENDED, paintbox, paintbox_traffic, running, steps  # noqa: F401
 from tests.kit import deployment
@@ -50,6 +51,37 @@ def subgraph(clients: Any, name: str, node: str) -> Iterator[None]:
             f"the P1 Remediations of {name} to be gone",
         )
         clients.apps.delete_namespaced_deployment(name, "paintbox")
+
+
+def serve_health(clients: Any, pod: str, server: ThreadingHTTPServer) -> None:
+    """The subgraph's Service, its endpoint the test's health server: the pod is given the server's address as
+    its IP (KWOK's pod IPs lead nowhere) and named by the EndpointSlice, as a namespaced Runbook requires."""
+    from kubernetes.client import DiscoveryV1Api
+
+    ip, port = server.server_address[0], server.server_port
+    addresses = [
+        {"op": "replace", "path": "/status/podIP", "value": ip},
+        {"op": "replace", "path": "/status/podIPs", "value": [{"ip": ip}]},
+    ]
+    clients.core.patch_namespaced_pod_status(pod, "paintbox", addresses)  # a JSON patch: the list replaced
+    clients.core.create_namespaced_service(
+        "paintbox", {"metadata": {"name": "paintings-subgraph"}, "spec": {"ports": [{"name": "http", "port": 80}]}}
+    )
+    DiscoveryV1Api(clients.api_client).create_namespaced_endpoint_slice(
+        "paintbox",
+        {
+            "metadata": {"name": "paintings-subgraph", "labels": {"kubernetes.io/service-name": "paintings-subgraph"}},
+            "addressType": "IPv4",
+            "endpoints": [
+                {
+                    "addresses": [ip],
+                    "conditions": {"ready": True},
+                    "targetRef": {"kind": "Pod", "name": pod, "namespace": "paintbox"},
+                }
+            ],
+            "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+        },
+    )
 
 
 def of_p1(clients: Any, subgraph: str, runbook: str) -> list[dict[str, Any]]:
@@ -131,13 +163,15 @@ def test_p1_without_database_errors_restarts_the_subgraph_then_scales_the_router
     operator: OperatorProcess,
     moto_server: str,
     paintbox_traffic: tuple[str, Any],  # noqa: F811
+    health: ThreadingHTTPServer,  # noqa: F811
 ) -> None:
     """Error lines, none about the database: the team's runbook restarts the subgraph and scales the router;
     p1-database records what it saw and skips both of its steps."""
     _no_freeze(clients)
     url, requests = paintbox_traffic
     with subgraph(clients, "paintings-subgraph", logs_node):
-        running(clients, "paintings-subgraph", 1)
+        (pod,) = running(clients, "paintings-subgraph", 1)
+        serve_health(clients, pod, health)
         lines = [
             f"GET /graphql {i} 200" if i % 10 else "ERROR resolver paintings.title: null value" for i in range(100)
         ]
@@ -163,8 +197,12 @@ def test_p1_without_database_errors_restarts_the_subgraph_then_scales_the_router
         assert "ERROR resolver paintings.title: null value" in seen["subgraphLogs"]["excerpt"]
         assert (seen["dbErrors"]["outcome"], seen["dbErrors"]["values"]["matches"]) == ("Collected", 0)
         assert seen["subgraphPods"]["values"]["ready"] is True
-        for health in ("paintingsHealth", "searchHealth"):  # no reachable endpoint on the control plane: recorded
-            assert seen[health]["kind"] == "http"
+        assert (seen["paintingsHealth"]["outcome"], seen["paintingsHealth"]["values"]["statusCode"]) == (
+            "Collected",
+            200,
+        )
+        assert seen["paintingsHealth"]["excerpt"].startswith("ok database=up token=[REDACTED]")
+        assert seen["searchHealth"]["outcome"] == "Failed"  # no search subgraph in this test
         assert clients.apps.read_namespaced_deployment("apollo-router", "paintbox").spec.replicas == 5
         # The admins' database branch saw the same logs and did nothing.
         assert admins["phase"] == "Succeeded", admins["message"]
