@@ -162,7 +162,9 @@ _SELECTOR_ON_NODE = _C + "test_tenancy.py::test_the_selector_is_checked_on_the_n
 _STEP_TARGET_NS = _C + "test_tenancy.py::test_a_step_target_in_another_namespace_is_refused_before_the_step"
 _TARGET_NAMESPACES = _C + "test_tenancy.py::test_target_namespaces_must_admit_another_namespace_explicitly"
 _SHARED_BUDGET = _C + "test_tenancy.py::test_a_tenant_using_a_shared_cluster_runbook_spends_its_budget"
-_P0 = _C + "test_seed_examples.py::test_p0_production_down_alert_restarts_router_and_frontend_under_a_silence"
+_P0 = _C + (
+    "test_seed_investigation.py::test_p0_failing_pods_are_recorded_then_router_and_frontend_restarted_under_a_silence"
+)
 _TENANT_JOB = (_C + "test_tenant_jobs.py::test_a_runbook_job_runs_as_the_namespace_default_without_a_token",)
 _CLUSTER_JOB = _C + "test_tenant_jobs.py::test_a_cluster_runbook_job_keeps_the_full_job_spec"
 _RDS = _C + "test_cloud.py::test_rds_reboot_after_a_snapshot"

@@ -123,8 +123,11 @@ def recorded_runbook(spec: Mapping[str, Any], status: RemediationStatus) -> Runb
 
 
 def collect_owed(runbook: RunbookSpec, status: RemediationStatus, index: int) -> bool:
-    """Evidence hook (``engine.gathering``): step ``index`` lists collectors not yet gathered after it."""
-    return bool(runbook.steps[index].collect) and not any(e.after == index for e in status.evidence)
+    """Evidence hook (``engine.gathering``): step ``index`` lists collectors not yet gathered after it.
+    A step Skipped by its ``when:`` owes nothing: it changed nothing to look at again (and the gathering
+    only answers for an ended step, so owing here held the Remediation on it for ever)."""
+    skipped = index < len(status.steps) and status.steps[index].phase == "Skipped"
+    return bool(runbook.steps[index].collect) and not skipped and not any(e.after == index for e in status.evidence)
 
 
 class Pass:
