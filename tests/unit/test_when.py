@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from paramedic.actions import checks
+from paramedic.api import celwhen
 from paramedic.api.celwhen import MAX_LENGTH, problem
 from paramedic.api.remediation import RemediationSpec, RemediationStatus, StepRecord
 from paramedic.api.runbook import RunbookSpec
@@ -185,6 +186,13 @@ def test_conditions_that_cannot_be_one(condition: str, why: str) -> None:
 )
 def test_conditions_that_can(condition: str) -> None:
     assert problem(condition) is None
+
+
+def test_compiled_conditions_are_kept_within_a_bound() -> None:
+    """The texts are tenants' and every runbook edit brings new ones: the compiled programs kept stay bounded."""
+    for n in range(celwhen.CACHED + 10):
+        assert problem(f"trigger.kind == 'k{n}'") is None
+    assert celwhen.program.cache_info().currsize <= celwhen.CACHED
 
 
 def test_the_model_and_lint_refuse_a_condition_that_does_not_compile(tmp_path: Any) -> None:

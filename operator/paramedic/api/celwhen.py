@@ -16,7 +16,9 @@ runbook whose ``when`` does not compile as not Ready, reason Invalid):
 - it names only the variables of the activation (``VARIABLES``).
 
 Compiled programs are cached per text (a runbook's few conditions are
-compiled once per process, not per pass).
+compiled once per process, not per pass), in a cache of ``CACHED`` entries:
+the texts are tenants', and every edit of a runbook brings new ones, so an
+unbounded cache would grow with them for the life of the process.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ VARIABLES = ("evidence", "metrics", "target", "trigger")
 MAX_LENGTH = 1024
 #: Comprehension macros one condition may use (each may loop over a literal list, nesting multiplies).
 MAX_MACROS = 2
+#: Compiled conditions kept (least recently used dropped first): far more than the runbooks in use hold.
+CACHED = 1024
 
 _MACRO = re.compile(r"\.\s*(?:all|exists_one|exists|map|filter)\s*\(")
 _STRINGS = re.compile(r"\b[rRbB]{0,2}(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
@@ -43,7 +47,7 @@ _LITERALS = frozenset(
 )
 
 
-@functools.cache
+@functools.lru_cache(maxsize=CACHED)
 def program(expression: str) -> Any:
     """The compiled condition (ValueError when it does not parse)."""
     try:
