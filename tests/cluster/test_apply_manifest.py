@@ -13,7 +13,9 @@ import yaml
 from kubernetes import client
 
 from paramedic.kube import ApiException
+from paramedic.kube import apply as ssa
 from tests.kit import Kit
+from tests.waiting import wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "paintbox" / "runbook-p0-ingress.yaml"
 ROUTER = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "apollo-router"}
@@ -146,3 +148,32 @@ def test_a_cluster_runbook_applies_its_declared_kinds_namespaced_only(paramedic:
     # A declared namespaced kind is applied into the target's namespace.
     run("service", ["Service"], "frontend", "Succeeded")
     assert paramedic.clients.core.read_namespaced_service("router", paramedic.namespace).spec.ports[0].port == 80
+
+
+def test_a_kind_installed_after_it_was_asked_for_is_found_without_a_restart(clients: Any, api: Any) -> None:
+    """Discovery keeps what is served, never what is not: a manifest of a CRD's kind applies once the CRD is
+    installed, though an earlier step asked for that kind before it existed."""
+    group = f"g{uuid.uuid4().hex[:8]}.example.dev"
+    ext = client.ApiextensionsV1Api(api)
+    assert ssa.resource(clients, f"{group}/v1", "Widget") is None  # not served yet: not remembered as such
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}],
+        },
+    }
+    ext.create_custom_resource_definition(crd)
+    try:
+        wait_until(lambda: ssa.resource(clients, f"{group}/v1", "Widget") is not None, 30, "the new kind found")
+        found = ssa.resource(clients, f"{group}/v1", "Widget")
+        assert found is not None
+        assert (found.plural, found.namespaced) == ("widgets", True)
+        assert ssa.resource(clients, f"{group}/v1", "Gadget") is None  # a kind its group version lacks
+    finally:
+        ext.delete_custom_resource_definition(f"widgets.{group}")
