@@ -24,8 +24,10 @@ not point the operator at addresses its pods are not.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import json
+import math
 import os
 import time
 from datetime import UTC, datetime
@@ -207,7 +209,15 @@ async def http(scope: Scope, reach: Reach, params: HttpCollector, namespace: str
 
 
 def _aws(service: str, seconds: float) -> Any:
-    endpoint = os.environ.get("PARAMEDIC_AWS_ENDPOINT_URL") or None
+    """A client whose calls end within ``seconds`` (rounded up: the gatherer's own deadline is the exact one)."""
+    return _aws_client(service, max(1, math.ceil(seconds)), os.environ.get("PARAMEDIC_AWS_ENDPOINT_URL") or None)
+
+
+@functools.lru_cache(maxsize=16)
+def _aws_client(service: str, seconds: int, endpoint: str | None) -> Any:
+    """Kept, as the actions' clients are (``actions.aws.client``): a new Session per gathering would resolve
+    the credentials again each time (with IRSA, an STS call) and load the service model again. Clients are
+    thread-safe; a collector's timeout is at most a minute, so the keys are few."""
     config = BotoConfig(retries={"max_attempts": 2}, connect_timeout=min(seconds, 5), read_timeout=seconds)
     return boto3.session.Session().client(service, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
 
