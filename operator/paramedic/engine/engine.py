@@ -51,9 +51,6 @@ log = logging.getLogger(__name__)
 APPROVAL_POLL = decide.APPROVAL_POLL
 TRANSIENT_RETRY = decide.TRANSIENT_RETRY
 
-#: API errors that say the request itself is wrong: retrying the same step cannot help.
-_REJECTED = (400, 403, 404, 422)
-
 
 @dataclasses.dataclass
 class Engine:
@@ -255,8 +252,8 @@ class Engine:
         except (ActionFailed, access.Refused) as exc:
             outcome = decide.Failure(exc.reason, str(exc))
         except ApiException as exc:
-            rejected = exc.status in _REJECTED
-            outcome = decide.Failure("Rejected", _api_message(exc)) if rejected else decide.Transient(_api_message(exc))
+            said = targets.api_message(exc)
+            outcome = decide.Failure("Rejected", said) if exc.status in targets.REJECTED else decide.Transient(said)
         transition = decide.applied(rem, status, runbook, move, outcome, action.default_check, utcnow())
         return self._commit(rem, status, transition, target, spec)
 
@@ -275,7 +272,7 @@ class Engine:
         try:
             ok, detail = verifying.look(action, ctx, move.step, Plan(record.plan, record.changes), check, instant)
         except ApiException as exc:
-            ok, detail = False, _api_message(exc)
+            ok, detail = False, targets.api_message(exc)
         named = verifying.label(check, move.step)
         return self._commit(rem, status, decide.verified(rem, status, runbook, move, named, ok, detail, utcnow()))
 
@@ -391,7 +388,3 @@ class Engine:
             metrics.REMEDIATIONS.labels(runbook_name, phase, reason).inc()
             if phase in ("RateLimited", "Skipped") and reason not in CONFIGURATION:
                 metrics.REFUSED.labels(reason).inc()
-
-
-def _api_message(exc: ApiException) -> str:
-    return f"{exc.status} {exc.reason}: {(exc.body or '')[:500]}"

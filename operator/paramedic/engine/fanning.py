@@ -41,9 +41,6 @@ from paramedic.policy.ratelimit import Decision
 from . import context, decide, fanout, targets
 from .transitions import Pass, Transition
 
-#: API errors that say the request itself is wrong (as the engine's).
-_REJECTED = (400, 403, 404, 422)
-
 
 def refused(runbook: access.LoadedRunbook) -> access.Refused | None:
     """A fanned-out step with an action that cannot fan out (the CRD's rule, kept for recorded snapshots)."""
@@ -96,10 +93,6 @@ def _reread(clients: Clients, t: TargetProgress) -> Target:
     return targets.reread(
         clients, ResolvedTarget(api_version=ref.api_version, kind=ref.kind, name=ref.name, namespace=ref.namespace)
     )
-
-
-def _api_message(exc: ApiException) -> str:
-    return f"{exc.status} {exc.reason}: {(exc.body or '')[:500]}"
 
 
 class _Run:
@@ -157,9 +150,9 @@ class _Run:
         except (ActionFailed, access.Refused) as exc:
             return fanout.applied(t, None, self.now, verify_timeout, failure=(exc.reason, str(exc)))
         except ApiException as exc:
-            if exc.status in _REJECTED:
-                return fanout.applied(t, None, self.now, verify_timeout, failure=("Rejected", _api_message(exc)))
-            return fanout.applied(t, None, self.now, verify_timeout, transient=_api_message(exc))
+            if exc.status in targets.REJECTED:
+                return fanout.applied(t, None, self.now, verify_timeout, failure=("Rejected", targets.api_message(exc)))
+            return fanout.applied(t, None, self.now, verify_timeout, transient=targets.api_message(exc))
         after, delay = fanout.applied(t, outcome, self.now, verify_timeout)
         if after.phase != "Applying":
             self.events.append(f"{target.describe()}: {outcome.message}")
@@ -172,7 +165,7 @@ class _Run:
         try:
             ok, detail = self.action.verify(ctx, self.step.params, Plan(t.plan, t.changes), check)
         except ApiException as exc:
-            ok, detail = False, _api_message(exc)
+            ok, detail = False, targets.api_message(exc)
         stable_for = parse_duration(self.step.verify.stable_for if self.step.verify else "0s")
         return fanout.verified(t, check, ok, detail, self.now, stable_for)
 

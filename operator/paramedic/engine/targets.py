@@ -91,3 +91,12 @@ def resolve(clients: Clients, ref: ObjectRef, kinds: frozenset[str], action: str
         "NotApplicable",
         f"{action} works on {', '.join(sorted(kinds))}; {ref.describe()} is not one and does not resolve to one",
     )
+
+
+#: API errors that say the request itself is wrong (a step fails) rather than the API server being unwell (retried).
+REJECTED = (400, 403, 404, 422)
+
+
+def api_message(exc: ApiException) -> str:
+    """An API error as a step's record says it (the engine's steps and a fan-out's targets alike)."""
+    return f"{exc.status} {exc.reason}: {(exc.body or '')[:500]}"
