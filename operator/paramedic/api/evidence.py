@@ -15,6 +15,7 @@ read itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
@@ -223,3 +224,14 @@ class EvidenceRecord(Model):
         description="Where the fuller text is kept (redacted, capped): configmap-name/key in the Remediation's "
         "namespace, owned by the Remediation.",
     )
+
+
+def latest(records: Iterable[Any]) -> dict[str, Mapping[str, Any]]:
+    """The latest record of each collector, by name, from ``status.evidence`` as written on the wire (newest
+    last), in the order of those latest records. What a step's when: reads and what a page shows."""
+    newest: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        if isinstance(record, Mapping) and isinstance(record.get("name"), str):
+            newest.pop(record["name"], None)  # re-inserted: the order is that of the latest records
+            newest[record["name"]] = record
+    return newest

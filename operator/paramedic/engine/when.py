@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from paramedic.api.celwhen import program
+from paramedic.api.evidence import latest
 from paramedic.api.remediation import RemediationStatus, StepRecord
 from paramedic.api.runbook import RunbookSpec, Step
 
@@ -53,13 +54,11 @@ def activation(status: Mapping[str, Any], spec: Mapping[str, Any], namespace: st
     """The variables a condition reads, from the Remediation's status and spec as written on the wire."""
     evidence: dict[str, dict[str, Any]] = {}
     metrics: dict[str, float] = {}
-    for record in status.get("evidence") or []:  # newest last: a later record of a name replaces an earlier one
-        if not isinstance(record, Mapping) or not isinstance(record.get("name"), str):
-            continue
+    for name, record in latest(status.get("evidence") or []).items():
         values = record.get("values")
         values = values if isinstance(values, Mapping) else {}
         outcome = str(record.get("outcome") or "")
-        evidence[record["name"]] = {
+        evidence[name] = {
             **{str(k): v for k, v in values.items() if isinstance(v, str | int | float | bool)},
             "ok": outcome == "Collected",
             "outcome": outcome,
@@ -67,12 +66,9 @@ def activation(status: Mapping[str, Any], spec: Mapping[str, Any], namespace: st
             "excerpt": str(record.get("excerpt") or ""),
         }
         value = values.get("value")
-        if record.get("kind") == "promql" and outcome == "Collected" and isinstance(value, int | float):
-            if not isinstance(value, bool):
-                metrics[record["name"]] = float(value)
-            continue
-        if record.get("kind") == "promql":
-            metrics.pop(record["name"], None)
+        promql = record.get("kind") == "promql" and outcome == "Collected"
+        if promql and isinstance(value, int | float) and not isinstance(value, bool):
+            metrics[name] = float(value)
     target = spec.get("target") or {}
     trigger = spec.get("trigger") or {}
     return {

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from paramedic.api.evidence import latest as latest_records
+
 #: Collectors shown in one page (the latest record of each, newest last).
 RECORDS = 10
 #: Figures per record, and characters of a figure's name and string value.
@@ -43,12 +45,7 @@ def _cut(text: str, limit: int) -> str:
 
 def latest(status: Mapping[str, Any], limit: int = RECORDS) -> list[dict[str, Any]]:
     """The latest record of each collector (in the order of those records), compact and bounded."""
-    newest: dict[str, Mapping[str, Any]] = {}
-    for record in status.get("evidence") or []:
-        if isinstance(record, Mapping) and isinstance(record.get("name"), str):
-            newest.pop(record["name"], None)  # re-inserted: the order is that of the latest records
-            newest[record["name"]] = record
-    return [compact(r) for r in list(newest.values())[-limit:]]
+    return [compact(r) for r in list(latest_records(status.get("evidence") or []).values())[-limit:]]
 
 
 def compact(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -163,15 +163,23 @@ def register(registry: kopf.OperatorRegistry, dispatcher: Dispatcher) -> Streams
             return
         trigger = next(iter((spec or {}).get("trigger") or {"manual": {}}))
         await streams.synced(trigger)
-        if trigger != "alertmanager" and (invalid.ready(status) or {}).get("reason") == invalid.REASON:
-            await dispatcher.run_blocking(invalid.valid_again, dispatcher.clients, resource.plural, body)
         problem = _problem(resource.plural, spec) if trigger == "alertmanager" else ""
-        if (
+        arm = (
             (status or {}).get("triggerKind") != trigger
             or (status or {}).get("observedGeneration") != generation
             or (trigger == "alertmanager" and (status or {}).get("lastError", "") != problem)
             or (trigger != "prometheus" and (invalid.ready(status) or {}).get("observedGeneration") != generation)
+        )
+        # A runbook fixed after being Invalid: mark_armed's own Ready replaces the mark (but a PromQL trigger's
+        # Ready is its poller's), so it is cleared separately only when no such write follows: one write, not two.
+        armed_says_ready = arm and trigger != "prometheus"
+        if (
+            trigger != "alertmanager"
+            and not armed_says_ready
+            and (invalid.ready(status) or {}).get("reason") == invalid.REASON
         ):
+            await dispatcher.run_blocking(invalid.valid_again, dispatcher.clients, resource.plural, body)
+        if arm:
             # Say the trigger is armed (or why not): our own resource, written only when it changed.
             await dispatcher.run_blocking(dispatcher.mark_armed, resource.plural, body, trigger, problem)
         if trigger != "manual":
