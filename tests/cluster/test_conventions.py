@@ -18,17 +18,14 @@ def condition(kind: str, status: str) -> dict[str, Any]:
 
 @pytest.mark.usefixtures("crds")
 def test_conditions_are_a_map_list_keyed_by_type(clients: Clients, namespace: str) -> None:
-    body = {
-        "apiVersion": API_VERSION,
-        "kind": "Runbook",
-        "metadata": {"name": "keyed"},
-        "spec": {"steps": [{"rollback": {}}]},
-    }
-    clients.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runbooks", body)
+    """On a RateLimitPolicy: a healthy one is never written by the operator (the session's operator may be
+    running, and it marks a Runbook's Ready as soon as it sees one)."""
+    body = {"apiVersion": API_VERSION, "kind": "RateLimitPolicy", "metadata": {"name": "keyed"}, "spec": {}}
+    clients.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "ratelimitpolicies", body)
 
     def write(conditions: list[dict[str, Any]]) -> None:
         clients.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, "runbooks", "keyed", {"status": {"conditions": conditions}}
+            GROUP, VERSION, namespace, "ratelimitpolicies", "keyed", {"status": {"conditions": conditions}}
         )
 
     write([condition("Ready", "True"), condition("Accepted", "True")])  # two types: accepted
@@ -37,7 +34,7 @@ def test_conditions_are_a_map_list_keyed_by_type(clients: Clients, namespace: st
     assert refused.value.status == 422
     assert "Duplicate value" in refused.value.body
     assert "conditions" in refused.value.body
-    got = clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runbooks", "keyed")
+    got = clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "ratelimitpolicies", "keyed")
     assert [c["type"] for c in got["status"]["conditions"]] == ["Ready", "Accepted"]
 
 
