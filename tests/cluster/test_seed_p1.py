@@ -39,17 +39,26 @@ def subgraph(clients: Any, name: str, node: str) -> Iterator[None]:
     try:
         yield
     finally:
-        for rem in of_p1(clients, name, "p1-high-error-rate") + of_p1(clients, name, "p1-database"):
-            meta = rem["metadata"]
-            with contextlib.suppress(Exception):
-                clients.custom.delete_namespaced_custom_object(
-                    GROUP, VERSION, meta["namespace"], "remediations", meta["name"]
-                )
-        wait_until(
-            lambda: not of_p1(clients, name, "p1-high-error-rate") + of_p1(clients, name, "p1-database"),
-            60,
-            f"the P1 Remediations of {name} to be gone",
+        # The error rate is a 5m rate: it stays above 10 % after the traffic stops, so the triggers would fire
+        # again for every Remediation deleted. Disarm them first (the next test's arm_p1 puts the query back).
+        never = {"spec": {"trigger": {"prometheus": {"query": "vector(0) > 1"}}}}
+        clients.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, "paintbox", "runbooks", "p1-high-error-rate", never
         )
+        clients.custom.patch_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", "p1-database", never)
+
+        def gone() -> bool:
+            """Delete what is left, including one created before the triggers saw the change."""
+            left = of_p1(clients, name, "p1-high-error-rate") + of_p1(clients, name, "p1-database")
+            for rem in left:
+                meta = rem["metadata"]
+                with contextlib.suppress(Exception):
+                    clients.custom.delete_namespaced_custom_object(
+                        GROUP, VERSION, meta["namespace"], "remediations", meta["name"]
+                    )
+            return not left
+
+        wait_until(gone, 60, f"the P1 Remediations of {name} to be gone")
         clients.apps.delete_namespaced_deployment(name, "paintbox")
 
 
