@@ -17,9 +17,11 @@ import pytest
 import yaml
 
 from paramedic.api.common import GROUP, VERSION
+from paramedic.kube import ApiException
 from paramedic_dev import simulate
 from paramedic_dev.cluster import DevCluster
 from paramedic_dev.install import OperatorProcess
+from tests.cluster.conftest import OPERATOR_NAMESPACE
 from tests.cluster.test_cloud import aws, rds_instance
 from tests.cluster.test_evidence import cri, health, logs_node, records  # noqa: F401  (fixtures)
 from tests.cluster.test_seed_examples import EXAMPLES, _no_freeze, replace_live
@@ -93,6 +95,23 @@ def serve_health(clients: Any, pod: str, server: ThreadingHTTPServer) -> None:
     )
 
 
+#: p1-database's policy in these tests (a ClusterRunbook's policy lives in the operator's namespace).
+P1_POLICY = "p1-seed-tests"
+
+
+def _no_breaker(clients: Any) -> None:
+    """These tests fail one subgraph after another under the same runbooks within the breaker's window, which
+    the storm breaker rightly counts as subgraphs failing at once (its own tests are test_safety's): the team's
+    policy without it, and p1-database under a policy of its own without it (not the session's default)."""
+    off = {"stormBreaker": {"enabled": False}}
+    clients.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "paintbox", "ratelimitpolicies", "paintbox", {"spec": off}
+    )
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RateLimitPolicy", "metadata": {"name": P1_POLICY}, "spec": off}
+    with contextlib.suppress(ApiException):  # made by the first test
+        clients.custom.create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "ratelimitpolicies", body)
+
+
 def of_p1(clients: Any, subgraph: str, runbook: str) -> list[dict[str, Any]]:
     """The Remediations ``runbook`` (P1's Runbook or ClusterRunbook) made for ``subgraph``."""
     found = clients.custom.list_cluster_custom_object(
@@ -127,6 +146,7 @@ def arm_p1(clients: Any, url: str, moto_server: str) -> None:
     replace_live(clients, "runbooks", team)
     admins = yaml.safe_load((EXAMPLES / "paintbox" / "clusterrunbook-p1-database.yaml").read_text())
     admins["spec"]["trigger"]["prometheus"].update({"url": url, "for": "2s", "interval": "1s"})
+    admins["spec"]["rateLimitPolicyRef"] = {"name": P1_POLICY}
     next(e for e in admins["spec"]["evidence"] if e["name"] == "errorRate")["promql"]["url"] = url
     live = clients.custom.get_cluster_custom_object(GROUP, VERSION, "clusterrunbooks", "p1-database")
     admins["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
@@ -177,6 +197,7 @@ def test_p1_without_database_errors_restarts_the_subgraph_then_scales_the_router
     """Error lines, none about the database: the team's runbook restarts the subgraph and scales the router;
     p1-database records what it saw and skips both of its steps."""
     _no_freeze(clients)
+    _no_breaker(clients)
     url, requests = paintbox_traffic
     with subgraph(clients, "paintings-subgraph", logs_node):
         (pod,) = running(clients, "paintings-subgraph", 1)
@@ -235,6 +256,7 @@ def test_p1_database_errors_in_the_logs_snapshot_and_reboot_the_rds_instance(
     """A crash-looping subgraph whose logs say the database refuses connections: the team's runbook skips its
     restart and scale; p1-database records the RDS instance, snapshots it and reboots it (moto's server)."""
     _no_freeze(clients)
+    _no_breaker(clients)
     url, requests = paintbox_traffic
     with subgraph(clients, "search-subgraph", logs_node):
         (pod,) = running(clients, "search-subgraph", 1)
