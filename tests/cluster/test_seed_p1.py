@@ -99,6 +99,13 @@ def serve_health(clients: Any, pod: str, server: ThreadingHTTPServer) -> None:
 P1_POLICY = "p1-seed-tests"
 
 
+@pytest.fixture
+def p1_policies(clients: Any) -> None:
+    """The example policies as these tests need them: no Friday freeze (_no_freeze) and no storm breaker."""
+    _no_freeze(clients)
+    _no_breaker(clients)
+
+
 def _no_breaker(clients: Any) -> None:
     """These tests fail one subgraph after another under the same runbooks within the breaker's window, which
     the storm breaker rightly counts as subgraphs failing at once (its own tests are test_safety's): the team's
@@ -184,7 +191,7 @@ def ended(clients: Any, rem: dict[str, Any]) -> dict[str, Any]:
         raise AssertionError(f"{timed_out}; status: {last}") from None
 
 
-@pytest.mark.usefixtures("paintbox")
+@pytest.mark.usefixtures("paintbox", "p1_policies")
 def test_p1_without_database_errors_restarts_the_subgraph_then_scales_the_router(
     clients: Any,
     cluster: DevCluster,
@@ -196,8 +203,6 @@ def test_p1_without_database_errors_restarts_the_subgraph_then_scales_the_router
 ) -> None:
     """Error lines, none about the database: the team's runbook restarts the subgraph and scales the router;
     p1-database records what it saw and skips both of its steps."""
-    _no_freeze(clients)
-    _no_breaker(clients)
     url, requests = paintbox_traffic
     with subgraph(clients, "paintings-subgraph", logs_node):
         (pod,) = running(clients, "paintings-subgraph", 1)
@@ -244,7 +249,7 @@ def test_p1_without_database_errors_restarts_the_subgraph_then_scales_the_router
         )  # 3 in 20: the subgraph 30 %, the router none
 
 
-@pytest.mark.usefixtures("paintbox")
+@pytest.mark.usefixtures("paintbox", "p1_policies")
 def test_p1_database_errors_in_the_logs_snapshot_and_reboot_the_rds_instance(
     clients: Any,
     cluster: DevCluster,
@@ -255,8 +260,6 @@ def test_p1_database_errors_in_the_logs_snapshot_and_reboot_the_rds_instance(
 ) -> None:
     """A crash-looping subgraph whose logs say the database refuses connections: the team's runbook skips its
     restart and scale; p1-database records the RDS instance, snapshots it and reboots it (moto's server)."""
-    _no_freeze(clients)
-    _no_breaker(clients)
     url, requests = paintbox_traffic
     with subgraph(clients, "search-subgraph", logs_node):
         (pod,) = running(clients, "search-subgraph", 1)
